@@ -1,0 +1,40 @@
+# Quick start: `make demo`, `make test`. Both create or reuse .venv and install what they need.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard protos/lsi/v1/*.proto)
+PROTO_STAMP := protos/lsi/v1/.generated
+
+.PHONY: setup protos demo test lint bench clean
+
+setup: $(STAMP) protos
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Stubs are generated, not committed: -I at the repo root so that the generated imports
+# read `from protos.lsi.v1 import ...`, matching the Python package path.
+protos: $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. $(PROTO_SRC)
+	@touch $(PROTO_STAMP)
+
+demo: setup
+	$(BIN)/lsi demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) protos/lsi/v1/*_pb2*.py protos/lsi/v1/*_pb2*.pyi $(PROTO_STAMP) .pytest_cache

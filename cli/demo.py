@@ -1,0 +1,172 @@
+"""`lsi demo`: synthetic Kent end to end, with every figure a differentially private release."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+import grpc
+
+from cli.local_county import ANALYST, COORDINATOR, LocalCounty, node_name
+from cli.render import budget_table, charges_table, result_table
+from coordinator.indicators import indicator
+from coordinator.queries import indicator_query
+from privacy.policy import Policy
+from protos.lsi.v1 import coordinator_pb2, query_pb2
+from reference.geography import District, districts
+from security.tls import channel_credentials
+
+END_MONTH = "2025-10"
+
+
+def financial_year(today: date) -> tuple[str, str]:
+    """The UK financial year (April to March) that contains a date."""
+    start = today.year if today.month >= 4 else today.year - 1
+    return f"{start}-04-01", f"{start + 1}-03-31"
+
+
+def demo_policy(d: District) -> Policy:
+    """A generous demo budget for this financial year; real budgets are the IG officer's decision."""
+    start, end = financial_year(date.today())
+    return Policy(
+        district_code=d.code,
+        period_start=start,
+        period_end=end,
+        total_rho=50.0,
+        per_query_rho=2.0,
+        delta=1e-7,
+        min_published_cell=10,
+        analyst_caps={},
+    )
+
+
+def step(message: str) -> None:
+    click.secho(f"\n== {message}", bold=True)
+
+
+def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | None = None) -> None:
+    """Make data and certificates, start 12 nodes and a coordinator, ask real questions, shut down."""
+    started = time.monotonic()
+    root = directory or Path(tempfile.mkdtemp(prefix="lsi-demo-"))
+    if directory is not None and directory.exists() and any(directory.iterdir()):
+        raise click.ClickException(f"{directory} is not empty; give a new folder or none (a temporary one is used)")
+    root.mkdir(parents=True, exist_ok=True)
+    county = LocalCounty(root)
+    try:
+        step(f"Synthetic household snapshots for 12 Kent districts (scale {scale}) in {root}")
+        from node.synth import write_county
+
+        paths = write_county(county.data_dir, seed=7, scale=scale, months=13, end_month=END_MONTH)
+        click.echo(f"   {len(paths)} monthly snapshot files written")
+        step("County PKI: a CA, a certificate per node, the coordinator, an analyst and an IG officer")
+        county.prepare_pki()
+        county.write_configs(demo_policy)
+        step("Starting 12 district nodes and the coordinator (mutual TLS on loopback)")
+        county.start_nodes()
+        for i, d in enumerate(districts(), 1):
+            county.wait_serving(d.code, county.node_address(d.code), node_name(d))
+            click.echo(f"   [{i:2d}/12] {d.name} serving")
+        county.start_coordinator()
+        county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
+        click.echo(f"   coordinator serving at {county.coordinator_address} "
+                   f"({time.monotonic() - started:.0f} s since start)")
+        creds = channel_credentials(county.tls(ANALYST))
+        with grpc.secure_channel(county.coordinator_address, creds,
+                                 options=[("grpc.ssl_target_name_override", COORDINATOR)]) as channel:
+            from protos.lsi.v1 import coordinator_pb2_grpc
+
+            stub = coordinator_pb2_grpc.CoordinatorStub(channel)
+            _questions(stub)
+            budgets = stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=30)
+            step("Privacy budget left at each node (this financial year)")
+            click.echo(budget_table(list(budgets.nodes)))
+    finally:
+        step("Shutting down")
+        county.stop()
+        if directory is None and report_path is None:
+            shutil.rmtree(root, ignore_errors=True)
+    click.echo(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
+
+
+def _ask(stub, query: query_pb2.Query, title: str, unit: str = "", *, show=None) -> coordinator_pb2.FederatedResult:
+    step(title)
+    result = stub.Submit(coordinator_pb2.FederatedQuery(query=query), timeout=120)
+    if show is not None:
+        result = show(result)
+    click.echo(result_table(result, unit))
+    return result
+
+
+def _questions(stub) -> None:
+    cts = query_pb2.Query(
+        query_id="demo-cts-by-district",
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        filters=[query_pb2.Filter(column="on_cts", op=query_pb2.Filter.EQ, flag=True)],
+        months=[END_MONTH],
+        privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+        purpose="Council Tax Support caseloads for the county benchmark",
+    )
+    cts_result = _ask(stub, cts, f"Households with Council Tax Support, by district, {END_MONTH}, epsilon 1.0")
+    click.echo("")
+    click.echo(charges_table(cts_result))
+
+    crisis = indicator_query(indicator("households_in_crisis"), months=[END_MONTH], group_by=["ward_code"],
+                             epsilon=1.0, query_id="demo-crisis-by-ward")
+    _ask(stub, crisis, "Households in crisis by ward (the 10 highest wards shown; districts reconciled)",
+         show=_top_wards)
+
+    pc = indicator_query(indicator("pc_unclaimed_households"), months=[END_MONTH], epsilon=0.5,
+                         query_id="demo-pc-households")
+    _ask(stub, pc, "Pensioner households missing out on Pension Credit, epsilon 0.5")
+    pc_value = indicator_query(indicator("pc_unclaimed_value"), months=[END_MONTH], epsilon=0.5,
+                               query_id="demo-pc-value")
+    _ask(stub, pc_value, "... and what they miss out on, £ a year, epsilon 0.5", unit="£")
+
+    surplus = indicator_query(indicator("mean_monthly_surplus"), months=[END_MONTH], group_by=["tenure"], rho=0.5,
+                              query_id="demo-surplus-by-tenure")
+    _ask(stub, surplus, "Mean monthly surplus after housing and essentials, by tenure (zCDP, rho 0.5)",
+         show=_county_only, unit="£")
+
+    accurate = indicator_query(indicator("uc_without_cts"), months=[END_MONTH], epsilon=1.0,
+                               query_id="demo-uc-without-cts")
+    accurate.privacy.Clear()
+    accurate.privacy.target_accuracy = 25
+    accurate.privacy.mechanism = query_pb2.DISCRETE_LAPLACE
+    result = _ask(stub, accurate, "Universal Credit households without Council Tax Support, asked as an accuracy "
+                                  "(each district within +/-25 households, 95% of the time)")
+    first = next(d for d in result.districts if d.answered)
+    click.echo(f"   the node chose epsilon {first.charge.epsilon:.3f} to meet it")
+
+    step("The same question again (same query id): answered from the stored release, no second charge")
+    before = _county_spent(stub)
+    again = stub.Submit(coordinator_pb2.FederatedQuery(query=cts), timeout=120)
+    click.echo(f"   identical answer: {list(again.cells) == list(cts_result.cells)}; "
+               f"privacy spent by the retry: rho {_county_spent(stub) - before:g}")
+
+
+def _county_spent(stub) -> float:
+    budgets = stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=30)
+    return sum(b.spent_rho for b in budgets.nodes)
+
+
+def _top_wards(result: coordinator_pb2.FederatedResult) -> coordinator_pb2.FederatedResult:
+    wards = sorted((c for c in result.cells if c.level == query_pb2.Cell.GROUP and not c.suppressed),
+                   key=lambda c: -c.value)[:10]
+    rest = [c for c in result.cells if c.level != query_pb2.Cell.GROUP]
+    trimmed = coordinator_pb2.FederatedResult()
+    trimmed.CopyFrom(result)
+    del trimmed.cells[:]
+    trimmed.cells.extend(wards + rest)
+    return trimmed
+
+
+def _county_only(result: coordinator_pb2.FederatedResult) -> coordinator_pb2.FederatedResult:
+    trimmed = coordinator_pb2.FederatedResult()
+    trimmed.CopyFrom(result)
+    del trimmed.cells[:]
+    trimmed.cells.extend(c for c in result.cells if c.level == query_pb2.Cell.COUNTY)
+    return trimmed

@@ -1,0 +1,167 @@
+"""A whole county on one machine: synthetic data, a PKI, 12 node processes and a coordinator on loopback.
+
+Used by `lsi demo` and the end-to-end tests; a real deployment runs the same commands on separate machines."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from privacy.policy import Policy, save_policy
+from reference.geography import District, districts
+from security.pki import Role, init_ca, issue
+from security.tls import TlsFiles, channel_credentials
+
+COORDINATOR = "county-coordinator"
+ANALYST = "analyst-alice"
+IG_OFFICER = "ig-officer-ian"
+
+
+def node_name(d: District) -> str:
+    """Certificate name of a district's node, e.g. node-e07000105."""
+    return f"node-{d.code.lower()}"
+
+
+def free_port() -> int:
+    """A loopback port nothing is listening on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalCounty:
+    """Files and processes of a county running on loopback."""
+
+    root: Path
+    node_ports: dict[str, int] = field(default_factory=dict)
+    coordinator_port: int = 0
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def coordinator_address(self) -> str:
+        return f"127.0.0.1:{self.coordinator_port}"
+
+    def node_address(self, code: str) -> str:
+        return f"127.0.0.1:{self.node_ports[code]}"
+
+    def tls(self, identity: str) -> TlsFiles:
+        return TlsFiles.for_identity(self.pki_dir, identity)
+
+    def prepare_pki(self) -> None:
+        """County CA and certificates: one per node, the coordinator, an analyst and an IG officer."""
+        init_ca(self.pki_dir)
+        issue(self.pki_dir, COORDINATOR, Role.COORDINATOR, hosts=("localhost", "127.0.0.1", COORDINATOR))
+        issue(self.pki_dir, ANALYST, Role.ANALYST)
+        issue(self.pki_dir, IG_OFFICER, Role.IG_OFFICER)
+        for d in districts():
+            issue(self.pki_dir, node_name(d), Role.NODE, hosts=("localhost", "127.0.0.1", node_name(d)))
+
+    def write_configs(self, policy: Callable[[District], Policy]) -> None:
+        """Policy and configuration files for every node and the coordinator, on fresh loopback ports."""
+        for d in districts():
+            self.node_ports[d.code] = free_port()
+            folder = self.root / "nodes" / d.code
+            folder.mkdir(parents=True, exist_ok=True)
+            save_policy(policy(d), folder / "policy.toml")
+            (folder / "node.toml").write_text(
+                "[node]\n"
+                f'district_code = "{d.code}"\n'
+                f'listen = "127.0.0.1:{self.node_ports[d.code]}"\n'
+                f'data_dir = "{self.data_dir / d.code}"\n'
+                'state_db = "state.sqlite"\n'
+                'policy = "policy.toml"\n'
+                'audit_key = "audit-ed25519.pem"\n'
+                "\n[tls]\n"
+                f'ca = "{self.pki_dir / "ca.crt"}"\n'
+                f'cert = "{self.pki_dir / (node_name(d) + ".crt")}"\n'
+                f'key = "{self.pki_dir / (node_name(d) + ".key")}"\n'
+                f'crl = "{self.pki_dir / "crl.pem"}"\n'
+            )
+        self.coordinator_port = free_port()
+        entries = "".join(
+            f'\n[[nodes]]\ndistrict_code = "{d.code}"\naddress = "{self.node_address(d.code)}"\n'
+            f'certificate_name = "{node_name(d)}"\n'
+            for d in districts()
+        )
+        (self.root / "coordinator.toml").write_text(
+            "[coordinator]\n"
+            f'listen = "{self.coordinator_address}"\n'
+            'state_db = "coordinator.sqlite"\n'
+            "deadline_seconds = 20\n"
+            "\n[tls]\n"
+            f'ca = "{self.pki_dir / "ca.crt"}"\n'
+            f'cert = "{self.pki_dir / (COORDINATOR + ".crt")}"\n'
+            f'key = "{self.pki_dir / (COORDINATOR + ".key")}"\n'
+            f'crl = "{self.pki_dir / "crl.pem"}"\n' + entries
+        )
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        out = (logs / f"{name}.log").open("w")
+        env = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args], stdout=out, stderr=subprocess.STDOUT, env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    def start_nodes(self, codes: list[str] | None = None) -> None:
+        """Start node processes (all districts by default)."""
+        for code in codes or [d.code for d in districts()]:
+            self._spawn(code, ["node", "serve", "--config", str(self.root / "nodes" / code / "node.toml")])
+
+    def start_coordinator(self) -> None:
+        self._spawn("coordinator", ["coordinator", "serve", "--config", str(self.root / "coordinator.toml")])
+
+    def wait_serving(self, name: str, address: str, server_name: str, timeout: float = 90.0) -> None:
+        """Wait until a server's health check says SERVING; fail with its log if its process died."""
+        creds = channel_credentials(self.tls(COORDINATOR if name != "coordinator" else ANALYST))
+        deadline = time.monotonic() + timeout
+        with grpc.secure_channel(address, creds, options=[("grpc.ssl_target_name_override", server_name)]) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while time.monotonic() < deadline:
+                proc = self.processes.get(name)
+                if proc is not None and proc.poll() is not None:
+                    log = (self.root / "logs" / f"{name}.log").read_text()[-2000:]
+                    raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{log}")
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        raise TimeoutError(f"{name} at {address} was not serving after {timeout:g} s")
+
+    def stop(self, name: str | None = None, kill: bool = False) -> None:
+        """Stop one process or all of them: SIGTERM for a graceful drain, SIGKILL when asked."""
+        names = [name] if name else list(self.processes)
+        for n in names:
+            proc = self.processes[n]
+            if proc.poll() is None:
+                proc.kill() if kill else proc.terminate()
+        for n in names:
+            try:
+                self.processes[n].wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.processes[n].kill()
+                self.processes[n].wait()
+            del self.processes[n]

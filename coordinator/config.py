@@ -1,0 +1,64 @@
+"""The coordinator's configuration file (TOML): where it listens and the registry of district nodes."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.config import ConfigError
+from security.tls import TlsFiles
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """A registered district node: its address and the name its certificate must carry."""
+
+    district_code: str
+    address: str
+    certificate_name: str
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    listen: str
+    state_db: Path
+    deadline_seconds: float
+    nodes: tuple[NodeEntry, ...]
+    tls: TlsFiles | None
+
+
+def load_coordinator_config(path: Path) -> CoordinatorConfig:
+    """Read the coordinator's TOML configuration, naming the file and key on any problem."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    base = path.parent
+    section = raw.get("coordinator")
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: missing [coordinator] section")
+    nodes = []
+    for i, entry in enumerate(raw.get("nodes", [])):
+        try:
+            nodes.append(NodeEntry(entry["district_code"], entry["address"], entry["certificate_name"]))
+        except KeyError as exc:
+            raise ConfigError(f"{path}: [[nodes]] entry {i + 1} is missing {exc.args[0]}") from exc
+    if not nodes:
+        raise ConfigError(f"{path}: no [[nodes]] registered")
+    codes = [n.district_code for n in nodes]
+    if len(set(codes)) != len(codes):
+        raise ConfigError(f"{path}: a district is registered twice")
+    tls = raw.get("tls")
+    return CoordinatorConfig(
+        listen=str(section.get("listen", "127.0.0.1:50050")),
+        state_db=base / str(section.get("state_db", "coordinator.sqlite")),
+        deadline_seconds=float(section.get("deadline_seconds", 15.0)),
+        nodes=tuple(nodes),
+        tls=TlsFiles(
+            ca=base / tls["ca"], cert=base / tls["cert"], key=base / tls["key"],
+            crl=base / tls["crl"] if tls.get("crl") else None,
+        ) if tls else None,
+    )

@@ -1,0 +1,77 @@
+"""Concurrent calls to every selected district node, each with a deadline; failures become 'missing'."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import grpc
+
+from coordinator.config import NodeEntry
+from protos.lsi.v1 import node_pb2_grpc
+from security.tls import TlsFiles, channel_credentials
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class NodeReply(Generic[R]):
+    """One node's reply: the message, or why there is none."""
+
+    entry: NodeEntry
+    message: R | None
+    code: str = ""
+    error: str = ""
+
+
+class NodePool:
+    """Open channels to the registered nodes, kept for the coordinator's life (TLS costs only at open)."""
+
+    def __init__(self, nodes: Sequence[NodeEntry], tls: TlsFiles | None) -> None:
+        self.nodes = {n.district_code: n for n in nodes}
+        self._channels: dict[str, grpc.Channel] = {}
+        self.stubs: dict[str, node_pb2_grpc.NodeStub] = {}
+        creds = channel_credentials(tls) if tls is not None else None
+        for n in nodes:
+            if creds is None:
+                channel = grpc.insecure_channel(n.address)
+            else:
+                # The node's certificate must name it: a node answering with another district's certificate
+                # fails the handshake.
+                channel = grpc.secure_channel(
+                    n.address, creds, options=[("grpc.ssl_target_name_override", n.certificate_name)]
+                )
+            self._channels[n.district_code] = channel
+            self.stubs[n.district_code] = node_pb2_grpc.NodeStub(channel)
+        self._executor = ThreadPoolExecutor(max_workers=max(4, len(nodes)), thread_name_prefix="fanout")
+
+    def call(
+        self, codes: Sequence[str], method: Callable[[node_pb2_grpc.NodeStub, float], R], deadline: float
+    ) -> list[NodeReply[R]]:
+        """Call `method` on each selected node at once; every reply comes back, in the order asked."""
+        futures = {code: self._executor.submit(self._one, code, method, deadline) for code in codes}
+        return [futures[code].result() for code in codes]
+
+    def _one(self, code: str, method: Callable[[node_pb2_grpc.NodeStub, float], R], deadline: float) -> NodeReply[R]:
+        entry = self.nodes[code]
+        try:
+            return NodeReply(entry, method(self.stubs[code], deadline))
+        except grpc.RpcError as exc:
+            status = exc.code()  # type: ignore[attr-defined]
+            detail = exc.details() or ""  # type: ignore[attr-defined]
+            if status == grpc.StatusCode.UNAVAILABLE:
+                detail = f"unreachable at {entry.address} (down, or its certificate was refused): {detail}"
+            elif status == grpc.StatusCode.DEADLINE_EXCEEDED:
+                detail = f"no answer within {deadline:g} s"
+            log.warning("district %s: %s %s", code, status.name, detail)
+            return NodeReply(entry, None, code=status.name, error=detail)
+
+    def close(self) -> None:
+        """Close every channel and the worker pool."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for channel in self._channels.values():
+            channel.close()

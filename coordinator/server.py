@@ -1,0 +1,163 @@
+"""The coordinator's gRPC layer: takes an analyst's query, fans it out, combines, stores and answers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from concurrent import futures
+from datetime import UTC, datetime
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from coordinator.combine import combine
+from coordinator.config import CoordinatorConfig
+from coordinator.fanout import NodePool, NodeReply
+from coordinator.results import ResultStore
+from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
+from reference.geography import district
+from security.pki import Role
+from security.tls import TlsFiles, require_role, server_credentials, warn_plaintext
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = "lsi.v1.Coordinator"
+# When every district refuses a query for the same reason, that reason is the answer, not twelve gaps.
+SHARED_REFUSALS = {"INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "ALREADY_EXISTS", "PERMISSION_DENIED"}
+
+
+class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
+    """Analysts submit queries; analysts and IG officers read node status and county budgets."""
+
+    def __init__(self, pool: NodePool, results: ResultStore, deadline: float, tls: TlsFiles | None, *,
+                 plaintext: bool = False) -> None:
+        self.pool = pool
+        self.tls = tls
+        self.results = results
+        self.deadline = deadline
+        self.plaintext = plaintext
+
+    def _caller_name(self, context: grpc.ServicerContext, *allowed: Role) -> str:
+        if self.plaintext:
+            return "plaintext-unauthenticated"
+        return require_role(context, *allowed, files=self.tls).name
+
+    def Submit(
+        self, request: coordinator_pb2.FederatedQuery, context: grpc.ServicerContext
+    ) -> coordinator_pb2.FederatedResult:
+        analyst = self._caller_name(context, Role.ANALYST)
+        query = query_pb2.Query()
+        query.CopyFrom(request.query)
+        query.query_id = query.query_id or str(uuid.uuid4())
+        query.analyst = analyst
+        stored = self.results.get(query.query_id)
+        if stored is not None and stored.complete:
+            return stored
+        codes = list(request.districts) or list(self.pool.nodes)
+        unknown = [c for c in codes if c not in self.pool.nodes]
+        if unknown:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"districts: {', '.join(unknown)} not registered")
+        deadline = request.deadline_seconds or self.deadline
+        replies = self.pool.call(codes, lambda stub, t: stub.Query(query, timeout=t), deadline)
+        _abort_on_shared_refusal(context, replies)
+        answered = [r.message for r in replies if r.message is not None]
+        result = coordinator_pb2.FederatedResult(
+            query_id=query.query_id,
+            query=query,
+            cells=combine(query, answered),
+            districts=[_outcome(r) for r in replies],
+            complete=len(answered) == len(replies),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        self.results.put(result)
+        log.info("query %s by %s: %d of %d districts", query.query_id, analyst, len(answered), len(replies))
+        return result
+
+    def Nodes(
+        self, request: coordinator_pb2.NodesRequest, context: grpc.ServicerContext
+    ) -> coordinator_pb2.NodesStatus:
+        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
+        codes = list(self.pool.nodes)
+        replies = self.pool.call(codes, lambda stub, t: stub.Describe(node_pb2.DescribeRequest(), timeout=t), 5.0)
+        return coordinator_pb2.NodesStatus(nodes=[
+            coordinator_pb2.NodeHealth(
+                district_code=r.entry.district_code,
+                district_name=_name(r.entry.district_code),
+                address=r.entry.address,
+                serving=r.message is not None,
+                detail=r.error or f"{r.message.wards} wards, {len(r.message.months)} months",
+                months=list(r.message.months) if r.message else [],
+            )
+            for r in replies
+        ])
+
+    def Budgets(
+        self, request: coordinator_pb2.CountyBudgetRequest, context: grpc.ServicerContext
+    ) -> coordinator_pb2.CountyBudget:
+        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
+        replies = self.pool.call(list(self.pool.nodes),
+                                 lambda stub, t: stub.Budget(node_pb2.BudgetRequest(), timeout=t), 5.0)
+        return coordinator_pb2.CountyBudget(
+            nodes=[r.message for r in replies if r.message is not None],
+            unreachable=[_outcome(r) for r in replies if r.message is None],
+        )
+
+
+def _name(code: str) -> str:
+    try:
+        return district(code).name
+    except KeyError:
+        return code
+
+
+def _outcome(reply: NodeReply) -> coordinator_pb2.DistrictOutcome:
+    out = coordinator_pb2.DistrictOutcome(
+        district_code=reply.entry.district_code,
+        district_name=_name(reply.entry.district_code),
+        answered=reply.message is not None,
+        error=reply.error,
+        error_code=reply.code,
+    )
+    if reply.message is not None and isinstance(reply.message, query_pb2.Release):
+        out.charge.CopyFrom(reply.message.charge)
+        out.budget.CopyFrom(reply.message.budget)
+        out.replayed = reply.message.replayed
+    return out
+
+
+def _abort_on_shared_refusal(context: grpc.ServicerContext, replies: list[NodeReply]) -> None:
+    if any(r.message is not None for r in replies):
+        return
+    codes = Counter(r.code for r in replies)
+    code, _ = codes.most_common(1)[0]
+    if code in SHARED_REFUSALS and len(codes) == 1:
+        first = replies[0]
+        context.abort(grpc.StatusCode[code], f"{_name(first.entry.district_code)}: {first.error}")
+
+
+def build_server(
+    config: CoordinatorConfig, *, plaintext: bool = False, max_workers: int = 8
+) -> tuple[grpc.Server, int, health.HealthServicer, NodePool]:
+    """A started coordinator server with its node pool; returns the server, bound port and health servicer."""
+    if not plaintext and config.tls is None:
+        raise ValueError("the coordinator configuration has no [tls] section; mutual TLS is required "
+                         "(plaintext only with --insecure-plaintext-dangerous)")
+    pool = NodePool(config.nodes, None if plaintext else config.tls)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator"))
+    servicer = CoordinatorServicer(pool, ResultStore(config.state_db), config.deadline_seconds, config.tls,
+                                   plaintext=plaintext)
+    coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if plaintext:
+        warn_plaintext()
+        port = server.add_insecure_port(config.listen)
+    else:
+        assert config.tls is not None
+        port = server.add_secure_port(config.listen, server_credentials(config.tls))
+    if port == 0:
+        raise OSError(f"could not listen on {config.listen}: the address is in use or not available")
+    server.start()
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    return server, port, health_servicer, pool

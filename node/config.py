@@ -1,0 +1,73 @@
+"""A node's configuration file (TOML), read once at start-up; relative paths are relative to the file."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from security.tls import TlsFiles
+
+
+class ConfigError(ValueError):
+    """A configuration file the node cannot start from."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    district_code: str
+    listen: str
+    data_dir: Path
+    state_db: Path
+    policy: Path
+    audit_key: Path
+    tls: TlsFiles | None
+    strict_data: bool = True
+    outcomes_dir: Path | None = None
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    """Read a node's TOML configuration, naming the file and key on any problem."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    base = path.parent
+    node = _section(raw, "node", path)
+    tls = raw.get("tls")
+    return NodeConfig(
+        district_code=_text(node, "district_code", path),
+        listen=_text(node, "listen", path),
+        data_dir=base / _text(node, "data_dir", path),
+        state_db=base / _text(node, "state_db", path),
+        policy=base / _text(node, "policy", path),
+        audit_key=base / _text(node, "audit_key", path),
+        strict_data=bool(node.get("strict_data", True)),
+        outcomes_dir=base / node["outcomes_dir"] if "outcomes_dir" in node else None,
+        tls=_tls(tls, base, path) if tls is not None else None,
+    )
+
+
+def _tls(raw: dict, base: Path, path: Path) -> TlsFiles:
+    crl = raw.get("crl")
+    return TlsFiles(
+        ca=base / _text(raw, "ca", path, "tls"),
+        cert=base / _text(raw, "cert", path, "tls"),
+        key=base / _text(raw, "key", path, "tls"),
+        crl=base / crl if crl else None,
+    )
+
+
+def _section(raw: dict, name: str, path: Path) -> dict:
+    if not isinstance(raw.get(name), dict):
+        raise ConfigError(f"{path}: missing [{name}] section")
+    return raw[name]
+
+
+def _text(section: dict, key: str, path: Path, where: str = "node") -> str:
+    value = section.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: [{where}] {key} is required and must be text")
+    return value

@@ -1,0 +1,160 @@
+"""Add the derived per-household measures to a snapshot, vectorised over the whole table.
+
+Each block mirrors one function in ``node.rules`` (tests check they agree row by row); arithmetic that is
+already array-friendly is shared by calling the rule itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from node import rules
+from node.schema import DERIVED, RESILIENCE
+from reference.rates import EPC_BANDS, Rates
+
+
+def _num(frame: pd.DataFrame, col: str) -> np.ndarray:
+    return frame[col].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _bool(frame: pd.DataFrame, col: str) -> np.ndarray:
+    return frame[col].to_numpy(dtype=bool)
+
+
+def _is(frame: pd.DataFrame, col: str, value: str) -> np.ndarray:
+    return (frame[col] == value).to_numpy(dtype=bool)
+
+
+def _codes(frame: pd.DataFrame, col: str, categories: tuple[str, ...]) -> np.ndarray:
+    s = frame[col]
+    if isinstance(s.dtype, pd.CategoricalDtype) and tuple(s.cat.categories) == categories:
+        codes = s.cat.codes.to_numpy()
+    else:
+        codes = pd.Categorical(s, categories=categories).codes
+    if (codes < 0).any():
+        bad = sorted(set(frame[col][codes < 0].astype(str)))[:5]
+        raise ValueError(f"column {col} has values outside {categories}: {bad}")
+    return codes
+
+
+def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd.DataFrame:
+    """Return a copy of a validated snapshot with every DERIVED column added, using one tax year's rates.
+
+    ``month`` ("YYYY-MM") sets the seasonal energy factor when the rates do not already carry the month.
+    """
+    if month is not None and month != rates.month:
+        rates = dataclasses.replace(rates, month=month)
+    has_partner = frame["partner_age"].notna().to_numpy()
+    n_children = _num(frame, "n_children")
+    n_nondeps = _num(frame, "n_non_dependants")
+    on_uc = _bool(frame, "on_uc")
+    hb = _num(frame, "hb_award_weekly")
+    on_hb = hb > 0
+
+    income = rules.weekly_income(
+        _num(frame, "earnings_weekly"),
+        _num(frame, "state_pension_weekly"),
+        _num(frame, "private_pension_weekly"),
+        _num(frame, "legacy_benefits_weekly"),
+        _num(frame, "child_benefit_weekly"),
+        _num(frame, "disability_benefits_weekly"),
+        _num(frame, "carers_allowance_weekly"),
+        _num(frame, "uc_award_monthly"),
+        hb,
+    )
+    size = 1 + has_partner.astype(int) + n_children.astype(int) + n_nondeps.astype(int)
+
+    rent = _num(frame, "eligible_rent_weekly")
+    housing = rules.weekly_to_monthly(np.where(np.isnan(rent), hb, rent))
+    ct_net = np.maximum(_num(frame, "ct_liability_annual") - _num(frame, "cts_award_annual"), 0.0) / 12
+
+    extra_adults = has_partner.astype(int) + n_nondeps
+    food = rates.food_first_adult_monthly + extra_adults * rates.food_other_adult_monthly
+    food = food + n_children * rates.food_child_monthly
+    other = rates.other_first_adult_monthly + extra_adults * rates.other_other_adult_monthly
+    other = other + n_children * rates.other_child_monthly
+
+    epc = _codes(frame, "epc_band", EPC_BANDS)
+    size_idx = np.clip(size, 1, len(rates.energy_size_factor)) - 1
+    energy_year = (
+        rates.energy_typical_annual
+        * np.asarray(rates.energy_size_factor)[size_idx]
+        * np.asarray(rates.energy_epc_factor)[epc]
+    )
+    energy_month = energy_year / 12 * rates.energy_season_factor
+    water_month = rules.water_monthly(rates)
+    essentials = rules.essential_costs_monthly(food, other, energy_month, water_month)
+    surplus = rules.monthly_surplus(income, housing, ct_net, essentials)
+
+    arrears = (_num(frame, "ct_arrears") > 0) | (_num(frame, "rent_arrears") > 0)
+    shortfall = surplus < 0
+    category = np.select(
+        [shortfall & arrears, shortfall, surplus < rules.STRUGGLING_BELOW_MONTHLY],
+        ["in_crisis", "at_risk", "struggling"],
+        default="coping",
+    )
+
+    equivalence = (
+        rates.poverty_line_equivalence_first_adult
+        + extra_adults * rates.poverty_line_equivalence_other_adult
+        + n_children * rates.poverty_line_equivalence_child
+    )
+    residual = income - rules.monthly_to_weekly(housing) - energy_year / 52
+    fuel_poor = (epc >= EPC_BANDS.index("D")) & (residual / equivalence < rates.poverty_line_ahc_weekly_couple)
+    water_poor = rates.water_annual_bill > rates.water_poverty_share * (income * 52 - housing * 12)
+    left_for_food = rules.weekly_to_monthly(income) - housing - energy_month - water_month - ct_net
+    food_poor = left_for_food < food
+
+    spa = rates.state_pension_age
+    claimant_age = _num(frame, "claimant_age")
+    partner_age = _num(frame, "partner_age")
+    pension_age = (claimant_age >= spa) & (~has_partner | (partner_age >= spa) | (on_hb & ~on_uc))
+    tariff = np.where(_is(frame, "savings_band", "6k_to_16k"), rates.pc_tariff_income_6k_to_16k_weekly, 0.0)
+    assessable = (
+        _num(frame, "earnings_weekly")
+        + _num(frame, "state_pension_weekly")
+        + _num(frame, "private_pension_weekly")
+        + _num(frame, "legacy_benefits_weekly")
+        + _num(frame, "carers_allowance_weekly")
+        + tariff
+    )
+    guarantee = np.where(has_partner, rates.pc_guarantee_couple_weekly, rates.pc_guarantee_single_weekly)
+    eligible = (
+        pension_age & ~_is(frame, "passported", "pension_credit_guarantee") & ~_is(frame, "savings_band", "over_16k")
+    )
+    gap = np.where(eligible, np.maximum(guarantee - assessable, 0.0), 0.0)
+
+    school_kids = _num(frame, "n_school_age_children")
+    fsm_gap = (
+        on_uc
+        & (_num(frame, "earnings_weekly") * 52 <= rates.fsm_uc_net_earnings_threshold_annual)
+        & (school_kids > 0)
+        & ~_bool(frame, "fsm_awarded")
+    )
+    cts = _num(frame, "cts_award_annual")
+
+    derived = {
+        "weekly_income": income,
+        "housing_cost_monthly": housing,
+        "essential_costs_monthly": essentials,
+        "monthly_surplus": surplus,
+        "resilience": pd.Categorical(category, categories=RESILIENCE),
+        "cash_shortfall": shortfall,
+        "fuel_poverty": fuel_poor,
+        "water_poverty": water_poor,
+        "food_poverty": food_poor,
+        "pension_age": pension_age,
+        "on_cts": cts > 0,
+        "on_hb": on_hb,
+        "pc_unclaimed": gap > 0,
+        "pc_unclaimed_annual": rules.pc_unclaimed_annual(gap),
+        "fsm_unclaimed": fsm_gap,
+        "fsm_unclaimed_children": np.where(fsm_gap, school_kids, 0).astype("int64"),
+        "uc_without_cts": on_uc & (cts <= 0),
+        "household_size": size.astype("int64"),
+    }
+    kept = frame.drop(columns=[c for c in DERIVED if c in frame.columns])
+    return pd.concat([kept, pd.DataFrame(derived, index=frame.index)], axis=1)

@@ -1,0 +1,270 @@
+"""A node's query pipeline: validate, replay or charge, aggregate exactly, release through OpenDP, store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from node.derive import derive
+from node.executor import ExactAggregate, exact_aggregate
+from node.loader import Snapshot, load_district
+from node.query import QueryError, ValidatedQuery, validate
+from node.schema import Column, queryable_columns
+from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
+from privacy.accuracy import interval, noise_variance
+from privacy.audit import AuditSigner
+from privacy.ledger import BudgetSummary, PrivacyStore, ReleaseRequest, StoredRelease
+from privacy.mechanisms import Mechanism, release
+from privacy.policy import Policy, PolicyError, load_policy, parse_policy
+from privacy.sensitivity import sensitivity
+from protos.lsi.v1 import query_pb2
+from reference.geography import district, wards
+from reference.rates import rates_for_month
+
+log = logging.getLogger(__name__)
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asked, as the certificate says: the coordinator forwards the analyst's name."""
+
+    name: str
+    role: str
+
+
+class NodeEngine:
+    """Everything a node does with its data, independent of gRPC."""
+
+    def __init__(self, district_code: str, snapshots: Mapping[str, Snapshot], store: PrivacyStore) -> None:
+        self.district = district(district_code)
+        self.snapshots = dict(sorted(snapshots.items()))
+        self.frames = {m: derive(s.frame, rates_for_month(m), month=m) for m, s in self.snapshots.items()}
+        self.digests = {m: s.digest for m, s in self.snapshots.items()}
+        self.columns: dict[str, Column] = queryable_columns()
+        self.wards = [w.code for w in wards(district_code)]
+        self.store = store
+
+    @classmethod
+    def open(
+        cls, district_code: str, data_dir: Path, state_db: Path, policy_path: Path, audit_key: Path,
+        *, strict: bool = True,
+    ) -> NodeEngine:
+        """Load and validate every snapshot, open the durable store; fail before serving if anything is wrong."""
+        policy = load_policy(policy_path)
+        if policy.district_code != district_code:
+            raise ValueError(
+                f"{policy_path}: policy is for district {policy.district_code}, this node serves {district_code}"
+            )
+        snapshots = load_district(data_dir, district_code, strict=strict)
+        state_db.parent.mkdir(parents=True, exist_ok=True)
+        store = PrivacyStore(state_db, policy, AuditSigner.load_or_create(audit_key))
+        return cls(district_code, snapshots, store)
+
+    @property
+    def policy(self) -> Policy:
+        return self.store.policy
+
+    @property
+    def months(self) -> list[str]:
+        return list(self.snapshots)
+
+    def answer(self, query: query_pb2.Query, caller: Caller) -> query_pb2.Release:
+        """Answer one query: from the release store if already released, else charge then release."""
+        vq = validate(query, columns=self.columns, months=self.months)
+        fingerprint = vq.fingerprint(self.digests)
+        # Exact aggregation takes milliseconds; doing it before the store decides whether this is a replay keeps
+        # one path, and lets the store audit replays as well as releases.
+        exact = exact_aggregate(self.frames, vq, self.columns, self.wards)
+        plans = self._plan(vq, exact)
+        request = ReleaseRequest(
+            query_id=vq.query_id,
+            fingerprint=fingerprint,
+            snapshot_digest=",".join(self.digests[m] for m in vq.months),
+            analyst=query.analyst or caller.name,
+            role=caller.role,
+            purpose=vq.purpose,
+            canonical_query=vq.canonical(),
+            charge=_total_charge(plans),
+        )
+        stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans))
+        return self._reply(stored)
+
+    def set_policy(self, policy_toml: str, changed_by: str) -> query_pb2.BudgetStatus:
+        """Replace the node's policy (the change is audited by the store)."""
+        policy = parse_policy(policy_toml)
+        if policy.district_code != self.district.code:
+            raise PolicyError(
+                f"district_code: policy is for {policy.district_code}, this node serves {self.district.code}"
+            )
+        self.store.set_policy(policy, changed_by=changed_by)
+        return self.budget()
+
+    def budget(self) -> query_pb2.BudgetStatus:
+        """The node's budget as the ledger has it now."""
+        return budget_message(self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho)
+
+    def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
+        mechanism = Mechanism.DISCRETE_GAUSSIAN if vq.loss.mechanism == "gaussian" else Mechanism.DISCRETE_LAPLACE
+        k, cells = len(vq.months), exact.cells_per_contribution
+        # Each month has its own cells (the executor keys every cell by month), which the L2 bound relies on.
+        def sens(measure: str, lower: int = 0, upper: int = 0):
+            return sensitivity(measure, lower, upper, contributions=k, cells_per_contribution=cells,
+                               months_in_separate_cells=True)
+
+        count_sens = sens("count")
+        if vq.measure == "mean":
+            if vq.loss.accuracy is not None:
+                raise QueryError("privacy.target_accuracy", "not available for MEAN; ask for epsilon or rho")
+            sum_sens = sens("sum", vq.lower, vq.upper)
+            return list(
+                plan_mean(mechanism, sum_sens, count_sens, epsilon=vq.loss.epsilon, rho=vq.loss.rho,
+                          delta=self.policy.delta)
+            )
+        chosen = count_sens if vq.measure == "count" else sens("sum", vq.lower, vq.upper)
+        return [
+            plan_release(mechanism, chosen, epsilon=vq.loss.epsilon, rho=vq.loss.rho, accuracy=vq.loss.accuracy,
+                         alpha=ALPHA, delta=self.policy.delta)
+        ]
+
+    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan]) -> bytes:
+        """Runs inside the ledger's transaction, after the charge: the only place exact values meet noise."""
+        min_cell = self.policy.min_published_cell
+        if vq.measure == "mean":
+            sum_plan, count_plan = plans
+            assert exact.sums is not None
+            sums = release(list(exact.sums), sum_plan.mechanism, sum_plan.scale, sum_plan.sensitivity)
+            counts = release(list(exact.counts), count_plan.mechanism, count_plan.scale, count_plan.sensitivity)
+            cells = [
+                _mean_cell(key, s, c, sum_plan, count_plan, vq, self.district.code, min_cell)
+                for key, s, c in zip(exact.keys, sums, counts, strict=True)
+            ]
+        else:
+            (plan,) = plans
+            values = exact.counts if vq.measure == "count" else exact.sums
+            assert values is not None
+            noisy = release(list(values), plan.mechanism, plan.scale, plan.sensitivity)
+            threshold = min_cell if vq.measure == "count" else None
+            cells = [
+                _cell(key, v, plan, self.district.code, threshold)
+                for key, v in zip(exact.keys, noisy, strict=True)
+            ]
+        charge = _total_charge(plans)
+        message = query_pb2.Release(
+            query_id=vq.query_id,
+            district_code=self.district.code,
+            district_name=self.district.name,
+            cells=cells,
+            charge=charge_message(charge),
+            released_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            snapshot_digest=",".join(self.digests[m] for m in vq.months),
+        )
+        return message.SerializeToString()
+
+    def _reply(self, stored: StoredRelease) -> query_pb2.Release:
+        message = query_pb2.Release.FromString(stored.payload)
+        if stored.replayed:
+            message.replayed = True
+            message.charge.CopyFrom(query_pb2.Charge(rho=0.0, epsilon=0.0, delta=message.charge.delta,
+                                                     mechanism=message.charge.mechanism))
+        message.budget.CopyFrom(self.budget())
+        return message
+
+
+def _total_charge(plans: list[Plan]) -> Charge:
+    """The cost of a query's releases together: rho adds up; pure-DP epsilons add up too."""
+    if len(plans) == 1:
+        return plans[0].charge
+    first = plans[0].charge
+    rho = sum(p.charge.rho for p in plans)
+    pure = first.delta == 0
+    epsilon = sum(p.charge.epsilon for p in plans) if pure else rho_to_epsilon(rho, first.delta)
+    return Charge(rho=rho, epsilon=epsilon, delta=first.delta, mechanism=first.mechanism, scale=first.scale)
+
+
+def _keys(key) -> list[query_pb2.GroupKey]:
+    return [query_pb2.GroupKey(column="month", value=key.month)] + [
+        query_pb2.GroupKey(column=c, value=v) for c, v in key.groups
+    ]
+
+
+def _level(key) -> int:
+    return query_pb2.Cell.GROUP if key.level == "group" else query_pb2.Cell.DISTRICT
+
+
+def _cell(key, value: int, plan: Plan, district_code: str, min_cell: int | None) -> query_pb2.Cell:
+    # A policy minimum of 0 means no suppression: negative noisy counts are honest estimates, not disclosures.
+    if min_cell and value < min_cell:
+        return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
+                              noise_scale=plan.scale, suppressed=True)
+    low, high = interval(value, plan.mechanism, plan.scale, ALPHA)
+    return query_pb2.Cell(
+        level=_level(key), district_code=district_code, keys=_keys(key), value=float(value),
+        ci_low=low, ci_high=high, noise_scale=plan.scale, variance=noise_variance(plan.mechanism, plan.scale),
+    )
+
+
+def _mean_cell(key, noisy_sum: int, noisy_count: int, sum_plan: Plan, count_plan: Plan, vq: ValidatedQuery,
+               district_code: str, min_cell: int) -> query_pb2.Cell:
+    sum_var = noise_variance(sum_plan.mechanism, sum_plan.scale)
+    count_var = noise_variance(count_plan.mechanism, count_plan.scale)
+    parts = query_pb2.MeanParts(sum=noisy_sum, sum_variance=sum_var, count=noisy_count, count_variance=count_var)
+    if noisy_count < max(min_cell, 1):
+        return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
+                              noise_scale=sum_plan.scale, suppressed=True)
+    low, high = mean_interval(noisy_sum, noisy_count, sum_plan, count_plan, vq.lower, vq.upper)
+    mean = min(max(noisy_sum / noisy_count, vq.lower), vq.upper)
+    variance = (sum_var + mean**2 * count_var) / noisy_count**2
+    return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key), value=mean,
+                          ci_low=low, ci_high=high, noise_scale=sum_plan.scale, variance=variance,
+                          mean_parts=parts)
+
+
+def mean_interval(noisy_sum: float, noisy_count: float, sum_plan: Plan, count_plan: Plan,
+                  lower: float, upper: float) -> tuple[float, float]:
+    """A 95% interval for sum/count: each part's 97.5% interval, then the extremes (a union bound)."""
+    s_lo, s_hi = interval(noisy_sum, sum_plan.mechanism, sum_plan.scale, ALPHA / 2)
+    c_lo, c_hi = interval(noisy_count, count_plan.mechanism, count_plan.scale, ALPHA / 2)
+    if c_lo <= 0:
+        return float(lower), float(upper)
+    corners = [s / c for s in (s_lo, s_hi) for c in (c_lo, c_hi)]
+    return max(min(corners), lower), min(max(corners), upper)
+
+
+def charge_message(charge: Charge) -> query_pb2.Charge:
+    """The ledger's charge as the wire message."""
+    return query_pb2.Charge(rho=charge.rho, epsilon=charge.epsilon, delta=charge.delta, mechanism=str(charge.mechanism))
+
+
+def budget_message(summary: BudgetSummary, code: str, name: str, per_query_rho: float) -> query_pb2.BudgetStatus:
+    """The ledger's summary as the wire message."""
+
+    def spends(rho: Mapping[str, float], queries: Mapping[str, int]) -> list[query_pb2.Spend]:
+        return [
+            query_pb2.Spend(key=k, rho=v, epsilon=rho_to_epsilon(v, summary.delta) if v > 0 else 0.0,
+                            queries=queries.get(k, 0))
+            for k, v in rho.items()
+        ]
+
+    return query_pb2.BudgetStatus(
+        district_code=code,
+        district_name=name,
+        period_start=summary.period_start,
+        period_end=summary.period_end,
+        total_rho=summary.total_rho,
+        spent_rho=summary.spent_rho,
+        remaining_rho=summary.remaining_rho,
+        per_query_rho=per_query_rho,
+        delta=summary.delta,
+        total_epsilon=summary.total_epsilon,
+        spent_epsilon=summary.spent_epsilon,
+        remaining_epsilon=summary.remaining_epsilon,
+        by_analyst=spends(summary.by_analyst, summary.queries_by_analyst),
+        by_purpose=spends(summary.by_purpose, summary.queries_by_purpose),
+        releases=summary.releases,
+        replays=summary.replays,
+        refusals=summary.refusals,
+    )

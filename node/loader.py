@@ -1,0 +1,325 @@
+"""Load and validate a district's monthly household snapshot (CSV, Parquet or Excel).
+
+Validation is vectorised per column; only rows that fail are visited one by one to write messages. Row
+numbers count data rows from 1; the header is line 1, so row N is line N + 1 of the file or spreadsheet.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib.util
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from node.schema import SCHEMA, Column
+from reference import geography
+
+SNAPSHOT_NAME = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])\.(csv|parquet|xlsx)$")
+MAX_LISTED = 10
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
+
+
+class DataError(ValueError):
+    """A snapshot file cannot be loaded as it stands; the message says which file, row and field."""
+
+    def __init__(self, message: str, problems: tuple[QuarantinedRow, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    """One problem with one row: 1-based data row number, the field and why it was rejected."""
+
+    row_number: int
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A validated monthly snapshot of one district's household records."""
+
+    month: str
+    district_code: str
+    frame: pd.DataFrame
+    quarantined: tuple[QuarantinedRow, ...]
+    source: Path
+    digest: str
+
+    @property
+    def quarantined_rows(self) -> int:
+        """Number of distinct rows left out of the frame."""
+        return len({q.row_number for q in self.quarantined})
+
+
+# A problem found by a column check: which rows, and how to describe the value in each.
+Problem = tuple[np.ndarray, Callable[[str], str]]
+
+
+def _describe(path: Path, q: QuarantinedRow) -> str:
+    return f"{path.name} row {q.row_number}, field {q.field}: {q.reason} (line {q.row_number + 1})"
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """Values as stripped strings, with missing values as ''."""
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        if s.isna().any():
+            s = s.astype(object).where(s.notna(), "")
+        return s.astype(str).str.strip()
+    return s.astype(object).where(s.notna(), "").astype(str).str.strip()
+
+
+def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+    """(values with NaN for empty, mask of unparseable values, the raw text if text was parsed)."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        values = s.to_numpy(dtype=float, na_value=np.nan)
+        return values, np.zeros(len(s), dtype=bool), None
+    text = _text(s)
+    values = np.array(pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
+    bad = np.isnan(values) & (text != "").to_numpy()
+    if bad.any():
+        # Spreadsheets export "£1,234.50": accept the pound sign and thousands separators.
+        cleaned = text[bad].str.replace(r"^£|,", "", regex=True)
+        values[bad] = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isnan(values) & (text != "").to_numpy()
+    return values, bad, text
+
+
+def _convert(col: Column, s: pd.Series, categories: tuple[str, ...]) -> tuple[pd.Series, list[Problem]]:
+    problems: list[Problem] = []
+    if col.kind in ("int", "float"):
+        values, bad, _ = _numeric(s)
+        word = "a whole number" if col.kind == "int" else "a number"
+        problems.append((bad, lambda v, w=word: f"value {v!r} is not {w}"))
+        if col.kind == "int":
+            frac = ~np.isnan(values) & (values != np.round(values))
+            problems.append((frac, lambda v: f"value {v!r} is not a whole number"))
+        missing = np.isnan(values) & ~bad
+        if not col.nullable:
+            problems.append((missing, lambda v: "value is empty but required"))
+        with np.errstate(invalid="ignore"):
+            if col.minimum is not None:
+                problems.append(
+                    (values < col.minimum, lambda v, m=col.minimum: f"value {v} is below the minimum {m:g}")
+                )
+            if col.maximum is not None:
+                problems.append(
+                    (values > col.maximum, lambda v, m=col.maximum: f"value {v} is above the maximum {m:g}")
+                )
+        if col.kind == "int":
+            clean = np.where(np.isnan(values) | bad, 0, np.round(np.nan_to_num(values)))
+            if col.nullable:
+                out = pd.Series(pd.array(clean.astype("int64"), dtype="Int64")).mask(np.isnan(values))
+            else:
+                out = pd.Series(clean.astype("int64"))
+        else:
+            out = pd.Series(values)
+        return out, problems
+    if col.kind == "bool":
+        if pd.api.types.is_bool_dtype(s) and not s.isna().any():
+            return pd.Series(s.to_numpy(dtype=bool)), problems
+        low = _text(s).str.lower()
+        is_true = low.isin(_TRUE).to_numpy()
+        bad = ~(is_true | low.isin(_FALSE).to_numpy())
+        problems.append((bad, lambda v: f"value {v!r} is not true/false (use true, false, yes, no, 1 or 0)"))
+        return pd.Series(is_true), problems
+    text = _text(s)
+    empty = (text == "").to_numpy()
+    if col.kind == "text":
+        if not col.nullable:
+            problems.append((empty, lambda v: "value is empty but required"))
+        return text.astype("str").reset_index(drop=True), problems
+    # category: exact match first, then case-insensitive (spreadsheets often change case)
+    codes = pd.Index(categories).get_indexer(text)
+    unmatched = (codes < 0) & ~empty
+    if unmatched.any():
+        codes[unmatched] = pd.Index([c.lower() for c in categories]).get_indexer(text[unmatched].str.lower())
+    cat = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
+    bad = (cat.codes < 0) & ~empty
+    if not col.nullable:
+        problems.append((empty, lambda v: "value is empty but required"))
+    problems.append((bad, _category_reason(col, categories)))
+    return pd.Series(cat), problems
+
+
+def _category_reason(col: Column, categories: tuple[str, ...]) -> Callable[[str], str]:
+    if col.name != "ward_code":
+        return lambda v: f"value {v!r} is not one of {', '.join(categories)}"
+    owner = {w.code: w.district_code for w in geography.all_wards()}
+
+    def reason(v: str) -> str:
+        elsewhere = owner.get(v)
+        where = f" (it is in {geography.district(elsewhere).name})" if elsewhere else ""
+        return f"ward {v!r} is not a ward of this district{where}"
+
+    return reason
+
+
+def _read(path: Path, data: bytes) -> pd.DataFrame:
+    ext = path.suffix.lower()
+    try:
+        if ext == ".csv":
+            # Let the C parser type clean numeric columns (much faster than parsing strings later); a column
+            # with a bad value arrives as text and is checked value by value below.
+            text_cols = {n: str for n, c in SCHEMA.items() if c.kind in ("text", "category")}
+            empty_is_na = {n: [""] for n, c in SCHEMA.items() if c.kind in ("int", "float", "bool")}
+            return pd.read_csv(io.BytesIO(data), dtype=text_cols, keep_default_na=False, na_values=empty_is_na)
+        if ext == ".parquet":
+            return pd.read_parquet(io.BytesIO(data))
+        if ext == ".xlsx":
+            if importlib.util.find_spec("openpyxl") is None:
+                raise DataError(
+                    f"{path.name}: reading Excel files needs the openpyxl package, which is not installed. "
+                    "Install it with `pip install kent-lsi[excel]`, or save the sheet as CSV."
+                )
+            return pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
+    except DataError:
+        raise
+    except Exception as exc:  # the reader's own message says what is wrong with the bytes
+        raise DataError(f"{path.name}: cannot be read as {ext[1:].upper()}: {exc}") from exc
+    raise DataError(f"{path.name}: unsupported file type {ext!r}; use .csv, .parquet or .xlsx")
+
+
+def _check_columns(path: Path, frame: pd.DataFrame) -> None:
+    names = [str(c).strip() for c in frame.columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    missing = [c for c in SCHEMA if c not in names]
+    unknown = [n for n in names if n not in SCHEMA]
+    parts = []
+    if dupes:
+        parts.append(f"column(s) appear more than once: {', '.join(dupes)}")
+    for n in unknown:
+        close = difflib.get_close_matches(n, list(SCHEMA), n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        parts.append(f"unknown column {n!r}{hint}")
+    if missing:
+        parts.append(f"missing column(s): {', '.join(missing)}")
+    if parts:
+        raise DataError(f"{path.name}: " + "; ".join(parts) + ". Expected columns: " + ", ".join(SCHEMA))
+
+
+def _month_of(path: Path) -> str:
+    m = SNAPSHOT_NAME.match(path.name)
+    if not m:
+        raise DataError(
+            f"{path.name}: snapshot files must be named YYYY-MM.csv, YYYY-MM.parquet or YYYY-MM.xlsx "
+            "(the month of the extract, e.g. 2025-10.csv)"
+        )
+    return f"{m.group(1)}-{m.group(2)}"
+
+
+def _district_or_error(district_code: str) -> None:
+    try:
+        geography.district(district_code)
+    except KeyError as exc:
+        raise DataError(str(exc)) from exc
+
+
+def load_snapshot(path: Path, district_code: str, *, strict: bool = True) -> Snapshot:
+    """Read and validate one snapshot; strict raises DataError on any bad row, else bad rows are quarantined.
+
+    Structural problems (unreadable file, missing or unknown columns, no rows) always raise.
+    """
+    path = Path(path)
+    month = _month_of(path)
+    _district_or_error(district_code)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    data = path.read_bytes()
+    raw = _read(path, data)
+    _check_columns(path, raw)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    if raw.empty:
+        raise DataError(f"{path.name}: the file has a header but no data rows")
+    raw = raw.reset_index(drop=True)
+
+    ward_codes = geography.ward_codes(district_code)
+    columns: dict[str, pd.Series] = {}
+    found: list[QuarantinedRow] = []
+    for name, col in SCHEMA.items():
+        categories = ward_codes if name == "ward_code" else col.categories
+        values, problems = _convert(col, raw[name], categories)
+        columns[name] = values
+        shown = _text(raw[name]) if any(m.any() for m, _ in problems) else None
+        for mask, reason in problems:
+            for i in np.flatnonzero(mask):
+                found.append(QuarantinedRow(int(i) + 1, name, reason(shown.iat[i])))  # type: ignore[union-attr]
+    frame = pd.DataFrame(columns)
+
+    over = np.flatnonzero((frame["n_school_age_children"] > frame["n_children"]).to_numpy())
+    for i in over:
+        found.append(
+            QuarantinedRow(
+                int(i) + 1,
+                "n_school_age_children",
+                f"{frame['n_school_age_children'].iat[i]} school-age children is more than "
+                f"n_children ({frame['n_children'].iat[i]})",
+            )
+        )
+    ids = frame["household_id"]
+    dup = np.flatnonzero(ids.duplicated(keep="first").to_numpy() & (ids != "").to_numpy())
+    if len(dup):
+        first = {v: i for i, v in reversed(list(enumerate(ids)))} if len(dup) else {}
+        for i in dup:
+            found.append(
+                QuarantinedRow(
+                    int(i) + 1,
+                    "household_id",
+                    f"household_id {ids.iat[i]!r} already appears at row {first[ids.iat[i]] + 1}",
+                )
+            )
+
+    found.sort(key=lambda q: (q.row_number, list(SCHEMA).index(q.field)))
+    if found and strict:
+        lines = [_describe(path, q) for q in found[:MAX_LISTED]]
+        more = len(found) - MAX_LISTED
+        if more > 0:
+            lines.append(f"... and {more} more problem(s); load with strict=False to quarantine bad rows")
+        raise DataError("\n".join(lines), tuple(found))
+    if found:
+        keep = np.ones(len(frame), dtype=bool)
+        keep[[q.row_number - 1 for q in found]] = False
+        frame = frame[keep].reset_index(drop=True)
+    return Snapshot(
+        month=month,
+        district_code=district_code,
+        frame=frame,
+        quarantined=tuple(found),
+        source=path,
+        digest=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def snapshot_files(data_dir: Path) -> dict[str, Path]:
+    """Snapshot files in a folder by month; raises DataError if none, or if a month has two files."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: folder not found")
+    by_month: dict[str, Path] = {}
+    for p in sorted(data_dir.iterdir()):
+        if not SNAPSHOT_NAME.match(p.name):
+            continue
+        month = p.name.split(".")[0]
+        if month in by_month:
+            raise DataError(f"{data_dir}: two files for {month} ({by_month[month].name}, {p.name}); keep one")
+        by_month[month] = p
+    if not by_month:
+        raise DataError(f"{data_dir}: no snapshot files named YYYY-MM.csv, .parquet or .xlsx")
+    return by_month
+
+
+def load_district(data_dir: Path, district_code: str, strict: bool = True) -> dict[str, Snapshot]:
+    """Load every monthly snapshot in a district's folder, keyed by month in date order."""
+    return {
+        month: load_snapshot(path, district_code, strict=strict)
+        for month, path in sorted(snapshot_files(data_dir).items())
+    }

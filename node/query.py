@@ -1,0 +1,251 @@
+"""Where a query is validated: a structured `Query` message checked against the schema and the node's data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from node.schema import Column
+from protos.lsi.v1 import query_pb2
+
+MeasureKind = Literal["count", "sum", "mean"]
+OPERATORS = {
+    query_pb2.Filter.EQ: "eq",
+    query_pb2.Filter.NE: "ne",
+    query_pb2.Filter.LT: "lt",
+    query_pb2.Filter.LE: "le",
+    query_pb2.Filter.GT: "gt",
+    query_pb2.Filter.GE: "ge",
+    query_pb2.Filter.IN: "in",
+}
+ORDERED_OPS = {"lt", "le", "gt", "ge"}
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Large enough for a year of monthly snapshots twice over; bounds the sensitivity a single query can carry.
+MAX_MONTHS = 24
+MAX_GROUP_COLUMNS = 2
+
+
+class QueryError(ValueError):
+    """A query the node will not run; `field` names the part of the query that is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class FilterClause:
+    column: str
+    op: str
+    value: str | float | bool | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LossRequest:
+    """The privacy loss asked for: exactly one of epsilon, rho or a per-cell target accuracy."""
+
+    epsilon: float | None
+    rho: float | None
+    accuracy: float | None
+    mechanism: Literal["laplace", "gaussian"]
+
+
+@dataclass(frozen=True)
+class ValidatedQuery:
+    query_id: str
+    measure: MeasureKind
+    column: str
+    lower: int
+    upper: int
+    filters: tuple[FilterClause, ...]
+    group_by: tuple[str, ...]
+    months: tuple[str, ...]
+    loss: LossRequest
+    purpose: str
+    indicator: str
+
+    def canonical(self) -> str:
+        """The query in canonical JSON: what the audit log records and the fingerprint hashes."""
+        return json.dumps(
+            {
+                "measure": self.measure,
+                "column": self.column,
+                "bounds": [self.lower, self.upper] if self.measure != "count" else None,
+                "filters": [[f.column, f.op, _jsonable(f.value)] for f in self.filters],
+                "group_by": list(self.group_by),
+                "months": list(self.months),
+                "loss": {
+                    "epsilon": self.loss.epsilon,
+                    "rho": self.loss.rho,
+                    "accuracy": self.loss.accuracy,
+                    "mechanism": self.loss.mechanism,
+                },
+                "indicator": self.indicator,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    def fingerprint(self, snapshot_digests: Mapping[str, str]) -> str:
+        """Identity of the release: same query over the same snapshot files means the same answer."""
+        digests = [snapshot_digests[m] for m in self.months]
+        return hashlib.sha256((self.canonical() + "|" + ",".join(digests)).encode()).hexdigest()
+
+
+def _jsonable(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def validate(
+    query: query_pb2.Query, *, columns: Mapping[str, Column], months: Sequence[str]
+) -> ValidatedQuery:
+    """Check a query against the queryable columns and available months; raise QueryError naming the field."""
+    if not query.query_id.strip():
+        raise QueryError("query_id", "is required (the coordinator sets one for every query)")
+    kind, column, lower, upper = _measure(query.measure, columns)
+    filters = tuple(_filter(i, f, columns) for i, f in enumerate(query.filters))
+    group_by = _group_by(query.group_by, columns)
+    return ValidatedQuery(
+        query_id=query.query_id,
+        measure=kind,
+        column=column,
+        lower=lower,
+        upper=upper,
+        filters=filters,
+        group_by=group_by,
+        months=_months(query.months, months),
+        loss=_loss(query.privacy),
+        purpose=query.purpose.strip(),
+        indicator=query.indicator,
+    )
+
+
+def _measure(measure: query_pb2.Measure, columns: Mapping[str, Column]) -> tuple[MeasureKind, str, int, int]:
+    kinds = {query_pb2.Measure.COUNT: "count", query_pb2.Measure.SUM: "sum", query_pb2.Measure.MEAN: "mean"}
+    if measure.kind not in kinds:
+        raise QueryError("measure.kind", "must be COUNT, SUM or MEAN")
+    kind: MeasureKind = kinds[measure.kind]  # type: ignore[assignment]
+    if kind == "count":
+        if measure.column:
+            raise QueryError("measure.column", "a count takes no column")
+        return kind, "", 0, 0
+    col = _column("measure.column", measure.column, columns)
+    if col.kind not in ("int", "float"):
+        raise QueryError("measure.column", f"{col.name} is {col.kind}, a {kind} needs a numeric column")
+    if not (math.isfinite(measure.lower) and math.isfinite(measure.upper)):
+        raise QueryError("measure.lower", "clamping bounds must be finite numbers")
+    if measure.lower >= measure.upper:
+        raise QueryError(
+            "measure.lower",
+            f"lower bound {measure.lower:g} must be below upper bound {measure.upper:g} "
+            "(every household's value is clamped to these bounds)",
+        )
+    # Whole-pound bounds keep every per-household value, and so every exact sum, an integer; rounding the
+    # bounds outward never narrows what the analyst asked for.
+    return kind, col.name, math.floor(measure.lower), math.ceil(measure.upper)
+
+
+def _column(field: str, name: str, columns: Mapping[str, Column]) -> Column:
+    if name not in columns:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(columns), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise QueryError(field, f"unknown column {name!r}{hint}")
+    return columns[name]
+
+
+def _filter(i: int, f: query_pb2.Filter, columns: Mapping[str, Column]) -> FilterClause:
+    field = f"filters[{i}]"
+    col = _column(f"{field}.column", f.column, columns)
+    if f.op not in OPERATORS:
+        raise QueryError(f"{field}.op", "must be one of EQ, NE, LT, LE, GT, GE, IN")
+    op = OPERATORS[f.op]
+    which = f.WhichOneof("value")
+    if op == "in":
+        if not f.values:
+            raise QueryError(f"{field}.values", "IN needs at least one value")
+        if col.kind != "category" and col.name != "ward_code":
+            raise QueryError(f"{field}.op", f"IN applies to category columns; {col.name} is {col.kind}")
+        bad = [v for v in f.values if col.categories and v not in col.categories]
+        if bad:
+            raise QueryError(f"{field}.values", f"{bad[0]!r} is not a category of {col.name}")
+        return FilterClause(col.name, op, tuple(f.values))
+    if col.kind == "bool":
+        if which != "flag" or op not in ("eq", "ne"):
+            raise QueryError(field, f"{col.name} is true/false: compare it with EQ or NE and a flag value")
+        return FilterClause(col.name, op, bool(f.flag))
+    if col.kind in ("int", "float"):
+        if which != "number" or not math.isfinite(f.number):
+            raise QueryError(f"{field}.number", f"{col.name} is numeric: give a finite number")
+        return FilterClause(col.name, op, float(f.number))
+    if which != "text":
+        raise QueryError(f"{field}.text", f"{col.name} is {col.kind}: give a text value")
+    if op in ORDERED_OPS:
+        raise QueryError(f"{field}.op", f"{col.name} is {col.kind}: only EQ, NE and IN apply")
+    if col.categories and f.text not in col.categories:
+        raise QueryError(f"{field}.text", f"{f.text!r} is not a category of {col.name}: {', '.join(col.categories)}")
+    return FilterClause(col.name, op, f.text)
+
+
+def _group_by(names: Sequence[str], columns: Mapping[str, Column]) -> tuple[str, ...]:
+    if len(names) > MAX_GROUP_COLUMNS:
+        raise QueryError("group_by", f"at most {MAX_GROUP_COLUMNS} columns")
+    if len(set(names)) != len(names):
+        raise QueryError("group_by", "a column is named twice")
+    for i, name in enumerate(names):
+        col = _column(f"group_by[{i}]", name, columns)
+        # Group keys must come from a public list, so that the presence of a key reveals nothing.
+        if name != "ward_code" and col.kind not in ("category", "bool"):
+            raise QueryError(
+                f"group_by[{i}]", f"{name} is {col.kind}; group by ward_code or a category or true/false column"
+            )
+    return tuple(names)
+
+
+def _months(asked: Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
+    if not available:
+        raise QueryError("months", "this node has no snapshots loaded")
+    if not asked:
+        return (max(available),)
+    for i, m in enumerate(asked):
+        if not MONTH.match(m):
+            raise QueryError(f"months[{i}]", f"{m!r} is not a month in YYYY-MM form")
+        if m not in available:
+            held = f"{min(available)} to {max(available)}"
+            raise QueryError(f"months[{i}]", f"no snapshot for {m}; this node holds {held}")
+    if len(set(asked)) != len(asked):
+        raise QueryError("months", "a month is named twice")
+    if len(asked) > MAX_MONTHS:
+        raise QueryError("months", f"at most {MAX_MONTHS} months in one query")
+    return tuple(sorted(asked))
+
+
+def _loss(p: query_pb2.PrivacyRequest) -> LossRequest:
+    which = p.WhichOneof("loss")
+    if which is None:
+        raise QueryError("privacy", "ask for a loss: epsilon, rho or target_accuracy")
+    value = getattr(p, which)
+    if not (math.isfinite(value) and value > 0):
+        raise QueryError(f"privacy.{which}", f"must be a positive number, not {value:g}")
+    if p.mechanism == query_pb2.DISCRETE_GAUSSIAN:
+        mechanism = "gaussian"
+    elif p.mechanism == query_pb2.DISCRETE_LAPLACE:
+        mechanism = "laplace"
+    else:
+        mechanism = "gaussian" if which == "rho" else "laplace"
+    if which == "epsilon" and mechanism == "gaussian":
+        raise QueryError("privacy.mechanism", "a Gaussian release is asked for by rho, not epsilon")
+    if which == "rho" and mechanism == "laplace":
+        raise QueryError("privacy.mechanism", "a Laplace release is asked for by epsilon, not rho")
+    return LossRequest(
+        epsilon=value if which == "epsilon" else None,
+        rho=value if which == "rho" else None,
+        accuracy=value if which == "target_accuracy" else None,
+        mechanism=mechanism,
+    )

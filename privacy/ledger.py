@@ -1,0 +1,587 @@
+"""The node's durable privacy record: budget ledger, release store and audit log in one SQLite database.
+
+Every release is one ``BEGIN IMMEDIATE`` transaction: re-check for a stored answer, check the limits,
+insert the charge, draw the noisy answer, store it, append the signed audit entry, COMMIT. Only then does
+the answer leave. SQLite runs one writer at a time, so concurrent queries queue on the lock (busy_timeout)
+and can never overspend; a crash before COMMIT leaves neither charge nor release nor audit entry.
+
+Budgets are kept as whole numbers of 1e-12 rho so that sums are exact and a long run of small charges
+cannot creep past a limit through float rounding. Charges (OpenDP's float maps) are rounded up; limits are
+read as the decimal the IG officer wrote (nearest 1e-12 rho), so a cap of 0.03 admits a charge of 0.03.
+
+Periods are UTC dates; a charge counts against the period that contains its UTC date. The policy in force
+lives in the database (table ``policy_state``), so a change made by one process binds every other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from privacy.accountant import Charge, rho_to_epsilon
+from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
+from privacy.policy import Policy, diff_policy
+
+RHO_UNITS = 10**12  # ledger resolution: 1e-12 rho
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS charges (
+        id INTEGER PRIMARY KEY,
+        query_id TEXT NOT NULL UNIQUE,
+        analyst TEXT NOT NULL,
+        role TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        mechanism TEXT NOT NULL,
+        scale REAL NOT NULL,
+        rho REAL NOT NULL,
+        rho_units INTEGER NOT NULL CHECK (rho_units > 0),
+        epsilon REAL NOT NULL,
+        delta REAL NOT NULL,
+        created_at TEXT NOT NULL,
+        charge_date TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS charges_by_date ON charges (charge_date)",
+    """CREATE TABLE IF NOT EXISTS releases (
+        id INTEGER PRIMARY KEY,
+        query_id TEXT NOT NULL UNIQUE REFERENCES charges (query_id),
+        fingerprint TEXT NOT NULL,
+        snapshot_digest TEXT NOT NULL,
+        canonical_query TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (fingerprint, snapshot_digest)
+    )""",
+    # Every query id ever answered, including ids answered from another id's identical release.
+    """CREATE TABLE IF NOT EXISTS query_ids (
+        query_id TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        release_id INTEGER NOT NULL REFERENCES releases (id)
+    )""",
+    "CREATE TABLE IF NOT EXISTS policy_state (id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL)",
+)
+
+
+class LedgerError(RuntimeError):
+    """A query the ledger will not answer; the message says why and what to do."""
+
+
+class QueryIdReused(LedgerError):
+    """A query id came back with a different query."""
+
+    def __init__(self, query_id: str, stored_fingerprint: str, fingerprint: str) -> None:
+        super().__init__(
+            f"query id {query_id!r} was already used for a different query (stored fingerprint "
+            f"{stored_fingerprint[:12]}..., this one {fingerprint[:12]}...); nothing was released or "
+            f"charged. "
+            f"The coordinator must give every new query a new id."
+        )
+        self.query_id = query_id
+
+
+class PeriodClosed(LedgerError):
+    """Today is outside the policy's privacy period."""
+
+
+class MechanismNotAllowed(LedgerError):
+    """The node's policy does not allow the requested mechanism."""
+
+
+@dataclass(frozen=True)
+class BudgetExceededDetail:
+    """Figures behind a refusal: rho, and the epsilon increase at the node's delta."""
+
+    limit: str
+    requested_rho: float
+    remaining_rho: float
+    requested_epsilon: float
+    remaining_epsilon: float
+    delta: float
+
+
+class BudgetExceeded(LedgerError):
+    """A charge would break a limit; `detail` has the amounts and names the limit."""
+
+    def __init__(self, query_id: str, detail: BudgetExceededDetail) -> None:
+        d = detail
+        super().__init__(
+            f"query {query_id!r} refused by the {d.limit}: it needs rho {d.requested_rho:.6g} "
+            f"(epsilon {d.requested_epsilon:.4g} at delta {d.delta:g}) but only rho {d.remaining_rho:.6g} "
+            f"(epsilon {d.remaining_epsilon:.4g} at delta {d.delta:g}) remains. Nothing was charged or "
+            f"released. Ask for less (coarser accuracy, fewer months) or ask the IG officer to review "
+            f"the policy."
+        )
+        self.query_id = query_id
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """What the node asks the ledger to charge and release."""
+
+    query_id: str
+    fingerprint: str
+    snapshot_digest: str
+    analyst: str
+    role: str
+    purpose: str
+    canonical_query: str
+    charge: Charge
+
+
+@dataclass(frozen=True)
+class StoredRelease:
+    """A stored release; on a replay, query_id and charge are the original's and nothing new is spent."""
+
+    query_id: str
+    payload: bytes
+    charge: Charge
+    created_at: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class BudgetSummary:
+    """Budget for one period: rho, and epsilon at delta (remaining_epsilon = total - spent epsilon)."""
+
+    period_start: str
+    period_end: str
+    delta: float
+    total_rho: float
+    spent_rho: float
+    remaining_rho: float
+    total_epsilon: float
+    spent_epsilon: float
+    remaining_epsilon: float
+    releases: int
+    by_analyst: dict[str, float]
+    by_purpose: dict[str, float]
+    queries_by_analyst: dict[str, int]
+    queries_by_purpose: dict[str, int]
+    replays: int
+    refusals: int
+
+
+def charge_units(rho: float) -> int:
+    """A charge in whole ledger units, rounded up: rounding never under-charges."""
+    return math.ceil(Fraction(rho) * RHO_UNITS)
+
+
+def limit_units(rho: float) -> int:
+    """A policy limit in whole ledger units: the nearest unit, i.e. the decimal the officer wrote."""
+    return round(Fraction(rho) * RHO_UNITS)
+
+
+def _rho(units: int) -> float:
+    return units / RHO_UNITS
+
+
+def _policy_json(policy: Policy) -> str:
+    return json.dumps(dataclasses.asdict(policy), sort_keys=True)
+
+
+def _policy_from_json(text: str) -> Policy:
+    return Policy(**json.loads(text))
+
+
+class PrivacyStore:
+    """Budget ledger, release store and audit log of one node; safe to share across threads."""
+
+    def __init__(self, path: Path, policy: Policy, signer: AuditSigner) -> None:
+        self.path = Path(path)
+        self.signer = signer
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        try:
+            # WAL is a property of the database file: set once, every later connection uses it.
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise LedgerError(f"privacy database {self.path} could not switch to WAL mode (got {mode})")
+        finally:
+            conn.close()
+        with self._transaction() as conn:
+            ensure_schema(conn)
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            self._record_policy(conn, policy, changed_by="policy file (read at node start)")
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # One connection per call: sqlite3 connections must not cross threads, and this also keeps
+        # forked or threaded servers from sharing cursor state.
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 60000")  # concurrent writers wait for the lock, not fail
+        conn.execute("PRAGMA synchronous = FULL")  # a committed charge survives power loss
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # take the write lock now: check-then-charge is atomic
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # -- policy -------------------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (as stored in the database)."""
+        conn = self._connect()
+        try:
+            return self._current_policy(conn)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _current_policy(conn: sqlite3.Connection) -> Policy:
+        row = conn.execute("SELECT policy FROM policy_state WHERE id = 1").fetchone()
+        if row is None:
+            raise LedgerError("the privacy database has no policy; start the node with its policy file")
+        return _policy_from_json(row[0])
+
+    def _record_policy(self, conn: sqlite3.Connection, policy: Policy, changed_by: str) -> list[str]:
+        row = conn.execute("SELECT policy FROM policy_state WHERE id = 1").fetchone()
+        if row is None:
+            changes = [f"initial policy: {_policy_json(policy)}"]
+        else:
+            changes = diff_policy(_policy_from_json(row[0]), policy)
+            if not changes:
+                return []
+        conn.execute(
+            "INSERT INTO policy_state (id, policy) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET policy = ?",
+            (_policy_json(policy), _policy_json(policy)),
+        )
+        append_entry(
+            conn,
+            self.signer,
+            actor=changed_by,
+            role="ig_officer",
+            action="policy_change",
+            detail=json.dumps(changes, ensure_ascii=False),
+        )
+        return changes
+
+    def set_policy(self, new_policy: Policy, changed_by: str) -> list[str]:
+        """Put a new policy in force and audit the change; returns the differences (empty: no change)."""
+        if not changed_by.strip():
+            raise ValueError("changed_by must name the person making the change (their certificate CN)")
+        with self._transaction() as conn:
+            return self._record_policy(conn, new_policy, changed_by=changed_by)
+
+    # -- replay -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _find(
+        conn: sqlite3.Connection, query_id: str, fingerprint: str, snapshot_digest: str | None
+    ) -> tuple[StoredRelease, bool] | None:
+        """(stored release, found by id?) or None; raises QueryIdReused for a reused id."""
+        row = conn.execute(
+            "SELECT fingerprint, release_id FROM query_ids WHERE query_id = ?", (query_id,)
+        ).fetchone()
+        if row is not None:
+            if row[0] != fingerprint:
+                raise QueryIdReused(query_id, row[0], fingerprint)
+            return _load_release(conn, "r.id = ?", (row[1],)), True
+        if snapshot_digest is None:
+            return None
+        found = _load_release(
+            conn, "r.fingerprint = ? AND r.snapshot_digest = ?", (fingerprint, snapshot_digest)
+        )
+        return None if found is None else (found, False)
+
+    def replay(
+        self, query_id: str, fingerprint: str, snapshot_digest: str | None = None
+    ) -> StoredRelease | None:
+        """Stored answer for a retried id, or for the same query on the same snapshot; None if new.
+
+        Read-only and unaudited: the node should answer through charge_and_release, which replays too and
+        audits the replay under the caller's name.
+        """
+        conn = self._connect()
+        try:
+            found = self._find(conn, query_id, fingerprint, snapshot_digest)
+        finally:
+            conn.close()
+        return None if found is None else found[0]
+
+    # -- charging -----------------------------------------------------------------------------------
+
+    def charge_and_release(self, request: ReleaseRequest, compute: Callable[[], bytes]) -> StoredRelease:
+        """Charge, release and audit in one transaction; answers a replay from the store at no cost.
+
+        compute() runs inside the transaction (it must not call back into this store) and returns the
+        serialized answer; if it raises, nothing is charged.
+        """
+        _check_request(request)
+        units = charge_units(request.charge.rho)
+        refusal: LedgerError | None = None
+        with self._transaction() as conn:
+            try:
+                found = self._find(conn, request.query_id, request.fingerprint, request.snapshot_digest)
+            except QueryIdReused as e:
+                self._audit_refusal(conn, request, str(e))
+                refusal = e
+                found = None
+            if found is not None:
+                stored, by_id = found
+                if not by_id:  # remember the new id, so its retries and reuse are recognised too
+                    conn.execute(
+                        "INSERT INTO query_ids (query_id, fingerprint, release_id) "
+                        "SELECT ?, ?, id FROM releases WHERE query_id = ?",
+                        (request.query_id, request.fingerprint, stored.query_id),
+                    )
+                append_entry(
+                    conn,
+                    self.signer,
+                    actor=request.analyst,
+                    role=request.role,
+                    action="replay",
+                    query_id=request.query_id,
+                    canonical_query=request.canonical_query,
+                    purpose=request.purpose,
+                    rho=0.0,
+                    epsilon=0.0,
+                    detail=f"answered from the release of query {stored.query_id}; no charge",
+                )
+                return dataclasses.replace(stored, replayed=True)
+            if refusal is None:
+                policy = self._current_policy(conn)
+                refusal = self._check_limits(conn, policy, request, units)
+                if refusal is not None:
+                    self._audit_refusal(conn, request, str(refusal))
+            if refusal is None:
+                return self._release(conn, request, units, compute)
+        # The refusal's audit entry is committed (its own transaction, nothing charged); now refuse.
+        raise refusal
+
+    def _audit_refusal(self, conn: sqlite3.Connection, request: ReleaseRequest, reason: str) -> None:
+        append_entry(
+            conn,
+            self.signer,
+            actor=request.analyst,
+            role=request.role,
+            action="refused",
+            query_id=request.query_id,
+            canonical_query=request.canonical_query,
+            purpose=request.purpose,
+            rho=0.0,
+            epsilon=0.0,
+            detail=reason,
+        )
+
+    def _check_limits(
+        self, conn: sqlite3.Connection, policy: Policy, request: ReleaseRequest, units: int
+    ) -> LedgerError | None:
+        if request.charge.mechanism not in policy.allowed_mechanisms:
+            return MechanismNotAllowed(
+                f"query {request.query_id!r} refused: mechanism {request.charge.mechanism!r} is not allowed "
+                f"by this node's policy (allowed: {', '.join(policy.allowed_mechanisms)})"
+            )
+        today = utc_now()[:10]
+        if not policy.period_start <= today <= policy.period_end:
+            return PeriodClosed(
+                f"query {request.query_id!r} refused: today ({today} UTC) is outside the privacy period "
+                f"{policy.period_start} to {policy.period_end}; the IG officer must set the new period"
+            )
+        spent_total, spent_analyst = conn.execute(
+            "SELECT COALESCE(SUM(rho_units), 0), COALESCE(SUM(CASE WHEN analyst = ? THEN rho_units END), 0) "
+            "FROM charges WHERE charge_date BETWEEN ? AND ?",
+            (request.analyst, policy.period_start, policy.period_end),
+        ).fetchone()
+        limits = [("per-query cap", limit_units(policy.per_query_rho), 0)]
+        cap = policy.analyst_caps.get(request.analyst)
+        if cap is not None:
+            limits.append(
+                (f"cap for analyst {request.analyst!r}", limit_units(cap), spent_analyst)
+            )
+        limits.append(
+            (
+                f"period total ({policy.period_start} to {policy.period_end})",
+                limit_units(policy.total_rho),
+                spent_total,
+            )
+        )
+        for name, limit, spent in limits:
+            if spent + units > limit:
+                return BudgetExceeded(
+                    request.query_id, _refusal_detail(name, units, limit, spent, policy.delta)
+                )
+        return None
+
+    def _release(
+        self, conn: sqlite3.Connection, request: ReleaseRequest, units: int, compute: Callable[[], bytes]
+    ) -> StoredRelease:
+        now = utc_now()
+        c = request.charge
+        conn.execute(
+            "INSERT INTO charges (query_id, analyst, role, purpose, mechanism, scale, rho, rho_units, "
+            "epsilon, "
+            "delta, created_at, charge_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request.query_id,
+                request.analyst,
+                request.role,
+                request.purpose,
+                c.mechanism,
+                c.scale,
+                c.rho,
+                units,
+                c.epsilon,
+                c.delta,
+                now,
+                now[:10],
+            ),
+        )
+        payload = compute()
+        if not isinstance(payload, bytes | bytearray):
+            raise TypeError(
+                f"compute() must return the serialized answer as bytes, got {type(payload).__name__}"
+            )
+        cursor = conn.execute(
+            "INSERT INTO releases (query_id, fingerprint, snapshot_digest, canonical_query, payload, "
+            "created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                request.query_id,
+                request.fingerprint,
+                request.snapshot_digest,
+                request.canonical_query,
+                bytes(payload),
+                now,
+            ),
+        )
+        conn.execute(
+            "INSERT INTO query_ids (query_id, fingerprint, release_id) VALUES (?, ?, ?)",
+            (request.query_id, request.fingerprint, cursor.lastrowid),
+        )
+        append_entry(
+            conn,
+            self.signer,
+            actor=request.analyst,
+            role=request.role,
+            action="release",
+            query_id=request.query_id,
+            canonical_query=request.canonical_query,
+            purpose=request.purpose,
+            rho=c.rho,
+            epsilon=c.epsilon,
+            detail=f"{c.mechanism} scale {c.scale!r}; epsilon at delta {c.delta:g}",
+            time=now,
+        )
+        return StoredRelease(
+            query_id=request.query_id, payload=bytes(payload), charge=c, created_at=now, replayed=False
+        )
+
+    # -- reporting ----------------------------------------------------------------------------------
+
+    def spent(self, period: tuple[str, str] | None = None) -> BudgetSummary:
+        """Budget spent in a period (default: the policy's current period), with breakdowns."""
+        conn = self._connect()
+        try:
+            policy = self._current_policy(conn)
+            start, end = period if period is not None else (policy.period_start, policy.period_end)
+            where = "FROM charges WHERE charge_date BETWEEN ? AND ?"
+            total_units, count = conn.execute(
+                f"SELECT COALESCE(SUM(rho_units), 0), COUNT(*) {where}", (start, end)
+            ).fetchone()
+            by_analyst, queries_by_analyst = _breakdown(conn, "analyst", where, start, end)
+            by_purpose, queries_by_purpose = _breakdown(conn, "purpose", where, start, end)
+            # Audit times are ISO timestamps; a date range covers them by comparing with the day after the end.
+            actions = dict(
+                conn.execute(
+                    "SELECT action, COUNT(*) FROM audit_log WHERE time >= ? AND time < date(?, '+1 day') "
+                    "GROUP BY action",
+                    (start, end),
+                )
+            )
+        finally:
+            conn.close()
+        limit = limit_units(policy.total_rho)
+        remaining = max(limit - total_units, 0)
+        total_eps = rho_to_epsilon(_rho(limit), policy.delta)
+        spent_eps = rho_to_epsilon(_rho(total_units), policy.delta)
+        return BudgetSummary(
+            period_start=start,
+            period_end=end,
+            delta=policy.delta,
+            total_rho=_rho(limit),
+            spent_rho=_rho(total_units),
+            remaining_rho=_rho(remaining),
+            total_epsilon=total_eps,
+            spent_epsilon=spent_eps,
+            remaining_epsilon=max(total_eps - spent_eps, 0.0),
+            releases=count,
+            by_analyst=by_analyst,
+            by_purpose=by_purpose,
+            queries_by_analyst=queries_by_analyst,
+            queries_by_purpose=queries_by_purpose,
+            replays=actions.get("replay", 0),
+            refusals=actions.get("refused", 0),
+        )
+
+
+def _breakdown(
+    conn: sqlite3.Connection, column: str, where: str, start: str, end: str
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Rho spent and queries charged per value of `column` (analyst or purpose)."""
+    rows = conn.execute(
+        f"SELECT {column}, SUM(rho_units), COUNT(*) {where} GROUP BY {column} ORDER BY {column}", (start, end)
+    ).fetchall()
+    return {k: _rho(units) for k, units, _ in rows}, {k: n for k, _, n in rows}
+
+
+def _load_release(conn: sqlite3.Connection, where: str, args: tuple) -> StoredRelease | None:
+    row = conn.execute(
+        "SELECT r.query_id, r.payload, r.created_at, c.rho, c.epsilon, c.delta, c.mechanism, c.scale "
+        f"FROM releases r JOIN charges c ON c.query_id = r.query_id WHERE {where}",
+        args,
+    ).fetchone()
+    if row is None:
+        return None
+    charge = Charge(rho=row[3], epsilon=row[4], delta=row[5], mechanism=row[6], scale=row[7])
+    return StoredRelease(
+        query_id=row[0], payload=bytes(row[1]), charge=charge, created_at=row[2], replayed=True
+    )
+
+
+def _refusal_detail(
+    limit_name: str, units: int, limit: int, spent: int, delta: float
+) -> BudgetExceededDetail:
+    # Epsilon figures are increases in the cumulative epsilon at delta, so they compare like the rho
+    # figures do: the request fits exactly when its increase is within what remains.
+    spent_eps = rho_to_epsilon(_rho(spent), delta)
+    return BudgetExceededDetail(
+        limit=limit_name,
+        requested_rho=_rho(units),
+        remaining_rho=_rho(max(limit - spent, 0)),
+        requested_epsilon=rho_to_epsilon(_rho(spent + units), delta) - spent_eps,
+        remaining_epsilon=max(rho_to_epsilon(_rho(max(limit, spent)), delta) - spent_eps, 0.0),
+        delta=delta,
+    )
+
+
+def _check_request(request: ReleaseRequest) -> None:
+    rho = request.charge.rho
+    if not isinstance(rho, float | int) or not math.isfinite(rho) or rho <= 0:
+        raise ValueError(f"query {request.query_id!r}: the charge must be a positive finite rho, got {rho!r}")
+    for name in ("query_id", "fingerprint", "snapshot_digest", "analyst", "role", "canonical_query"):
+        value = getattr(request, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"release request field {name!r} must be a non-empty string, got {value!r}")
+    if not isinstance(request.purpose, str):
+        raise ValueError("release request field 'purpose' must be a string")

@@ -1,0 +1,1 @@
+"""Public reference data: Kent geography and benefit rates by tax year."""

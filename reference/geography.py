@@ -1,0 +1,125 @@
+"""Kent districts and wards from the public reference files shipped with the package.
+
+Sources: ``districts.csv`` (Census 2021 population, VOA 2025 dwellings, DWP May 2025 UC households, as
+listed in the project's reference notes) and ``kent_wards.csv`` (see ``WARDS_SOURCE.md``). Medway
+(E06000035) is a separate unitary council and is not one of the 12 districts.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+_HERE = Path(__file__).parent
+MEDWAY = "E06000035"
+
+
+@dataclass(frozen=True)
+class District:
+    """A Kent district council.
+
+    ``dwellings`` (VOA 2025) is the public denominator we use for "households" in rates per 1,000: it is
+    published, current and the same for every query, whereas Census 2021 household counts are four years
+    old. Dwellings slightly overstate households (second homes, vacancies); that is an accepted bias.
+    """
+
+    code: str
+    name: str
+    population: int
+    dwellings: int
+    uc_households: int
+    wards_2025: int
+
+    @property
+    def households(self) -> int:
+        """Public household denominator (dwellings, VOA 2025)."""
+        return self.dwellings
+
+
+@dataclass(frozen=True)
+class Ward:
+    """An electoral ward (2025 boundaries) inside a district."""
+
+    code: str
+    name: str
+    district_code: str
+    area_km2: float
+    lat: float
+    lon: float
+
+
+class UnknownDistrictError(KeyError):
+    """A district code that is not one of the 12 Kent districts."""
+
+    def __str__(self) -> str:  # KeyError would otherwise show the repr of the message
+        return str(self.args[0])
+
+
+@cache
+def _districts() -> tuple[District, ...]:
+    with (_HERE / "districts.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    found = [
+        District(
+            code=r["lad_code"],
+            name=r["name"],
+            population=int(r["population_2021"]),
+            dwellings=int(r["dwellings_2025"]),
+            uc_households=int(r["uc_households_2025"]),
+            wards_2025=int(r["wards_2025"]),
+        )
+        for r in rows
+    ]
+    return tuple(sorted(found, key=lambda d: d.code))
+
+
+def districts() -> list[District]:
+    """The 12 Kent districts in ONS-code order."""
+    return list(_districts())
+
+
+def district(code: str) -> District:
+    """The district with ONS code ``code``; raises UnknownDistrictError naming the valid codes."""
+    for d in _districts():
+        if d.code == code:
+            return d
+    known = ", ".join(f"{d.code} ({d.name})" for d in districts())
+    hint = " Medway is a unitary council and is not part of this index." if code == MEDWAY else ""
+    raise UnknownDistrictError(f"unknown district code {code!r}.{hint} Known Kent districts: {known}")
+
+
+@cache
+def _wards_by_district() -> dict[str, tuple[Ward, ...]]:
+    with (_HERE / "kent_wards.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out: dict[str, list[Ward]] = {}
+    for r in rows:
+        w = Ward(
+            code=r["ward_code"],
+            name=r["ward_name"],
+            district_code=r["lad_code"],
+            area_km2=float(r["area_km2"]),
+            lat=float(r["centroid_lat"]),
+            lon=float(r["centroid_lon"]),
+        )
+        out.setdefault(w.district_code, []).append(w)
+    return {k: tuple(sorted(v, key=lambda w: w.code)) for k, v in out.items()}
+
+
+def wards(district_code: str) -> list[Ward]:
+    """Wards of one district, sorted by ward code."""
+    district(district_code)  # validates the code with a helpful message
+    return list(_wards_by_district()[district_code])
+
+
+def all_wards() -> list[Ward]:
+    """Wards of all 12 districts (Medway excluded), by district then ward code."""
+    return [w for d in _districts() for w in _wards_by_district()[d.code]]
+
+
+def ward_codes(district_code: str) -> tuple[str, ...]:
+    """Public ward code list of a district: the group keys every answer must contain."""
+    district(district_code)
+    return tuple(w.code for w in _wards_by_district()[district_code])

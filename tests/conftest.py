@@ -1,0 +1,15 @@
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from tests.county import RunningCounty, running_county  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
+    """Twelve district nodes and a coordinator, in process, over mutual TLS, with a generous budget."""
+    with running_county(tmp_path_factory.mktemp("county")) as running:
+        yield running

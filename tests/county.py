@@ -1,0 +1,97 @@
+"""A county of in-process servers on loopback ports, with real mutual TLS, for end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from cli.local_county import ANALYST, COORDINATOR, IG_OFFICER, LocalCounty, node_name
+from coordinator.config import load_coordinator_config
+from coordinator.server import build_server as build_coordinator
+from node.config import load_node_config
+from node.engine import NodeEngine
+from node.server import build_server as build_node
+from node.synth import write_county
+from privacy.policy import Policy
+from protos.lsi.v1 import coordinator_pb2_grpc, node_pb2_grpc
+from reference.geography import District, districts
+from security.tls import TlsFiles, channel_credentials
+
+
+def policy_with(
+    total_rho: float = 1000.0, per_query_rho: float = 50.0, min_cell: int = 0
+) -> Callable[[District], Policy]:
+    """A policy factory for test counties."""
+
+    def make(d: District) -> Policy:
+        return Policy(district_code=d.code, period_start="2025-04-01", period_end="2099-03-31",
+                      total_rho=total_rho, per_query_rho=per_query_rho, delta=1e-7,
+                      min_published_cell=min_cell, analyst_caps={})
+
+    return make
+
+
+@dataclass
+class RunningCounty:
+    local: LocalCounty
+    engines: dict[str, NodeEngine] = field(default_factory=dict)
+    node_servers: dict[str, grpc.Server] = field(default_factory=dict)
+    coordinator: grpc.Server | None = None
+    pool: object = None
+
+    def channel(self, identity: str, address: str, server_name: str,
+                tls: TlsFiles | None = None) -> grpc.Channel:
+        creds = channel_credentials(tls or self.local.tls(identity))
+        return grpc.secure_channel(address, creds, options=[("grpc.ssl_target_name_override", server_name)])
+
+    def coordinator_stub(self, identity: str = ANALYST) -> coordinator_pb2_grpc.CoordinatorStub:
+        return coordinator_pb2_grpc.CoordinatorStub(
+            self.channel(identity, self.local.coordinator_address, COORDINATOR))
+
+    def node_stub(self, code: str, identity: str = IG_OFFICER) -> node_pb2_grpc.NodeStub:
+        d = next(d for d in districts() if d.code == code)
+        return node_pb2_grpc.NodeStub(self.channel(identity, self.local.node_address(code), node_name(d)))
+
+    def stop_node(self, code: str) -> None:
+        self.node_servers.pop(code).stop(grace=None).wait()
+
+
+@contextmanager
+def running_county(root: Path, *, codes: list[str] | None = None, scale: float = 0.05, months: int = 3,
+                   policy: Callable[[District], Policy] | None = None) -> Iterator[RunningCounty]:
+    """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process."""
+    local = LocalCounty(root)
+    write_county(local.data_dir, seed=11, scale=scale, months=months, end_month="2025-10")
+    local.prepare_pki()
+    local.write_configs(policy or policy_with())
+    county = RunningCounty(local)
+    wanted = codes or [d.code for d in districts()]
+    if codes:
+        _register_only(local, codes)
+    try:
+        for code in wanted:
+            cfg = load_node_config(root / "nodes" / code / "node.toml")
+            engine = NodeEngine.open(code, cfg.data_dir, cfg.state_db, cfg.policy, cfg.audit_key)
+            server, _, _ = build_node(engine, cfg)
+            county.engines[code], county.node_servers[code] = engine, server
+        server, _, _, pool = build_coordinator(load_coordinator_config(root / "coordinator.toml"))
+        county.coordinator, county.pool = server, pool
+        yield county
+    finally:
+        if county.coordinator is not None:
+            county.coordinator.stop(grace=None).wait()
+            county.pool.close()  # type: ignore[attr-defined]
+        for server in county.node_servers.values():
+            server.stop(grace=None).wait()
+
+
+def _register_only(local: LocalCounty, codes: list[str]) -> None:
+    """Rewrite the coordinator's registry to hold only some districts."""
+    path = local.root / "coordinator.toml"
+    head, *entries = path.read_text().split("\n[[nodes]]\n")
+    kept = [e for e in entries if any(f'"{c}"' in e for c in codes)]
+    path.write_text(head + "".join("\n[[nodes]]\n" + e for e in kept))

@@ -449,5 +449,16 @@ def demo(directory: Path | None, scale: float, report_path: Path | None) -> None
     run_demo(directory, scale=scale, report_path=report_path)
 
 
+def _register_extensions() -> None:
+    """Command groups kept in their own modules: campaigns (district side) and county analyses."""
+    from cli.analysis_cmd import register as register_analyses
+    from cli.campaign_cmd import register as register_campaigns
+
+    register_campaigns(main)
+    register_analyses(main)
+
+
+_register_extensions()
+
 if __name__ == "__main__":
     main()

@@ -51,6 +51,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         query.query_id = query.query_id or str(uuid.uuid4())
         query.analyst = analyst
         stored = self.results.get(query.query_id)
+        if stored is not None and not same_question(stored.query, query):
+            context.abort(grpc.StatusCode.ALREADY_EXISTS,
+                          f"query id {query.query_id!r} was already used for a different query; "
+                          "use a new id for a new question")
         if stored is not None and stored.complete:
             return stored
         codes = list(request.districts) or list(self.pool.nodes)
@@ -101,6 +105,17 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             nodes=[r.message for r in replies if r.message is not None],
             unreachable=[_outcome(r) for r in replies if r.message is None],
         )
+
+
+def same_question(a: query_pb2.Query, b: query_pb2.Query) -> bool:
+    """Whether two queries ask the same thing, whoever asked and why."""
+    left, right = query_pb2.Query(), query_pb2.Query()
+    left.CopyFrom(a)
+    right.CopyFrom(b)
+    for q in (left, right):
+        q.analyst = ""
+        q.purpose = ""
+    return left.SerializeToString(deterministic=True) == right.SerializeToString(deterministic=True)
 
 
 def _name(code: str) -> str:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +28,7 @@ MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Large enough for a year of monthly snapshots twice over; bounds the sensitivity a single query can carry.
 MAX_MONTHS = 24
 MAX_GROUP_COLUMNS = 2
+CAMPAIGN_PREFIX = "campaign:"
 
 
 class QueryError(ValueError):
@@ -68,6 +69,7 @@ class ValidatedQuery:
     loss: LossRequest
     purpose: str
     indicator: str
+    dataset: str = ""
 
     def canonical(self) -> str:
         """The query in canonical JSON: what the audit log records and the fingerprint hashes."""
@@ -86,10 +88,16 @@ class ValidatedQuery:
                     "mechanism": self.loss.mechanism,
                 },
                 "indicator": self.indicator,
+                **self._canonical_fields(),
             },
             sort_keys=True,
             separators=(",", ":"),
         )
+
+    def _canonical_fields(self) -> dict[str, object]:
+        # Household-snapshot queries leave "dataset" out, so their canonical form (and every stored
+        # fingerprint) is what it was before campaigns existed.
+        return {"dataset": self.dataset} if self.dataset else {}
 
     def fingerprint(self, snapshot_digests: Mapping[str, str]) -> str:
         """Identity of the release: same query over the same snapshot files means the same answer."""
@@ -101,10 +109,26 @@ def _jsonable(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
+def campaign_of(dataset: str, campaigns: Collection[str]) -> str | None:
+    """The campaign a query's dataset names, or None for the household snapshots; QueryError naming `dataset`."""
+    if not dataset:
+        return None
+    if not dataset.startswith(CAMPAIGN_PREFIX):
+        raise QueryError("dataset", f"{dataset!r} is not a dataset: leave it empty for the household snapshots, "
+                                    f"or name a campaign as {CAMPAIGN_PREFIX}NAME")
+    name = dataset[len(CAMPAIGN_PREFIX):]
+    if name not in campaigns:
+        held = f"its campaigns: {', '.join(sorted(campaigns))}" if campaigns else "it has none"
+        raise QueryError("dataset", f"this district has no campaign {name!r}; {held}")
+    return name
+
+
 def validate(
     query: query_pb2.Query, *, columns: Mapping[str, Column], months: Sequence[str]
 ) -> ValidatedQuery:
-    """Check a query against the queryable columns and available months; raise QueryError naming the field."""
+    """Check a query against the queryable columns and available months; raise QueryError naming the field.
+
+    For a campaign dataset, `columns` are the campaign's and `months` holds only the campaign's month."""
     if not query.query_id.strip():
         raise QueryError("query_id", "is required (the coordinator sets one for every query)")
     kind, column, lower, upper = _measure(query.measure, columns)
@@ -118,10 +142,11 @@ def validate(
         upper=upper,
         filters=filters,
         group_by=group_by,
-        months=_months(query.months, months),
+        months=_campaign_months(query.months, months) if query.dataset else _months(query.months, months),
         loss=_loss(query.privacy),
         purpose=query.purpose.strip(),
         indicator=query.indicator,
+        dataset=query.dataset,
     )
 
 
@@ -224,6 +249,14 @@ def _months(asked: Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
     if len(asked) > MAX_MONTHS:
         raise QueryError("months", f"at most {MAX_MONTHS} months in one query")
     return tuple(sorted(asked))
+
+
+def _campaign_months(asked: Sequence[str], campaign_month: Sequence[str]) -> tuple[str, ...]:
+    # A campaign is one list of households drawn from one snapshot: one row each, one month.
+    if asked and list(asked) != list(campaign_month):
+        raise QueryError("months", f"the campaign's targets come from {campaign_month[0]}; leave months empty "
+                                   f"or ask for {campaign_month[0]} alone")
+    return tuple(campaign_month)
 
 
 def _loss(p: query_pb2.PrivacyRequest) -> LossRequest:

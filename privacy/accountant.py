@@ -19,7 +19,7 @@ import opendp.combinators as dpc
 import opendp.domains as dpd
 import opendp.measurements as dpm
 import opendp.metrics as dpmet
-from opendp.mod import Measurement, enable_features
+from opendp.mod import Measurement, OpenDPException, enable_features
 
 from privacy.accuracy import scale_for_accuracy
 from privacy.mechanisms import Mechanism, charge_rho, privacy_loss, scale_for_loss
@@ -74,7 +74,12 @@ def rho_to_epsilon(rho: float, delta: float) -> float:
     d = math.sqrt(2 * rho)
     while meas.map(d) < rho:
         d = math.nextafter(d, math.inf)
-    return float(dpc.make_zCDP_to_approxDP(meas).map(d).epsilon(delta=delta))
+    try:
+        return float(dpc.make_zCDP_to_approxDP(meas).map(d).epsilon(delta=delta))
+    except OpenDPException:
+        # OpenDP's exact conversion overflows for very large rho (a budget nobody should publish, but a report
+        # must still print); the classic bound (Bun & Steinke 2016, Prop. 1.3) is larger, so never understates.
+        return rho + 2 * math.sqrt(rho * math.log(1 / delta))
 
 
 @lru_cache(maxsize=256)

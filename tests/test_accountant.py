@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import opendp.combinators as dpc
 import opendp.domains as dpd
@@ -115,3 +116,8 @@ def test_charge_is_immutable():
     charge = Charge(rho=0.1, epsilon=1.0, delta=DELTA, mechanism="discrete_gaussian", scale=3.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         charge.rho = 0.0  # type: ignore[misc]
+
+
+def test_an_enormous_rho_still_converts_to_a_finite_epsilon() -> None:
+    eps = rho_to_epsilon(1e6, 1e-7)
+    assert math.isfinite(eps) and eps > 1e6

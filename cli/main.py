@@ -158,7 +158,8 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
     """Load and validate the district's snapshots, then answer the coordinator's queries."""
     from node.config import load_node_config
     from node.engine import NodeEngine
-    from node.server import build_server, serve_forever
+    from node.server import build_server
+    from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
     config = load_node_config(config_path)
@@ -185,7 +186,7 @@ def coordinator_serve(config_path: Path, plaintext: bool) -> None:
     """Fan analysts' queries out to the registered district nodes and combine their releases."""
     from coordinator.config import load_coordinator_config
     from coordinator.server import build_server
-    from node.server import serve_forever
+    from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
     config = load_coordinator_config(config_path)
@@ -312,6 +313,8 @@ def query_indicator(name, address, pki_dir, identity, server_name, plaintext, wh
         ind = indicator(name)
     except KeyError as exc:
         _fail(str(exc.args[0]))
+    if ind.dataset == "campaign":
+        _fail(f"{name} is measured over a campaign: use `lsi campaign results --name NAME`")
     measure, filters = indicator_measure_and_filters(ind)
     q = build_query(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose or ind.title,
                     query_id, indicator=ind.name, extra_filters=tuple(filters))

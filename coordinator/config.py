@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.config import ConfigError
+from node.config import ConfigError, read_toml, tls_section
 from security.tls import TlsFiles
 
 
@@ -30,12 +29,7 @@ class CoordinatorConfig:
 
 def load_coordinator_config(path: Path) -> CoordinatorConfig:
     """Read the coordinator's TOML configuration, naming the file and key on any problem."""
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such configuration file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    raw = read_toml(path)
     base = path.parent
     section = raw.get("coordinator")
     if not isinstance(section, dict):
@@ -57,8 +51,5 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         state_db=base / str(section.get("state_db", "coordinator.sqlite")),
         deadline_seconds=float(section.get("deadline_seconds", 15.0)),
         nodes=tuple(nodes),
-        tls=TlsFiles(
-            ca=base / tls["ca"], cert=base / tls["cert"], key=base / tls["key"],
-            crl=base / tls["crl"] if tls.get("crl") else None,
-        ) if tls else None,
+        tls=tls_section(tls, base, path) if tls else None,
     )

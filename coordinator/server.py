@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from concurrent import futures
 from datetime import UTC, datetime
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
 
 from coordinator.combine import combine
 from coordinator.config import CoordinatorConfig
@@ -18,7 +17,8 @@ from coordinator.results import ResultStore
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
 from reference.geography import district
 from security.pki import Role
-from security.tls import TlsFiles, require_role, server_credentials, warn_plaintext
+from security.serving import start_server
+from security.tls import TlsFiles, require_role
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "lsi.v1.Coordinator"
@@ -158,21 +158,10 @@ def build_server(
         raise ValueError("the coordinator configuration has no [tls] section; mutual TLS is required "
                          "(plaintext only with --insecure-plaintext-dangerous)")
     pool = NodePool(config.nodes, None if plaintext else config.tls)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator"))
     servicer = CoordinatorServicer(pool, ResultStore(config.state_db), config.deadline_seconds, config.tls,
                                    plaintext=plaintext)
-    coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if plaintext:
-        warn_plaintext()
-        port = server.add_insecure_port(config.listen)
-    else:
-        assert config.tls is not None
-        port = server.add_secure_port(config.listen, server_credentials(config.tls))
-    if port == 0:
-        raise OSError(f"could not listen on {config.listen}: the address is in use or not available")
-    server.start()
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    server, port, health_servicer = start_server(
+        lambda server: coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server),
+        listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,
+        max_workers=max_workers)
     return server, port, health_servicer, pool

@@ -26,14 +26,19 @@ class NodeConfig:
     outcomes_dir: Path | None = None
 
 
-def load_node_config(path: Path) -> NodeConfig:
-    """Read a node's TOML configuration, naming the file and key on any problem."""
+def read_toml(path: Path) -> dict:
+    """A configuration file's contents, or a ConfigError naming the file."""
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such configuration file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    """Read a node's TOML configuration, naming the file and key on any problem."""
+    raw = read_toml(path)
     base = path.parent
     node = _section(raw, "node", path)
     tls = raw.get("tls")
@@ -46,11 +51,12 @@ def load_node_config(path: Path) -> NodeConfig:
         audit_key=base / _text(node, "audit_key", path),
         strict_data=bool(node.get("strict_data", True)),
         outcomes_dir=base / node["outcomes_dir"] if "outcomes_dir" in node else None,
-        tls=_tls(tls, base, path) if tls is not None else None,
+        tls=tls_section(tls, base, path) if tls is not None else None,
     )
 
 
-def _tls(raw: dict, base: Path, path: Path) -> TlsFiles:
+def tls_section(raw: dict, base: Path, path: Path) -> TlsFiles:
+    """The [tls] section: CA, certificate, key and optional CRL, relative to the configuration file."""
     crl = raw.get("crl")
     return TlsFiles(
         ca=base / _text(raw, "ca", path, "tls"),

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
-from concurrent import futures
 from typing import TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
 
 from node.config import NodeConfig
 from node.engine import Caller, NodeEngine
@@ -20,7 +17,8 @@ from privacy.ledger import BudgetExceeded, QueryIdReused
 from privacy.policy import PolicyError
 from protos.lsi.v1 import node_pb2, node_pb2_grpc, query_pb2
 from security.pki import Role
-from security.tls import TlsFiles, require_role, server_credentials, warn_plaintext
+from security.serving import start_server
+from security.tls import TlsFiles, require_role
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,34 +96,7 @@ def _guarded(context: grpc.ServicerContext, call: Callable[[], T]) -> T:
 def build_server(engine: NodeEngine, config: NodeConfig, *, plaintext: bool = False,
                  max_workers: int = 8) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started gRPC server for the node; returns it with its bound port and health servicer."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="node"))
-    node_pb2_grpc.add_NodeServicer_to_server(NodeServicer(engine, config.tls, plaintext=plaintext), server)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if plaintext:
-        warn_plaintext()
-        port = server.add_insecure_port(config.listen)
-    else:
-        if config.tls is None:
-            raise ValueError("the node configuration has no [tls] section; mutual TLS is required "
-                             "(plaintext only with --insecure-plaintext-dangerous)")
-        port = server.add_secure_port(config.listen, server_credentials(config.tls))
-    if port == 0:
-        raise OSError(f"could not listen on {config.listen}: the address is in use or not available")
-    server.start()
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-    return server, port, health_servicer
-
-
-def serve_forever(server: grpc.Server, health_servicer: health.HealthServicer,
-                  on_stop: Callable[[], None] | None = None) -> None:
-    """Block until SIGTERM or SIGINT, then drain in-flight calls and stop."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    health_servicer.enter_graceful_shutdown()
-    server.stop(grace=5).wait()
-    if on_stop:
-        on_stop()
+    servicer = NodeServicer(engine, config.tls, plaintext=plaintext)
+    return start_server(lambda server: node_pb2_grpc.add_NodeServicer_to_server(servicer, server),
+                        listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,
+                        max_workers=max_workers)

@@ -36,6 +36,8 @@ class Indicator:
     filters: tuple[FilterSpec, ...] = ()
     denominator: str = "households"
     higher_is_worse: bool = True
+    # "" for the household snapshots; "campaign" for a district campaign named at query time (campaign:NAME).
+    dataset: str = ""
 
 
 def _flag(column: str) -> tuple[FilterSpec, ...]:
@@ -177,7 +179,29 @@ _ALL: tuple[Indicator, ...] = (
     ),
 )
 
-CATALOGUE: dict[str, Indicator] = {i.name: i for i in _ALL}
+# Campaign results, over each district's targeted households (one row each) as its team has recorded them.
+_CAMPAIGN: tuple[Indicator, ...] = (
+    _count("campaign_households", "Households targeted", "Households on the campaign's target list.", (),
+           higher_is_worse=False, dataset="campaign"),
+    _count("campaign_contacted", "Households contacted", "Targeted households the district's team reached.",
+           _flag("contacted"), higher_is_worse=False, dataset="campaign"),
+    _count("campaign_claimed", "Households helped to claim", "Targeted households that have claimed.",
+           _flag("claimed"), higher_is_worse=False, dataset="campaign"),
+    Indicator(
+        "campaign_gained",
+        "Support gained",
+        "Annual support gained by targeted households that claimed, each household clamped to £0-£5,000.",
+        "£ a year",
+        "sum",
+        "gained_annual",
+        0,
+        5000,
+        higher_is_worse=False,
+        dataset="campaign",
+    ),
+)
+
+CATALOGUE: dict[str, Indicator] = {i.name: i for i in (*_ALL, *_CAMPAIGN)}
 
 
 class UnknownIndicatorError(KeyError):

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from coordinator.indicators import FilterSpec, Indicator
+from node.query import CAMPAIGN_PREFIX
 from protos.lsi.v1 import query_pb2
 
 _OPS = {
@@ -43,13 +44,19 @@ def indicator_measure_and_filters(ind: Indicator) -> tuple[query_pb2.Measure, li
 def indicator_query(
     ind: Indicator, *, months: Sequence[str], group_by: Sequence[str] = (), epsilon: float | None = None,
     rho: float | None = None, purpose: str = "", query_id: str | None = None,
-    extra_filters: Sequence[query_pb2.Filter] = (),
+    extra_filters: Sequence[query_pb2.Filter] = (), dataset: str = "",
 ) -> query_pb2.Query:
-    """A complete query for an indicator, as the scheduled refresh and the demo send it."""
+    """A complete query for an indicator, as the scheduled refresh and the demo send it.
+
+    A campaign indicator needs `dataset="campaign:NAME"`; a household indicator takes no dataset."""
+    if ind.dataset == "campaign" and not dataset.startswith(CAMPAIGN_PREFIX):
+        raise ValueError(f"indicator {ind.name} is measured over a campaign: give dataset='campaign:NAME'")
+    if ind.dataset == "" and dataset:
+        raise ValueError(f"indicator {ind.name} is measured over the household snapshots, not {dataset!r}")
     measure, filters = indicator_measure_and_filters(ind)
     privacy = query_pb2.PrivacyRequest(epsilon=epsilon) if epsilon is not None else query_pb2.PrivacyRequest(rho=rho)
     return query_pb2.Query(
         query_id=query_id or str(uuid.uuid4()), measure=measure, filters=[*filters, *extra_filters],
         group_by=list(group_by), months=list(months), privacy=privacy, purpose=purpose or ind.title,
-        indicator=ind.name,
+        indicator=ind.name, dataset=dataset,
     )

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from node.schema import Column
-from privacy.audit import utc_now
+from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
 from reference.geography import ward_codes, wards
 
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -288,7 +288,7 @@ def parse_gain(text: str | float | None) -> float | None:
 
 
 def parse_outcomes_csv(path: Path) -> tuple[list[tuple[int, OutcomeUpdate]], list[RowProblem]]:
-    """(row number, update) for every good data row, and a problem for every bad row and field."""
+    """(row number, update) for every data row with an outcome, and a problem for every bad row and field."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
@@ -316,7 +316,8 @@ def parse_outcomes_csv(path: Path) -> tuple[list[tuple[int, OutcomeUpdate]], lis
                 parsed[field] = (parse_gain if field == "gained_annual" else parse_flag)(row.get(field, ""))
             except ValueError as exc:
                 problems.append(RowProblem(n, field, str(exc)))
-        if len(problems) == found:
+        # A row with every outcome cell empty (an untouched line of the target list) records nothing.
+        if len(problems) == found and any(v is not None for v in parsed.values()):
             updates.append((n, OutcomeUpdate(hid, **parsed)))  # type: ignore[arg-type]
     return updates, problems
 
@@ -361,9 +362,12 @@ def outcome_problem(outcome: Outcome) -> str | None:
 class CampaignStore:
     """A district's campaigns in the node's state database; safe to use while the node serves."""
 
-    def __init__(self, path: Path, district_code: str) -> None:
+    def __init__(self, path: Path, district_code: str, signer: AuditSigner | None = None) -> None:
         self.path = Path(path)
         self.district_code = district_code
+        # With a signer, creating a campaign and recording outcomes go into the node's signed audit log:
+        # a target list names households, so IG officers see who made one and when.
+        self.signer = signer
         self.wards = ward_codes(district_code)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -375,6 +379,7 @@ class CampaignStore:
         with self._transaction() as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
+            ensure_schema(conn)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -463,6 +468,8 @@ class CampaignStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
+            self._audit(conn, created_by.strip(), "campaign_create", name,
+                        f"target {target}, {month} snapshot, {len(rows)} households listed")
             campaign = _campaign(conn, name)
         assert campaign is not None
         return campaign, target_list(selected, spec, self.district_code)
@@ -491,7 +498,7 @@ class CampaignStore:
     def import_outcomes_csv(
         self, name: str, path: Path, *, recorded_by: str, known_households: Collection[str] | None = None,
     ) -> int:
-        """Record every row of an outcomes CSV, or none of them; returns the number of rows recorded."""
+        """Record every outcome in a CSV, or none of them; returns the number of rows recorded."""
         updates, problems = parse_outcomes_csv(path)
         try:
             # Rows that parsed are checked against the campaign even when others did not, so one pass over
@@ -542,7 +549,13 @@ class CampaignStore:
                 "recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            self._audit(conn, recorded_by.strip(), "campaign_outcomes", name, f"{len(rows)} outcomes recorded")
         return states
+
+    def _audit(self, conn: sqlite3.Connection, actor: str, action: str, name: str, detail: str) -> None:
+        if self.signer is not None:
+            append_entry(conn, self.signer, actor=actor, role="district-staff", action=action, purpose=name,
+                         detail=detail)
 
     # -- what queries read --------------------------------------------------------------------------------
 

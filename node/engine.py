@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
+from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.derive import derive
 from node.executor import ExactAggregate, exact_aggregate
 from node.loader import Snapshot, load_district
-from node.query import QueryError, ValidatedQuery, validate
+from node.query import QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
 from privacy.accuracy import interval, noise_variance
@@ -36,6 +39,19 @@ class Caller:
     role: str
 
 
+@dataclass(frozen=True)
+class Source:
+    """What a query runs over: frames by month, their columns, and digests for the ledger and the wire.
+
+    `digests` identify the exact data (the release fingerprint); `public_digests` are what the Release may carry.
+    They differ for a campaign, whose outcome digest stays in the node."""
+
+    frames: Mapping[str, pd.DataFrame]
+    columns: Mapping[str, Column]
+    digests: Mapping[str, str]
+    public_digests: Mapping[str, str]
+
+
 class NodeEngine:
     """Everything a node does with its data, independent of gRPC."""
 
@@ -47,6 +63,8 @@ class NodeEngine:
         self.columns: dict[str, Column] = queryable_columns()
         self.wards = [w.code for w in wards(district_code)]
         self.store = store
+        # Read at every campaign query, so outcomes recorded while the node serves count without a restart.
+        self.campaigns = CampaignStore(store.path, district_code)
 
     @classmethod
     def open(
@@ -74,24 +92,36 @@ class NodeEngine:
 
     def answer(self, query: query_pb2.Query, caller: Caller) -> query_pb2.Release:
         """Answer one query: from the release store if already released, else charge then release."""
-        vq = validate(query, columns=self.columns, months=self.months)
-        fingerprint = vq.fingerprint(self.digests)
+        source = self._source(query.dataset)
+        vq = validate(query, columns=source.columns, months=list(source.frames))
+        fingerprint = vq.fingerprint(source.digests)
         # Exact aggregation takes milliseconds; doing it before the store decides whether this is a replay keeps
         # one path, and lets the store audit replays as well as releases.
-        exact = exact_aggregate(self.frames, vq, self.columns, self.wards)
+        exact = exact_aggregate(source.frames, vq, source.columns, self.wards)
         plans = self._plan(vq, exact)
+        public_digest = ",".join(source.public_digests[m] for m in vq.months)
         request = ReleaseRequest(
             query_id=vq.query_id,
             fingerprint=fingerprint,
-            snapshot_digest=",".join(self.digests[m] for m in vq.months),
+            snapshot_digest=",".join(source.digests[m] for m in vq.months),
             analyst=query.analyst or caller.name,
             role=caller.role,
             purpose=vq.purpose,
             canonical_query=vq.canonical(),
             charge=_total_charge(plans),
         )
-        stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans))
+        stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans, public_digest))
         return self._reply(stored)
+
+    def _source(self, dataset: str) -> Source:
+        """The household snapshots, or one campaign's targeted households (one row each) as they stand now."""
+        name = campaign_of(dataset, self.campaigns.names())
+        if name is None:
+            return Source(self.frames, self.columns, self.digests, self.digests)
+        state = self.campaigns.state(name)
+        month = state.campaign.month
+        return Source({month: state.frame}, CAMPAIGN_COLUMNS, {month: state.digest},
+                      {month: state.campaign.source_digest})
 
     def set_policy(self, policy_toml: str, changed_by: str) -> query_pb2.BudgetStatus:
         """Replace the node's policy (the change is audited by the store)."""
@@ -130,7 +160,8 @@ class NodeEngine:
                          alpha=ALPHA, delta=self.policy.delta)
         ]
 
-    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan]) -> bytes:
+    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan],
+                 digest: str | None = None) -> bytes:
         """Runs inside the ledger's transaction, after the charge: the only place exact values meet noise."""
         min_cell = self.policy.min_published_cell
         if vq.measure == "mean":
@@ -160,7 +191,7 @@ class NodeEngine:
             cells=cells,
             charge=charge_message(charge),
             released_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            snapshot_digest=",".join(self.digests[m] for m in vq.months),
+            snapshot_digest=",".join(self.digests[m] for m in vq.months) if digest is None else digest,
         )
         return message.SerializeToString()
 

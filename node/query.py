@@ -88,16 +88,13 @@ class ValidatedQuery:
                     "mechanism": self.loss.mechanism,
                 },
                 "indicator": self.indicator,
-                **self._canonical_fields(),
+                # Left out for the household snapshots, so their canonical form and stored fingerprints are
+                # what they were before campaigns existed.
+                **({"dataset": self.dataset} if self.dataset else {}),
             },
             sort_keys=True,
             separators=(",", ":"),
         )
-
-    def _canonical_fields(self) -> dict[str, object]:
-        # Household-snapshot queries leave "dataset" out, so their canonical form (and every stored
-        # fingerprint) is what it was before campaigns existed.
-        return {"dataset": self.dataset} if self.dataset else {}
 
     def fingerprint(self, snapshot_digests: Mapping[str, str]) -> str:
         """Identity of the release: same query over the same snapshot files means the same answer."""

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 GENESIS_HASH = "0" * 64
-ACTIONS = ("release", "replay", "policy_change", "refused")
+ACTIONS = ("release", "replay", "policy_change", "refused", "campaign_create", "campaign_outcomes")
 
 AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (

@@ -21,7 +21,10 @@ def start_server(
     if not plaintext and tls is None:
         raise ValueError("the configuration has no [tls] section; mutual TLS is required "
                          "(plaintext only with --insecure-plaintext-dangerous)")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service_name))
+    # gRPC shares ports (SO_REUSEPORT) by default: a second server on the same port would silently take half the
+    # calls. Off, a clash fails here instead.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service_name),
+                         options=[("grpc.so_reuseport", 0)])
     add_servicers(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from coordinator.indicators import CATALOGUE, indicator
+from node.campaigns import CAMPAIGN_COLUMNS
 from node.schema import queryable_columns
 
 REQUIRED = {
@@ -16,13 +17,17 @@ REQUIRED = {
 INDICATORS = list(CATALOGUE.values())
 
 
+def columns_for(ind):
+    return CAMPAIGN_COLUMNS if ind.dataset == "campaign" else queryable_columns()
+
+
 def test_catalogue_has_every_required_indicator():
     assert REQUIRED.issubset(CATALOGUE)
 
 
 @pytest.mark.parametrize("ind", INDICATORS, ids=lambda i: i.name)
 def test_every_filter_names_a_queryable_column_with_a_valid_value(ind):
-    cols = queryable_columns()
+    cols = columns_for(ind)
     for f in ind.filters:
         assert f.column in cols, f"{ind.name}: {f.column}"
         col = cols[f.column]
@@ -35,7 +40,7 @@ def test_every_filter_names_a_queryable_column_with_a_valid_value(ind):
 
 @pytest.mark.parametrize("ind", [i for i in INDICATORS if i.measure != "count"], ids=lambda i: i.name)
 def test_sums_and_means_have_a_numeric_column_and_bounds(ind):
-    col = queryable_columns()[ind.column]
+    col = columns_for(ind)[ind.column]
     assert col.kind in ("int", "float")
     assert ind.lower < ind.upper
 

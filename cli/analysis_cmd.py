@@ -1,7 +1,376 @@
-"""`lsi index`, `lsi benchmark`, `lsi unclaimed`, `lsi report`: county analyses (placeholder until built)."""
+"""`lsi index`, `lsi benchmark`, `lsi unclaimed`, `lsi report`: county analyses through the coordinator.
+
+The work is in coordinator/analyses.py; these commands connect, call it and print. Every figure is shown with
+its 95% interval, and every command that may spend budget says what each node was charged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
+import grpc
+
+from coordinator.estimates import Estimate
+from protos.lsi.v1 import coordinator_pb2
+
+COUNTY = "Kent (12 districts)"
 
 
 def register(main: click.Group) -> None:
     """Add the analysis commands to the `lsi` group."""
+    # Imported here, not at the top: cli.main imports this module while it is still being loaded.
+    from cli.main import _grpc_errors, connection_options
+
+    def command(group: click.Group, name: str, fn: Callable[..., Any], options: Sequence[Any]) -> None:
+        wrapped = _grpc_errors(fn)
+        for option in reversed(options):
+            wrapped = option(wrapped)
+        group.command(name)(connection_options("county-coordinator")(wrapped))
+
+    as_json = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+    command(index, "refresh", _index_refresh, [
+        click.option("--month", required=True, help="YYYY-MM"),
+        click.option("--rho", type=float, required=True,
+                     help="total zCDP loss for the month at each node, split evenly over its 7 queries"),
+        as_json,
+    ])
+    command(index, "show", _index_show, [
+        click.option("--from", "from_month", default=None, help="first month (default: the first held)"),
+        click.option("--to", "to_month", default=None, help="last month (default: the latest held)"),
+        click.option("--base-month", default=None, help="index = 100 here (default: --from)"),
+        click.option("--district", "district_code", default=None, help="ONS code: that district and its wards"),
+        as_json,
+    ])
+    main.add_command(index)
+    command(main, "benchmark", _benchmark, [
+        click.argument("indicator_name", metavar="INDICATOR"),
+        click.option("--month", required=True, help="YYYY-MM"),
+        click.option("--epsilon", type=float, help="pure-DP loss at each node (discrete Laplace)"),
+        click.option("--rho", type=float, help="zCDP loss at each node (discrete Gaussian)"),
+        as_json,
+    ])
+    command(main, "unclaimed", _unclaimed, [
+        click.option("--month", required=True, help="YYYY-MM"),
+        click.option("--epsilon", type=float, required=True,
+                     help="total pure-DP loss at each node, split evenly over the 4 figures"),
+        click.option("--by", type=click.Choice(["district", "ward"]), default="district", show_default=True),
+        as_json,
+    ])
+    command(main, "report", _report, [
+        click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+                     help="the HTML file to write"),
+        click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)"),
+        click.option("--base-month", default=None, help="index = 100 here (default: the first month held)"),
+        click.option("--campaign", default=None, help="include this campaign's results"),
+        click.option("--benchmark-epsilon", type=float, default=1.0, show_default=True,
+                     help="for the crisis benchmark (free if already asked at this epsilon)"),
+        click.option("--unclaimed-epsilon", type=float, default=2.0, show_default=True,
+                     help="for unclaimed support (free if already asked at this epsilon)"),
+        click.option("--campaign-epsilon", type=float, default=1.0, show_default=True),
+    ])
+
+
+@click.group()
+def index() -> None:
+    """The Living Standards Index (docs/lsi.md): refresh a month, show the series."""
+
+
+# ------------------------------------------------------------------------------------------- plumbing
+
+
+class Coordinator:
+    """The three calls the analyses need, over one channel."""
+
+    def __init__(self, stub: Any) -> None:
+        self.stub = stub
+
+    def submit(self, fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
+        return self.stub.Submit(fq, timeout=120)
+
+    def fetch(self, query_id: str) -> coordinator_pb2.FederatedResult | None:
+        try:
+            return self.stub.Result(coordinator_pb2.ResultRequest(query_id=query_id), timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                return None
+            raise
+
+    def budgets(self) -> coordinator_pb2.CountyBudget:
+        return self.stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=60)
+
+    def months(self) -> list[str]:
+        """Months every serving node holds."""
+        nodes = [n for n in self.stub.Nodes(coordinator_pb2.NodesRequest(), timeout=30).nodes if n.serving]
+        if not nodes:
+            raise click.ClickException("no district node is serving")
+        common = set(nodes[0].months).intersection(*(set(n.months) for n in nodes[1:]))
+        return sorted(common)
+
+
+def connect(address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
+            plaintext: bool) -> Coordinator:
+    """The coordinator at an address, over mutual TLS as the given identity."""
+    from cli.client import Endpoint, coordinator_stub
+
+    try:
+        return Coordinator(coordinator_stub(Endpoint(address, pki_dir, identity, server_name, plaintext)))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def fmt_estimate(e: Estimate | None, decimals: int = 0, unit: str = "") -> str:
+    """'12.3 (10.1 to 14.5)', or '-' when withheld."""
+    if e is None:
+        return "-"
+    low, high = e.ci()
+    pre = "£" if unit == "£" else ""
+    return f"{pre}{e.value:,.{decimals}f} ({pre}{low:,.{decimals}f} to {pre}{high:,.{decimals}f})"
+
+
+def fmt_change(e: Estimate | None, decimals: int = 1) -> str:
+    """'+1.2 (−0.3 to +2.7)', marked '*' when the interval excludes zero."""
+    if e is None:
+        return "n/a"
+    low, high = e.ci()
+    sure = " *" if low > 0 or high < 0 else ""
+    return f"{e.value:+.{decimals}f} ({low:+.{decimals}f} to {high:+.{decimals}f}){sure}"
+
+
+def charged_line(charged: Mapping[str, float]) -> str:
+    """What this command cost at the nodes."""
+    if not charged:
+        return "charged: nothing (no district answered)"
+    top = max(charged.values())
+    if top <= 1e-12:
+        return "charged: nothing, every answer replayed from the stores"
+    return f"charged: up to rho {top:.4g} at a node ({sum(1 for v in charged.values() if v > 1e-12)} nodes charged)"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Estimate):
+        low, high = value.ci()
+        return {"value": value.value, "variance": value.variance, "ci_low": low, "ci_high": high}
+    if is_dataclass(value):
+        return asdict(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(_jsonable(value), indent=2, default=_json_default))
+
+
+def _jsonable(value: Any) -> Any:
+    """Dataclasses to dicts, keeping Estimates whole so they carry their intervals."""
+    if isinstance(value, Estimate):
+        return _json_default(value)
+    if is_dataclass(value):
+        return {f: _jsonable(getattr(value, f)) for f in value.__dataclass_fields__}  # type: ignore[union-attr]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _names() -> tuple[dict[str, str], dict[str, str]]:
+    from reference.geography import all_wards, districts
+
+    return {d.code: d.name for d in districts()}, {w.code: w.name for w in all_wards()}
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def _index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir: Path | None,
+                   identity: str | None, server_name: str | None, plaintext: bool) -> None:
+    """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
+    from cli.render import table
+    from coordinator.analyses import refresh_index_month
+    from coordinator.estimates import ratio
+
+    c = connect(address, pki_dir, identity, server_name, plaintext)
+    inputs = refresh_index_month(c.submit, month, rho=rho)
+    if as_json:
+        echo_json(inputs)
+        return
+    click.echo(f"Index inputs for {month}, county-wide (rho {rho:g} at each node, split over 7 queries)\n")
+    hh = inputs.households.county
+    rows = [["households in the records", fmt_estimate(hh)]]
+    for name, areas in inputs.components.items():
+        e = areas.county
+        if name == "mean_monthly_surplus":
+            rows.append([name, fmt_estimate(e, 2, "£")])
+        elif e is not None and hh is not None:
+            rows.append([f"{name} (% of households)", fmt_estimate(_pct(ratio(e, hh)), 2)])
+    click.echo(table(["input", "county estimate (95% interval)"], rows))
+    click.echo(f"\n{charged_line(inputs.charged_rho)}")
+    if inputs.missing_districts:
+        click.echo(f"did not answer: {', '.join(inputs.missing_districts)} (re-run to fill in; answers already "
+                   "given replay free)")
+
+
+def _pct(e: Estimate) -> Estimate:
+    from coordinator.estimates import scale
+
+    return scale(e, 100.0)
+
+
+def _index_show(from_month: str | None, to_month: str | None, base_month: str | None, district_code: str | None,
+                as_json: bool, address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
+                plaintext: bool) -> None:
+    """The index from stored refreshes (spends nothing): the county, districts, or one district and its wards."""
+    from coordinator.analyses import stored_series
+
+    c = connect(address, pki_dir, identity, server_name, plaintext)
+    months = c.months()
+    first, last = from_month or months[0], to_month or months[-1]
+    base = base_month or first
+    series, not_refreshed = stored_series(c.fetch, [m for m in months if first <= m <= last], base, last)
+    if series is None:
+        raise click.ClickException(f"base month {base} has not been refreshed: run `lsi index refresh --month {base} "
+                                   "--rho R` first")
+    if as_json:
+        echo_json(series)
+        return
+    click.echo(series_text(series, district_code))
+    for note in series.notes:
+        click.echo(f"note: {note}")
+    if not_refreshed:
+        click.echo(f"not refreshed: {', '.join(not_refreshed)}")
+
+
+def series_text(series: Any, district_code: str | None = None) -> str:
+    """The county's (or one district's) index by month, then its districts (or wards) in the latest month."""
+    from cli.render import table
+
+    district_names, ward_names = _names()
+    if district_code is None:
+        title, main_series = COUNTY, series.county
+    else:
+        if district_code not in series.districts:
+            raise click.ClickException(f"no index for district {district_code!r}")
+        title, main_series = district_names.get(district_code, district_code), series.districts[district_code]
+    out = [f"Living Standards Index, {title} (base {series.base_month} = 100; higher is better)\n"]
+    out.append(table(["month", "index", "95% interval"],
+                     [[m, f"{e.value:.1f}", f"{e.ci()[0]:.1f} to {e.ci()[1]:.1f}"] for m, e in main_series.items()],
+                     right=(1,)))
+    latest = series.months[-1]
+    if district_code is None:
+        areas = {district_names.get(code, code): s for code, s in series.districts.items()}
+        head = "district"
+    else:
+        codes = _ward_codes(district_code)
+        areas = {ward_names.get(w, w): s for w, s in series.wards.items() if w in codes}
+        head = "ward"
+    ordered = sorted(areas.items(), key=lambda kv: kv[1][latest].value if latest in kv[1] else float("inf"))
+    out.append(f"\nBy {head}, {latest}, lowest (worst) first:")
+    out.append(table([head, "index (95% interval)"], [[name, fmt_estimate(s.get(latest), 1)] for name, s in ordered]))
+    return "\n".join(out)
+
+
+def _ward_codes(district_code: str) -> set[str]:
+    from reference.geography import ward_codes
+
+    return set(ward_codes(district_code))
+
+
+def benchmark_text(b: Any) -> str:
+    """A benchmark as a terminal table, highest need first, with the county."""
+    from cli.render import table
+
+    rows = [[r.name, fmt_estimate(r.rate, 1), r.rank.label, fmt_change(r.change_month), fmt_change(r.change_year),
+             fmt_change(r.vs_county)] for r in sorted(b.rows, key=lambda r: (r.rank.point, r.name))]
+    rows.append([COUNTY, fmt_estimate(b.county_rate, 1), "", fmt_change(b.county_change_month),
+                 fmt_change(b.county_change_year), ""])
+    head = (f"{b.title} per 1,000 households, {b.month} (rank 1 = highest need; * = interval excludes zero; "
+            f"changes vs {b.previous_month or 'n/a'} and {b.year_ago or 'n/a'})")
+    return head + "\n\n" + table(["district", "rate (95% interval)", "rank", "change on month", "change on year",
+                                  "vs county"], rows)
+
+
+def _benchmark(indicator_name: str, month: str, epsilon: float | None, rho: float | None, as_json: bool,
+               address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
+               plaintext: bool) -> None:
+    """Districts per 1,000 households with ranks, change on month and year, and the gap to the county."""
+    from coordinator.analyses import benchmark
+    from coordinator.indicators import UnknownIndicatorError
+
+    if (epsilon is None) == (rho is None):
+        raise click.ClickException("give exactly one of --epsilon or --rho")
+    c = connect(address, pki_dir, identity, server_name, plaintext)
+    try:
+        b = benchmark(c.submit, indicator_name, month, epsilon=epsilon, rho=rho, held=c.months())
+    except (ValueError, UnknownIndicatorError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        echo_json(b)
+        return
+    click.echo(benchmark_text(b))
+    click.echo(f"\n{charged_line(b.charged_rho)}")
+
+
+def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
+    """Unclaimed support as a terminal table, the county last."""
+    from cli.render import table
+
+    district_names, ward_names = _names()
+
+    def row(name: str, a: Any) -> list[str]:
+        return [name, fmt_estimate(a.pc_households), fmt_estimate(a.pc_value, 0, "£"),
+                fmt_estimate(a.fsm_households), fmt_estimate(a.fsm_children)]
+
+    areas = t.wards if by_ward else t.districts
+    rows = [row(f"{district_names.get(a.district_code, a.district_code)} / {ward_names.get(a.code, a.code)}"
+                if by_ward else district_names.get(a.code, a.code), a) for a in areas]
+    rows.append(row(COUNTY, t.county))
+    head = (f"Unclaimed support, {t.month} (epsilon {t.epsilon:g} in all; Pension Credit gaps clamped at "
+            f"£{t.pc_value_upper:,.0f} a household)")
+    return head + "\n\n" + table(["area", "Pension Credit: households", "Pension Credit: £ a year",
+                                  "free school meals: households", "free school meals: children"], rows)
+
+
+def _unclaimed(month: str, epsilon: float, by: str, as_json: bool, address: str, pki_dir: Path | None,
+               identity: str | None, server_name: str | None, plaintext: bool) -> None:
+    """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
+    from coordinator.analyses import unclaimed
+
+    c = connect(address, pki_dir, identity, server_name, plaintext)
+    t = unclaimed(c.submit, month, epsilon=epsilon, by_ward=by == "ward")
+    if as_json:
+        echo_json(t)
+        return
+    click.echo(unclaimed_text(t, by_ward=by == "ward"))
+    click.echo(f"\n{charged_line(t.charged_rho)}")
+
+
+def _report(out: Path, month: str | None, base_month: str | None, campaign: str | None, benchmark_epsilon: float,
+            unclaimed_epsilon: float, campaign_epsilon: float, address: str, pki_dir: Path | None,
+            identity: str | None, server_name: str | None, plaintext: bool) -> None:
+    """Write the county report as one self-contained HTML file and print its path."""
+    path = write_report(connect(address, pki_dir, identity, server_name, plaintext), out, month=month,
+                        base_month=base_month, campaign=campaign, benchmark_epsilon=benchmark_epsilon,
+                        unclaimed_epsilon=unclaimed_epsilon, campaign_epsilon=campaign_epsilon)
+    click.echo(str(path))
+
+
+def write_report(c: Coordinator, out: Path, *, month: str | None = None, base_month: str | None = None,
+                 campaign: str | None = None, benchmark_epsilon: float = 1.0, unclaimed_epsilon: float = 2.0,
+                 campaign_epsilon: float = 1.0) -> Path:
+    """Assemble the report's data from the analyses and the nodes' budgets, write it, return its absolute path."""
+    from coordinator.analyses import report_data
+    from coordinator.report import render_report
+
+    months = c.months()
+    data = report_data(c.submit, c.fetch, c.budgets, months=months, month=month or months[-1],
+                       base_month=base_month or months[0], generated_at=datetime.now(UTC),
+                       benchmark_epsilon=benchmark_epsilon, unclaimed_epsilon=unclaimed_epsilon,
+                       campaign=campaign, campaign_epsilon=campaign_epsilon)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(data), encoding="utf-8")
+    return out.resolve()

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import getpass
 import json
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from coordinator.analyses import CAMPAIGN_INDICATORS as RESULT_INDICATORS
+from coordinator.analyses import campaign_queries
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 
-RESULT_INDICATORS = ("campaign_households", "campaign_contacted", "campaign_claimed", "campaign_gained")
 RESULT_HEADERS = ("households targeted", "contacted", "claimed", "£ a year gained")
 
 
@@ -204,29 +204,18 @@ def _results_command(name: str, epsilon: float, purpose: str, districts: tuple[s
     stub = coordinator_stub(Endpoint(address, pki_dir, identity, server_name, plaintext))
     results = {
         q.indicator: stub.Submit(coordinator_pb2.FederatedQuery(query=q, districts=list(districts)), timeout=120)
-        for q in campaign_queries(name, epsilon, purpose)
+        for q in campaign_queries(name, epsilon, purpose)  # the total epsilon, split across the figures
     }
     if as_json:
         click.echo(json.dumps({i: json.loads(to_json(results[i])) for i in RESULT_INDICATORS}, indent=2))
         return
-    click.echo(f"Campaign {name}: differentially private results (epsilon {epsilon:g} per figure)\n")
+    click.echo(f"Campaign {name}: differentially private results (epsilon {epsilon:g} in all, split over "
+               f"{len(RESULT_INDICATORS)} figures)\n")
     click.echo(results_table(results))
     missing = missing_districts(results)
     if missing:
         click.echo("\nNot included:")
         click.echo("\n".join(f"  {d}: {why}" for d, why in missing.items()))
-
-
-def campaign_queries(name: str, epsilon: float, purpose: str = "") -> list[query_pb2.Query]:
-    """The four campaign indicator queries over `campaign:NAME`, each with a fresh query id."""
-    from coordinator.indicators import indicator
-    from coordinator.queries import indicator_query
-
-    return [
-        indicator_query(indicator(i), months=[], epsilon=epsilon, purpose=purpose or f"campaign {name} results",
-                        query_id=str(uuid.uuid4()), dataset=f"campaign:{name}")
-        for i in RESULT_INDICATORS
-    ]
 
 
 def results_table(results: Mapping[str, coordinator_pb2.FederatedResult]) -> str:

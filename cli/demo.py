@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import click
 import grpc
 
+from cli.analysis_cmd import Coordinator, benchmark_text, charged_line, series_text, unclaimed_text, write_report
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, node_name
 from cli.render import budget_table, charges_table, result_table
+from coordinator.analyses import benchmark, index_series, refresh_index_month, shift_month, unclaimed
 from coordinator.indicators import indicator
 from coordinator.queries import indicator_query
 from privacy.policy import Policy
@@ -21,6 +28,15 @@ from reference.geography import District, districts
 from security.tls import channel_credentials
 
 END_MONTH = "2025-10"
+MONTHS = 13
+BASE_MONTH = shift_month(END_MONTH, -(MONTHS - 1))
+# The demo's losses for the analyses, at each node: the index 13 months x rho 1.0 (7 queries of rho 1/7 a month),
+# the benchmark epsilon 1.0 (rho 0.5) and unclaimed support epsilon 2.0 (4 x epsilon 0.5, rho 0.5): rho 14 of 50.
+INDEX_RHO_PER_MONTH = 1.0
+BENCHMARK_EPSILON = 1.0
+UNCLAIMED_EPSILON = 2.0
+CAMPAIGN = "pension-credit-2025"
+CAMPAIGN_EPSILON = 2.0
 
 
 def financial_year(today: date) -> tuple[str, str]:
@@ -39,7 +55,7 @@ def demo_policy(d: District) -> Policy:
         total_rho=50.0,
         per_query_rho=2.0,
         delta=1e-7,
-        min_published_cell=10,
+        min_published_cell=5,
         analyst_caps={},
     )
 
@@ -60,7 +76,7 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
         step(f"Synthetic household snapshots for 12 Kent districts (scale {scale}) in {root}")
         from node.synth import write_county
 
-        paths = write_county(county.data_dir, seed=7, scale=scale, months=13, end_month=END_MONTH)
+        paths = write_county(county.data_dir, seed=7, scale=scale, months=MONTHS, end_month=END_MONTH)
         click.echo(f"   {len(paths)} monthly snapshot files written")
         step("County PKI: a CA, a certificate per node, the coordinator, an analyst and an IG officer")
         county.prepare_pki()
@@ -81,15 +97,27 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
 
             stub = coordinator_pb2_grpc.CoordinatorStub(channel)
             _questions(stub)
+            coordinator = Coordinator(stub)
+            _analyses(coordinator)
+            _campaign(county, stub)
             budgets = stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=30)
             step("Privacy budget left at each node (this financial year)")
             click.echo(budget_table(list(budgets.nodes)))
+            step("The county report: one self-contained HTML file")
+            before = _county_spent(stub)
+            written = write_report(coordinator, report_path or Path("lsi-report.html"), month=END_MONTH,
+                                   base_month=BASE_MONTH, benchmark_epsilon=BENCHMARK_EPSILON,
+                                   unclaimed_epsilon=UNCLAIMED_EPSILON, campaign=CAMPAIGN,
+                                   campaign_epsilon=CAMPAIGN_EPSILON)
+            click.echo(f"   built from the stored releases above; privacy spent by the report: rho "
+                       f"{_county_spent(stub) - before:g}")
     finally:
         step("Shutting down")
         county.stop()
-        if directory is None and report_path is None:
+        if directory is None:
             shutil.rmtree(root, ignore_errors=True)
     click.echo(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
+    click.echo(f"Report: {written}")
 
 
 def _ask(stub, query: query_pb2.Query, title: str, unit: str = "", *, show=None) -> coordinator_pb2.FederatedResult:
@@ -146,6 +174,88 @@ def _questions(stub) -> None:
     again = stub.Submit(coordinator_pb2.FederatedQuery(query=cts), timeout=120)
     click.echo(f"   identical answer: {list(again.cells) == list(cts_result.cells)}; "
                f"privacy spent by the retry: rho {_county_spent(stub) - before:g}")
+
+
+def _analyses(c: Coordinator) -> None:
+    months = [shift_month(BASE_MONTH, k) for k in range(MONTHS)]
+    step(f"Living Standards Index: refreshing {months[0]} to {months[-1]}, rho {INDEX_RHO_PER_MONTH:g} a month at "
+         "each node (7 queries by ward)")
+    t0 = time.monotonic()
+    # A few months at once: the 12 nodes are separate processes, so concurrent queries use both cores.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = pool.map(lambda m: refresh_index_month(c.submit, m, rho=INDEX_RHO_PER_MONTH), months)
+        inputs = dict(zip(months, done, strict=True))
+    for m in months:
+        click.echo(f"   {m}: {charged_line(inputs[m].charged_rho)}")
+    click.echo(f"   {len(months)} months refreshed in {time.monotonic() - t0:.0f} s")
+    series = index_series(inputs, BASE_MONTH)
+    step("The county index by month, and each district's in the latest month")
+    click.echo(series_text(series))
+    for note in series.notes:
+        click.echo(f"   note: {note}")
+
+    step(f"District benchmark: households in crisis per 1,000 households, epsilon {BENCHMARK_EPSILON:g}")
+    click.echo(benchmark_text(benchmark(c.submit, "households_in_crisis", END_MONTH, epsilon=BENCHMARK_EPSILON,
+                                        held=months)))
+
+    step(f"Unclaimed support by district, {END_MONTH}, epsilon {UNCLAIMED_EPSILON:g} in all")
+    click.echo(unclaimed_text(unclaimed(c.submit, END_MONTH, epsilon=UNCLAIMED_EPSILON)))
+
+
+def _campaign(county: LocalCounty, stub) -> None:
+    """Each district runs a Pension Credit campaign on its own records, with the real `lsi campaign` commands."""
+    from cli.campaign_cmd import results_table
+    from cli.main import main as lsi
+    from coordinator.analyses import campaign_queries
+
+    step(f"Campaign {CAMPAIGN}: each district lists its own pensioner households missing out (largest gain "
+         "first); the lists stay on the district's machine")
+    click.echo(f"   as each district's team would: lsi campaign create --config node.toml --name {CAMPAIGN} "
+               "--target pc_unclaimed --out targets.csv; then lsi campaign outcome --csv outcomes.csv")
+    for d in districts():
+        folder = county.root / "nodes" / d.code
+        targets = folder / "pension-credit-targets.csv"
+        # The commands' own messages are for a district officer at a terminal; here one line per district.
+        with contextlib.redirect_stdout(io.StringIO()):
+            lsi.main(["campaign", "create", "--config", str(folder / "node.toml"), "--name", CAMPAIGN,
+                      "--target", "pc_unclaimed", "--out", str(targets), "--by", "benefits-team"],
+                     standalone_mode=False)
+            outcomes = _synthetic_outcomes(targets, folder / "pension-credit-outcomes.csv")
+            lsi.main(["campaign", "outcome", "--config", str(folder / "node.toml"), "--name", CAMPAIGN,
+                      "--csv", str(outcomes.path), "--by", "benefits-team"], standalone_mode=False)
+        click.echo(f"   {d.name}: {outcomes.listed} households listed, {outcomes.contacted} contacted, "
+                   f"{outcomes.claimed} claimed (synthetic outcomes)")
+    step(f"The county sees the campaign only as DP aggregates (epsilon {CAMPAIGN_EPSILON:g} in all at each node)")
+    results = {q.indicator: stub.Submit(coordinator_pb2.FederatedQuery(query=q), timeout=120)
+               for q in campaign_queries(CAMPAIGN, CAMPAIGN_EPSILON)}
+    click.echo(results_table(results))
+
+
+@dataclass(frozen=True)
+class SyntheticOutcomes:
+    """The outcomes CSV written for the demo, with its tallies (exact: the district's own figures)."""
+
+    path: Path
+    listed: int
+    contacted: int
+    claimed: int
+
+
+def _synthetic_outcomes(targets: Path, out: Path) -> SyntheticOutcomes:
+    """Made-up outcomes for the demo, said to be so: the team reaches 3 in 4 households, 1 in 2 of those claims
+    and gains the modelled amount. A real team fills in the same columns from its case notes."""
+    with targets.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    contacted = [i % 4 != 3 for i in range(len(rows))]
+    claimed = [c and i % 2 == 0 for i, c in enumerate(contacted)]
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["household_id", "contacted", "claimed", "gained_annual"])
+        writer.writeheader()
+        for row, was_contacted, did_claim in zip(rows, contacted, claimed, strict=True):
+            writer.writerow({"household_id": row["household_id"], "contacted": "yes" if was_contacted else "no",
+                             "claimed": "yes" if did_claim else "no",
+                             "gained_annual": row["expected_annual_gain"] if did_claim else "0"})
+    return SyntheticOutcomes(out, len(rows), sum(contacted), sum(claimed))
 
 
 def _county_spent(stub) -> float:

@@ -61,6 +61,7 @@ class BenchmarkRow:
     rank: RankRange
     change_month: Estimate | None = None
     change_year: Estimate | None = None
+    vs_county: Estimate | None = None  # district rate minus the county rate
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                           f"query id {query.query_id!r} was already used for a different query; "
                           "use a new id for a new question")
         if stored is not None and stored.complete:
-            return stored
+            return as_replay(stored)
         codes = list(request.districts) or list(self.pool.nodes)
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
@@ -105,6 +105,27 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             nodes=[r.message for r in replies if r.message is not None],
             unreachable=[_outcome(r) for r in replies if r.message is None],
         )
+
+    def Result(
+        self, request: coordinator_pb2.ResultRequest, context: grpc.ServicerContext
+    ) -> coordinator_pb2.FederatedResult:
+        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
+        stored = self.results.get(request.query_id)
+        if stored is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no stored result for query id {request.query_id!r}")
+        return stored
+
+
+def as_replay(stored: coordinator_pb2.FederatedResult) -> coordinator_pb2.FederatedResult:
+    """A stored result as the answer to a retry: the same cells, every district marked replayed at no charge."""
+    out = coordinator_pb2.FederatedResult()
+    out.CopyFrom(stored)
+    for d in out.districts:
+        if d.answered:
+            d.replayed = True
+            d.charge.CopyFrom(query_pb2.Charge(rho=0.0, epsilon=0.0, delta=d.charge.delta,
+                                               mechanism=d.charge.mechanism))
+    return out
 
 
 def same_question(a: query_pb2.Query, b: query_pb2.Query) -> bool:

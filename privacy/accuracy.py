@@ -7,6 +7,7 @@ true value with probability at least ``1 - alpha`` and is never wider than it ne
 
 from __future__ import annotations
 
+import functools
 import math
 
 import opendp.accuracy as dpa
@@ -27,10 +28,16 @@ def _check_alpha(alpha: float) -> float:
 
 def accuracy(mechanism: Mechanism, scale: float, alpha: float = 0.05) -> float:
     """OpenDP's accuracy: the noise reaches this magnitude with probability at most alpha."""
-    alpha = _check_alpha(alpha)
-    if Mechanism(mechanism) is Mechanism.DISCRETE_LAPLACE:
-        return float(dpa.discrete_laplacian_scale_to_accuracy(float(scale), alpha))
-    return float(dpa.discrete_gaussian_scale_to_accuracy(float(scale), alpha))
+    return _accuracy(Mechanism(mechanism), float(scale), _check_alpha(alpha))
+
+
+@functools.lru_cache(maxsize=1024)
+def _accuracy(mechanism: Mechanism, scale: float, alpha: float) -> float:
+    # Cached: every cell of a release shares one scale, and OpenDP's Gaussian accuracy sums a pmf each call
+    # (it was most of a ward query's time at a node).
+    if mechanism is Mechanism.DISCRETE_LAPLACE:
+        return float(dpa.discrete_laplacian_scale_to_accuracy(scale, alpha))
+    return float(dpa.discrete_gaussian_scale_to_accuracy(scale, alpha))
 
 
 def half_width(mechanism: Mechanism, scale: float, alpha: float = 0.05) -> int:

@@ -17,7 +17,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import pandas as pd
 
 from node.schema import Column
 from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
+from privacy.statedb import transaction, use_wal
 from reference.geography import ward_codes, wards
 
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -370,38 +371,14 @@ class CampaignStore:
         self.signer = signer
         self.wards = ward_codes(district_code)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            # The ledger sets WAL too; whichever opens the file first makes it so for every later connection.
-            conn.execute("PRAGMA journal_mode=WAL")
-        finally:
-            conn.close()
+        use_wal(self.path)  # the ledger sets WAL too; whichever opens the file first makes it so
         with self._transaction() as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
             ensure_schema(conn)
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 60000")  # wait behind the ledger's writes, never fail on them
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
-
-    @contextmanager
-    def _transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            # A read transaction too: in WAL mode it sees one consistent state however many SELECTs it runs.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    def _transaction(self, write: bool = True) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path, write=write)
 
     # -- campaigns ----------------------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ import dataclasses
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 from privacy.accountant import Charge, rho_to_epsilon
 from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
 from privacy.policy import Policy, diff_policy
+from privacy.statedb import connect, transaction, use_wal
 
 RHO_UNITS = 10**12  # ledger resolution: 1e-12 rho
 
@@ -197,14 +198,9 @@ class PrivacyStore:
         self.path = Path(path)
         self.signer = signer
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            # WAL is a property of the database file: set once, every later connection uses it.
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode.lower() != "wal":
-                raise LedgerError(f"privacy database {self.path} could not switch to WAL mode (got {mode})")
-        finally:
-            conn.close()
+        mode = use_wal(self.path)
+        if mode.lower() != "wal":
+            raise LedgerError(f"privacy database {self.path} could not switch to WAL mode (got {mode})")
         with self._transaction() as conn:
             ensure_schema(conn)
             for statement in _SCHEMA:
@@ -214,27 +210,10 @@ class PrivacyStore:
     # -- connections -------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        # One connection per call: sqlite3 connections must not cross threads, and this also keeps
-        # forked or threaded servers from sharing cursor state.
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 60000")  # concurrent writers wait for the lock, not fail
-        conn.execute("PRAGMA synchronous = FULL")  # a committed charge survives power loss
-        conn.execute("PRAGMA foreign_keys = ON")
-        return conn
+        return connect(self.path)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # take the write lock now: check-then-charge is atomic
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     # -- policy -------------------------------------------------------------------------------------
 

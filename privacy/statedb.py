@@ -1,0 +1,47 @@
+"""The node's state database (SQLite, WAL): one way to open it and one way to run a transaction in it.
+
+The ledger, release store, audit log and campaigns share this file, so they must agree on how it is opened."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A new connection: one per call, because sqlite3 connections must not cross threads."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout = 60000")  # concurrent writers wait for the lock, not fail
+    conn.execute("PRAGMA synchronous = FULL")  # a committed charge survives power loss
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def use_wal(path: Path) -> str:
+    """Switch the database to write-ahead logging (it persists in the file); returns the mode now in force."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(path: Path, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+    """A transaction that commits on success and rolls back on any exception.
+
+    Writers take the lock at BEGIN (IMMEDIATE), so check-then-write is atomic; readers get one consistent
+    snapshot however many SELECTs they run (WAL)."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

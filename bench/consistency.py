@@ -6,36 +6,15 @@ coordinator's reconciliation. Writes bench/results/consistency.md."""
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.common import county_engines, write_results
 from coordinator.combine import reconcile_release
-from node.engine import NodeEngine
 from node.executor import exact_aggregate
-from node.loader import load_district
 from node.query import validate
-from node.synth import write_county
-from privacy.audit import AuditSigner
-from privacy.ledger import PrivacyStore
-from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
-from reference.geography import districts
-
-RESULTS = Path(__file__).parent / "results" / "consistency.md"
-
-
-def engines(root: Path, scale: float) -> dict[str, NodeEngine]:
-    """A node engine per district over synthetic data, each with a throwaway store."""
-    write_county(root / "data", seed=7, scale=scale, months=1, end_month="2025-10")
-    out = {}
-    for d in districts():
-        policy = Policy(district_code=d.code, period_start="2000-04-01", period_end="2099-03-31", total_rho=1e6,
-                        per_query_rho=1e3, delta=1e-7, min_published_cell=0, analyst_caps={})
-        store = PrivacyStore(root / f"{d.code}.sqlite", policy, AuditSigner.generate())
-        out[d.code] = NodeEngine(d.code, load_district(root / "data" / d.code, d.code), store)
-    return out
 
 
 def measure(scale: float = 0.5, rho: float = 0.5, repetitions: int = 200) -> dict[str, float]:
@@ -44,7 +23,7 @@ def measure(scale: float = 0.5, rho: float = 0.5, repetitions: int = 200) -> dic
         filters=[query_pb2.Filter(column="resilience", op=query_pb2.Filter.EQ, text="in_crisis")],
         group_by=["ward_code"], months=["2025-10"], privacy=query_pb2.PrivacyRequest(rho=rho))
     with tempfile.TemporaryDirectory() as tmp:
-        county = engines(Path(tmp), scale)
+        county = county_engines(Path(tmp), seed=7, scale=scale, months=1, end_month="2025-10")
         district_raw, district_rec = [], []
         county_raw = [0.0] * repetitions
         county_rec = [0.0] * repetitions
@@ -91,9 +70,7 @@ node's own release path; 12 districts, {m['county_exact']:,} households in crisi
 
 Ran in {time.perf_counter() - started:.1f} s.
 """
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    sys.stdout.write(text)
+    write_results("consistency.md", text)
 
 
 if __name__ == "__main__":

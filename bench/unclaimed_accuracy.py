@@ -9,44 +9,26 @@ bench/results/unclaimed_accuracy.md."""
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import county_engines, write_results
 from cli.demo import END_MONTH, MONTHS, UNCLAIMED_EPSILON
 from coordinator.analyses import PC_VALUE_UPPER, unclaimed_queries
 from coordinator.combine import combine
 from node.engine import NodeEngine
 from node.executor import exact_aggregate
-from node.loader import load_district
 from node.query import validate
-from node.synth import write_county
-from privacy.audit import AuditSigner
-from privacy.ledger import PrivacyStore
-from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
-from reference.geography import districts
 
-RESULTS = Path(__file__).parent / "results" / "unclaimed_accuracy.md"
 SEED, SCALE, RUNS = 7, 0.5, 20
 
 
 def engines(root: Path) -> dict[str, NodeEngine]:
     """The demo's data; only the measured month is loaded (it is the same file the demo's nodes hold)."""
-    write_county(root / "data", seed=SEED, scale=SCALE, months=MONTHS, end_month=END_MONTH)
-    out = {}
-    for d in districts():
-        folder = root / "data" / d.code
-        for f in folder.iterdir():
-            if not f.name.startswith(END_MONTH):
-                f.unlink()
-        policy = Policy(district_code=d.code, period_start="2000-04-01", period_end="2099-03-31", total_rho=1e6,
-                        per_query_rho=1e3, delta=1e-7, min_published_cell=0, analyst_caps={})
-        store = PrivacyStore(root / f"{d.code}.sqlite", policy, AuditSigner.generate())
-        out[d.code] = NodeEngine(d.code, load_district(folder, d.code), store)
-    return out
+    return county_engines(root, seed=SEED, scale=SCALE, months=MONTHS, end_month=END_MONTH, only_month=END_MONTH)
 
 
 @dataclass(frozen=True)
@@ -132,9 +114,7 @@ catalogue's theoretical £12,000 ceiling.
 
 Ran in {time.perf_counter() - started:.1f} s.
 """  # noqa: E501
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
-    sys.stdout.write(text)
+    write_results("unclaimed_accuracy.md", text)
 
 
 if __name__ == "__main__":

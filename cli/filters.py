@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from node.schema import Column
+from node.schema import Column, did_you_mean
 from protos.lsi.v1 import query_pb2
 
 _OPS = {
@@ -37,11 +37,7 @@ def parse_filter(text: str, columns: Mapping[str, Column]) -> query_pb2.Filter:
     column = columns.get(name)
     if column is None:
         # The node names unknown columns too; failing here saves a round trip.
-        import difflib
-
-        close = difflib.get_close_matches(name, list(columns), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise FilterSyntaxError(f"--where {text!r}: unknown column {name!r}{hint}")
+        raise FilterSyntaxError(f"--where {text!r}: unknown column {name!r}{did_you_mean(name, columns)}")
     f = query_pb2.Filter(column=name, op=op)
     if op == query_pb2.Filter.IN:
         f.values.extend(v.strip() for v in value.split(",") if v.strip())

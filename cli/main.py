@@ -197,13 +197,37 @@ def coordinator_serve(config_path: Path, plaintext: bool) -> None:
 
 # ---- queries --------------------------------------------------------------------------------------------------
 
+def month_range(text: str) -> list[str]:
+    """'2025-01..2025-03' as ['2025-01', '2025-02', '2025-03']; a single month as itself."""
+    if ".." not in text:
+        return [text]
+    start, end = (part.strip() for part in text.split("..", 1))
+    try:
+        y, m = int(start[:4]), int(start[5:7])
+        ey, em = int(end[:4]), int(end[5:7])
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write a range as YYYY-MM..YYYY-MM") from None
+    if (ey, em) < (y, m):
+        raise click.BadParameter(f"{text!r}: the range ends before it starts")
+    months = []
+    while (y, m) <= (ey, em):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
+
+
+def _expand_months(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(m for v in value for m in month_range(v))
+
+
 def query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every query: filters, grouping, months, privacy loss, purpose, output."""
     for option in reversed([
         click.option("--where", "wheres", multiple=True, help="filter, e.g. 'on_cts = true' (repeatable)"),
         click.option("--by", "by", multiple=True, default=("district",), show_default=True,
                      help="district, ward, or a category column (repeatable)"),
-        click.option("--month", "months", multiple=True, help="YYYY-MM (repeatable; default: latest)"),
+        click.option("--month", "months", multiple=True, callback=_expand_months,
+                     help="YYYY-MM, or a range FROM..TO (repeatable; default: latest). k months cost k times"),
         click.option("--epsilon", type=float, help="privacy loss, pure DP (discrete Laplace)"),
         click.option("--rho", type=float, help="privacy loss, zCDP (discrete Gaussian)"),
         click.option("--accuracy", type=float, help="target: each cell within +/- this, 95% of the time"),
@@ -368,9 +392,10 @@ def budget() -> None:
 @budget.command("show")
 @connection_options("county-coordinator")
 @click.option("--node", "node_direct", is_flag=True, help="--address is a node: ask it directly")
+@click.option("--detail", is_flag=True, help="county-wide: also each node's spending by analyst and purpose")
 @click.option("--json", "as_json", is_flag=True)
 @_grpc_errors
-def budget_show(address, pki_dir, identity, server_name, plaintext, node_direct, as_json) -> None:
+def budget_show(address, pki_dir, identity, server_name, plaintext, node_direct, detail, as_json) -> None:
     """Spent and left per node (county-wide through the coordinator, or one node with --node)."""
     endpoint = _endpoint(address, pki_dir, identity, server_name, plaintext)
     if node_direct:
@@ -382,6 +407,9 @@ def budget_show(address, pki_dir, identity, server_name, plaintext, node_direct,
         click.echo(to_json(county))
         return
     click.echo(budget_table(list(county.nodes)))
+    if detail:
+        for status_msg in county.nodes:
+            click.echo("\n" + spend_table(status_msg))
     for u in county.unreachable:
         click.echo(f"  {u.district_name}: unreachable ({u.error_code} {u.error})")
 

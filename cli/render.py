@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 
@@ -57,6 +58,7 @@ def _district_name(code: str) -> str:
         return code
 
 
+@functools.cache
 def _ward_names() -> dict[str, str]:
     return {w.code: w.name for w in all_wards()}
 

@@ -18,10 +18,12 @@ def cell_key(cell: query_pb2.Cell) -> Key:
 
 
 def month_of(cell: query_pb2.Cell) -> str:
+    """The cell's month (nodes always key a cell by month first)."""
     return cell.keys[0].value
 
 
 def estimate(cell: query_pb2.Cell) -> Estimate:
+    """The cell's value and noise variance, for post-processing."""
     return Estimate(cell.value, cell.variance)
 
 

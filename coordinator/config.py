@@ -20,6 +20,8 @@ class NodeEntry:
 
 @dataclass(frozen=True)
 class CoordinatorConfig:
+    """The coordinator's settings: where it listens, its result store, per-node deadline and node registry."""
+
     listen: str
     state_db: Path
     deadline_seconds: float

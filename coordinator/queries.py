@@ -6,18 +6,11 @@ import uuid
 from collections.abc import Sequence
 
 from coordinator.indicators import FilterSpec, Indicator
-from node.query import CAMPAIGN_PREFIX
+from node.query import CAMPAIGN_PREFIX, OPERATORS
 from protos.lsi.v1 import query_pb2
 
-_OPS = {
-    "eq": query_pb2.Filter.EQ,
-    "ne": query_pb2.Filter.NE,
-    "lt": query_pb2.Filter.LT,
-    "le": query_pb2.Filter.LE,
-    "gt": query_pb2.Filter.GT,
-    "ge": query_pb2.Filter.GE,
-    "in": query_pb2.Filter.IN,
-}
+# The catalogue names operators as the node does; the node's table, read backwards, gives the wire value.
+_OPS = {name: op for op, name in OPERATORS.items()}
 _KINDS = {"count": query_pb2.Measure.COUNT, "sum": query_pb2.Measure.SUM, "mean": query_pb2.Measure.MEAN}
 
 

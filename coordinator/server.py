@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -23,7 +24,9 @@ from security.tls import TlsFiles, require_role
 log = logging.getLogger(__name__)
 SERVICE_NAME = "lsi.v1.Coordinator"
 # When every district refuses a query for the same reason, that reason is the answer, not twelve gaps.
-SHARED_REFUSALS = {"INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "ALREADY_EXISTS", "PERMISSION_DENIED"}
+SHARED_REFUSALS = {
+    "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "ALREADY_EXISTS", "PERMISSION_DENIED", "FAILED_PRECONDITION",
+}
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
@@ -45,6 +48,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def Submit(
         self, request: coordinator_pb2.FederatedQuery, context: grpc.ServicerContext
     ) -> coordinator_pb2.FederatedResult:
+        """Fan an analyst's query out to the selected districts, combine, store and answer (or replay)."""
         analyst = self._caller_name(context, Role.ANALYST)
         query = query_pb2.Query()
         query.CopyFrom(request.query)
@@ -61,6 +65,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"districts: {', '.join(unknown)} not registered")
+        if not (math.isfinite(request.deadline_seconds) and request.deadline_seconds >= 0):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"deadline_seconds: {request.deadline_seconds:g} is not a number of seconds; give a "
+                          "positive number, or 0 for the coordinator's default")
         deadline = request.deadline_seconds or self.deadline
         replies = self.pool.call(codes, lambda stub, t: stub.Query(query, timeout=t), deadline)
         _abort_on_shared_refusal(context, replies)
@@ -80,6 +88,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def Nodes(
         self, request: coordinator_pb2.NodesRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.NodesStatus:
+        """Which registered nodes answer, with their public description."""
         self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
         codes = list(self.pool.nodes)
         replies = self.pool.call(codes, lambda stub, t: stub.Describe(node_pb2.DescribeRequest(), timeout=t), 5.0)
@@ -98,6 +107,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def Budgets(
         self, request: coordinator_pb2.CountyBudgetRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.CountyBudget:
+        """Every reachable node's budget, and the nodes that did not answer."""
         self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
         replies = self.pool.call(list(self.pool.nodes),
                                  lambda stub, t: stub.Budget(node_pb2.BudgetRequest(), timeout=t), 5.0)
@@ -109,6 +119,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def Result(
         self, request: coordinator_pb2.ResultRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.FederatedResult:
+        """A stored result by query id; never a new release."""
         self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
         stored = self.results.get(request.query_id)
         if stored is None:

@@ -9,7 +9,6 @@ officer can record outcomes while the node serves, and the node reads them afres
 from __future__ import annotations
 
 import csv
-import difflib
 import hashlib
 import json
 import math
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from node.schema import Column
+from node.schema import Column, did_you_mean
 from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
 from privacy.statedb import transaction, use_wal
 from reference.geography import ward_codes, wards
@@ -334,8 +333,7 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         parts.append(f"no outcome column: give at least one of {', '.join(OUTCOME_FIELDS)}")
     for h in header:
         if h not in allowed:
-            close = difflib.get_close_matches(h, list(OUTCOME_FIELDS), n=1)
-            parts.append(f"unknown column {h!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            parts.append(f"unknown column {h!r}{did_you_mean(h, OUTCOME_FIELDS)}")
     if parts:
         raise CampaignError(f"{path.name}: " + "; ".join(parts) + ". Columns: household_id, "
                             + ", ".join(OUTCOME_FIELDS) + " (an empty cell leaves that field as it was)")

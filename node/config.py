@@ -15,6 +15,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class NodeConfig:
+    """A node's settings, paths already resolved against the configuration file's folder."""
+
     district_code: str
     listen: str
     data_dir: Path
@@ -23,7 +25,6 @@ class NodeConfig:
     audit_key: Path
     tls: TlsFiles | None
     strict_data: bool = True
-    outcomes_dir: Path | None = None
 
 
 def read_toml(path: Path) -> dict:
@@ -50,7 +51,6 @@ def load_node_config(path: Path) -> NodeConfig:
         policy=base / _text(node, "policy", path),
         audit_key=base / _text(node, "audit_key", path),
         strict_data=bool(node.get("strict_data", True)),
-        outcomes_dir=base / node["outcomes_dir"] if "outcomes_dir" in node else None,
         tls=tls_section(tls, base, path) if tls is not None else None,
     )
 

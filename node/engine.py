@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
+from opendp.mod import OpenDPException
 
 from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.derive import derive
-from node.executor import ExactAggregate, exact_aggregate
+from node.executor import CellKey, ExactAggregate, exact_aggregate
 from node.loader import Snapshot, load_district
 from node.query import QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
@@ -22,7 +24,7 @@ from privacy.audit import AuditSigner
 from privacy.ledger import BudgetSummary, PrivacyStore, ReleaseRequest, StoredRelease
 from privacy.mechanisms import Mechanism, release
 from privacy.policy import Policy, PolicyError, load_policy, parse_policy
-from privacy.sensitivity import sensitivity
+from privacy.sensitivity import Sensitivity, sensitivity
 from protos.lsi.v1 import query_pb2
 from reference.geography import district, wards
 from reference.rates import rates_for_month
@@ -84,10 +86,12 @@ class NodeEngine:
 
     @property
     def policy(self) -> Policy:
+        """The policy in force, read from the store so a change made by another process binds this one."""
         return self.store.policy
 
     @property
     def months(self) -> list[str]:
+        """The snapshot months this node holds, oldest first."""
         return list(self.snapshots)
 
     def answer(self, query: query_pb2.Query, caller: Caller) -> query_pb2.Release:
@@ -98,7 +102,13 @@ class NodeEngine:
         # Exact aggregation takes milliseconds; doing it before the store decides whether this is a replay keeps
         # one path, and lets the store audit replays as well as releases.
         exact = exact_aggregate(source.frames, vq, source.columns, self.wards)
-        plans = self._plan(vq, exact)
+        try:
+            plans = self._plan(vq, exact)
+        except QueryError:
+            raise
+        except (ValueError, ArithmeticError, OpenDPException) as exc:
+            # Planning sees only the query's loss, bounds and cell layout, never data, so its reason may leave.
+            raise QueryError("privacy", f"no release can be planned for this loss: {exc}") from exc
         public_digest = ",".join(source.public_digests[m] for m in vq.months)
         request = ReleaseRequest(
             query_id=vq.query_id,
@@ -141,7 +151,7 @@ class NodeEngine:
         mechanism = Mechanism.DISCRETE_GAUSSIAN if vq.loss.mechanism == "gaussian" else Mechanism.DISCRETE_LAPLACE
         k, cells = len(vq.months), exact.cells_per_contribution
         # Each month has its own cells (the executor keys every cell by month), which the L2 bound relies on.
-        def sens(measure: str, lower: int = 0, upper: int = 0):
+        def sens(measure: Literal["count", "sum"], lower: int = 0, upper: int = 0) -> Sensitivity:
             return sensitivity(measure, lower, upper, contributions=k, cells_per_contribution=cells,
                                months_in_separate_cells=True)
 
@@ -216,17 +226,17 @@ def _total_charge(plans: list[Plan]) -> Charge:
     return Charge(rho=rho, epsilon=epsilon, delta=first.delta, mechanism=first.mechanism, scale=first.scale)
 
 
-def _keys(key) -> list[query_pb2.GroupKey]:
+def _keys(key: CellKey) -> list[query_pb2.GroupKey]:
     return [query_pb2.GroupKey(column="month", value=key.month)] + [
         query_pb2.GroupKey(column=c, value=v) for c, v in key.groups
     ]
 
 
-def _level(key) -> int:
+def _level(key: CellKey) -> int:
     return query_pb2.Cell.GROUP if key.level == "group" else query_pb2.Cell.DISTRICT
 
 
-def _cell(key, value: int, plan: Plan, district_code: str, min_cell: int | None) -> query_pb2.Cell:
+def _cell(key: CellKey, value: int, plan: Plan, district_code: str, min_cell: int | None) -> query_pb2.Cell:
     # A policy minimum of 0 means no suppression: negative noisy counts are honest estimates, not disclosures.
     if min_cell and value < min_cell:
         return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
@@ -238,8 +248,8 @@ def _cell(key, value: int, plan: Plan, district_code: str, min_cell: int | None)
     )
 
 
-def _mean_cell(key, noisy_sum: int, noisy_count: int, sum_plan: Plan, count_plan: Plan, vq: ValidatedQuery,
-               district_code: str, min_cell: int) -> query_pb2.Cell:
+def _mean_cell(key: CellKey, noisy_sum: int, noisy_count: int, sum_plan: Plan, count_plan: Plan,
+               vq: ValidatedQuery, district_code: str, min_cell: int) -> query_pb2.Cell:
     sum_var = noise_variance(sum_plan.mechanism, sum_plan.scale)
     count_var = noise_variance(count_plan.mechanism, count_plan.scale)
     parts = query_pb2.MeanParts(sum=noisy_sum, sum_variance=sum_var, count=noisy_count, count_variance=count_var)

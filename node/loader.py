@@ -6,7 +6,6 @@ numbers count data rows from 1; the header is line 1, so row N is line N + 1 of 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import io
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from node.schema import SCHEMA, Column
+from node.schema import SCHEMA, Column, did_you_mean
 from reference import geography
 
 SNAPSHOT_NAME = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])\.(csv|parquet|xlsx)$")
@@ -198,9 +197,7 @@ def _check_columns(path: Path, frame: pd.DataFrame) -> None:
     if dupes:
         parts.append(f"column(s) appear more than once: {', '.join(dupes)}")
     for n in unknown:
-        close = difflib.get_close_matches(n, list(SCHEMA), n=2, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-        parts.append(f"unknown column {n!r}{hint}")
+        parts.append(f"unknown column {n!r}{did_you_mean(n, SCHEMA)}")
     if missing:
         parts.append(f"missing column(s): {', '.join(missing)}")
     if parts:

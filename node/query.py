@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from node.schema import Column
+from node.schema import Column, did_you_mean
 from protos.lsi.v1 import query_pb2
 
 MeasureKind = Literal["count", "sum", "mean"]
@@ -174,11 +174,7 @@ def _measure(measure: query_pb2.Measure, columns: Mapping[str, Column]) -> tuple
 
 def _column(field: str, name: str, columns: Mapping[str, Column]) -> Column:
     if name not in columns:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(columns), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise QueryError(field, f"unknown column {name!r}{hint}")
+        raise QueryError(field, f"unknown column {name!r}{did_you_mean(name, columns)}")
     return columns[name]
 
 

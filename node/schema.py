@@ -6,6 +6,8 @@ catalogue. Money is in pounds; ``unit`` says per week, month or year.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -237,3 +239,9 @@ DERIVED: dict[str, Column] = {c.name: c for c in _DERIVED}
 def queryable_columns() -> dict[str, Column]:
     """Raw and derived columns an analyst may filter or group by: everything except identifiers."""
     return {n: c for n, c in {**SCHEMA, **DERIVED}.items() if not c.identifier}
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A hint naming the closest known names to a mistyped one, e.g. " (did you mean 'on_cts'?)", or ""."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""

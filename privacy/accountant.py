@@ -167,10 +167,18 @@ def plan_mean(
     rho: float | None = None,
     delta: float,
 ) -> tuple[Plan, Plan]:
-    """(sum plan, count plan) for a mean, the budget split evenly in rho; their rho add up to the total."""
+    """(sum plan, count plan) for a mean, the loss split evenly; their rho add up to the charge.
+
+    A pure-DP mean asked for at epsilon is two Laplace releases at epsilon/2, so together they are epsilon-DP
+    as asked (splitting the rho instead would make them sqrt(2) x epsilon)."""
     mechanism = Mechanism(mechanism)
     if (epsilon is None) == (rho is None):
         raise ValueError("give exactly one of epsilon or rho for a mean")
+    if rho is None and mechanism is Mechanism.DISCRETE_LAPLACE:
+        return (
+            plan_release(mechanism, sum_sens, epsilon=epsilon / 2, delta=delta),  # type: ignore[operator]
+            plan_release(mechanism, count_sens, epsilon=epsilon / 2, delta=delta),  # type: ignore[operator]
+        )
     if rho is None:
         # Pure-DP epsilon states the whole mean's budget; in zCDP currency that is eps^2/2.
         total = (

@@ -112,17 +112,18 @@ def scale_for_loss(
 
 def _as_i64(values: Sequence[int]) -> list[int]:
     out = []
+    # Messages name the cell, never its exact value: an error must not become a way round the noise.
     for i, v in enumerate(values):
         if isinstance(v, bool | float):
             raise TypeError(
-                f"cell {i} is {v!r}: releases take whole numbers (round money to whole pounds first)"
+                f"cell {i} is a {type(v).__name__}: releases take whole numbers (round money to whole pounds first)"
             )
         try:
             n = operator.index(v)
         except TypeError:
-            raise TypeError(f"cell {i} is {v!r}: releases take whole numbers") from None
+            raise TypeError(f"cell {i} is a {type(v).__name__}: releases take whole numbers") from None
         if not _I64_MIN <= n <= _I64_MAX:
-            raise OverflowError(f"cell {i} = {n} does not fit in a 64-bit integer")
+            raise OverflowError(f"cell {i} does not fit in a 64-bit integer")
         out.append(n)
     return out
 

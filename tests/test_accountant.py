@@ -107,9 +107,11 @@ def test_mean_plans_split_rho_evenly_and_add_up_to_the_charge(mechanism, rho):
     assert sum_plan.charge.rho == pytest.approx(count_plan.charge.rho, rel=1e-9)
 
 
-def test_laplace_mean_for_epsilon_spends_eps_squared_over_two():
+def test_laplace_mean_for_epsilon_is_two_releases_at_half_epsilon():
     sum_plan, count_plan = plan_mean(LAPLACE, SUM, COUNT, epsilon=1.0, delta=DELTA)
-    assert sum_plan.charge.rho + count_plan.charge.rho == pytest.approx(0.5)
+    # Together epsilon-DP, as asked; in zCDP the two halves cost (1/2)^2/2 each.
+    assert sum_plan.charge.epsilon + count_plan.charge.epsilon == pytest.approx(1.0)
+    assert sum_plan.charge.rho + count_plan.charge.rho == pytest.approx(0.25)
 
 
 def test_charge_is_immutable():

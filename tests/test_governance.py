@@ -148,3 +148,10 @@ def test_an_edited_audit_row_is_detected_and_named(tmp_path: Path) -> None:
     out = cli("audit", "verify", "--db", str(db), "--key", str(key))
     assert out.exit_code == 1
     assert f"#{seq}" in out.output
+
+
+def test_budget_show_county_wide_in_detail_breaks_each_node_down(small: RunningCounty) -> None:
+    ask(small, purpose="detail check", month="2025-09")
+    out = cli("budget", "show", "--detail", *ig_args(small, small.local.coordinator_address, COORDINATOR))
+    assert out.exit_code == 0, out.output
+    assert out.output.count("by purpose") == len(CODES) and "detail check" in out.output

@@ -1,0 +1,46 @@
+"""What the benchmarks share: a county of node engines over synthetic data, and writing a results file."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from node.engine import NodeEngine
+from node.loader import load_district
+from node.synth import write_county
+from privacy.audit import AuditSigner
+from privacy.ledger import PrivacyStore
+from privacy.policy import Policy
+from reference.geography import districts
+
+RESULTS = Path(__file__).parent / "results"
+# Handshake and GOAWAY chatter from gRPC's core is noise in a benchmark's output.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def county_engines(root: Path, *, seed: int, scale: float, months: int, end_month: str,
+                   only_month: str | None = None) -> dict[str, NodeEngine]:
+    """A node engine per district over synthetic data (optionally one month only), each with a throwaway store.
+
+    The budget is effectively unlimited: benchmarks draw many releases to measure error, not to spend."""
+    write_county(root / "data", seed=seed, scale=scale, months=months, end_month=end_month)
+    out = {}
+    for d in districts():
+        folder = root / "data" / d.code
+        if only_month is not None:
+            for f in folder.iterdir():
+                if not f.name.startswith(only_month):
+                    f.unlink()
+        policy = Policy(district_code=d.code, period_start="2000-04-01", period_end="2099-03-31", total_rho=1e6,
+                        per_query_rho=1e3, delta=1e-7, min_published_cell=0, analyst_caps={})
+        store = PrivacyStore(root / f"{d.code}.sqlite", policy, AuditSigner.generate())
+        out[d.code] = NodeEngine(d.code, load_district(folder, d.code), store)
+    return out
+
+
+def write_results(name: str, text: str) -> None:
+    """Write a benchmark's figures to bench/results/NAME and echo them."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / name).write_text(text)
+    sys.stdout.write(text)

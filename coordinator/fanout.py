@@ -47,7 +47,9 @@ class NodePool:
                 )
             self._channels[n.district_code] = channel
             self.stubs[n.district_code] = node_pb2_grpc.NodeStub(channel)
-        self._executor = ThreadPoolExecutor(max_workers=max(4, len(nodes)), thread_name_prefix="fanout")
+        # Room for a few county queries at once (the server runs up to 8 handlers), so one analyst's query does
+        # not queue behind another's calls; each call mostly waits on the network.
+        self._executor = ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix="fanout")
 
     def call(
         self, codes: Sequence[str], method: Callable[[node_pb2_grpc.NodeStub, float], R], deadline: float

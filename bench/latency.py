@@ -104,7 +104,7 @@ def main(scale: float = 1.0, n: int = 40) -> None:
     rows = "\n".join(
         f"| {name} | {statistics.median(t):.1f} | {percentile(t, 0.95):.1f} |"
         for name, t in (("county: count by district", by_district),
-                        ("county: count by ward (257 wards + reconciliation)", by_ward),
+                        ("county: count by ward (255 wards + reconciliation)", by_ward),
                         (f"one node's answer by ward, no gRPC ({node_rows:,} records)", node_ms),
                         ("12 node processes + coordinator process: count by district", proc_district),
                         ("12 node processes + coordinator process: count by ward", proc_ward))

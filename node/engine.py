@@ -143,9 +143,10 @@ class NodeEngine:
         self.store.set_policy(policy, changed_by=changed_by)
         return self.budget()
 
-    def budget(self) -> query_pb2.BudgetStatus:
-        """The node's budget as the ledger has it now."""
-        return budget_message(self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho)
+    def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
+        """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose."""
+        return budget_message(self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho,
+                              detail=detail)
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
         mechanism = Mechanism.DISCRETE_GAUSSIAN if vq.loss.mechanism == "gaussian" else Mechanism.DISCRETE_LAPLACE
@@ -211,7 +212,9 @@ class NodeEngine:
             message.replayed = True
             message.charge.CopyFrom(query_pb2.Charge(rho=0.0, epsilon=0.0, delta=message.charge.delta,
                                                      mechanism=message.charge.mechanism))
-        message.budget.CopyFrom(self.budget())
+        # Totals only: the breakdown names every analyst and purpose, grows with the ledger, and is for IG
+        # officers (the Budget call), not for every analyst's every answer.
+        message.budget.CopyFrom(self.budget(detail=False))
         return message
 
 
@@ -280,8 +283,9 @@ def charge_message(charge: Charge) -> query_pb2.Charge:
     return query_pb2.Charge(rho=charge.rho, epsilon=charge.epsilon, delta=charge.delta, mechanism=str(charge.mechanism))
 
 
-def budget_message(summary: BudgetSummary, code: str, name: str, per_query_rho: float) -> query_pb2.BudgetStatus:
-    """The ledger's summary as the wire message."""
+def budget_message(summary: BudgetSummary, code: str, name: str, per_query_rho: float, *,
+                   detail: bool = True) -> query_pb2.BudgetStatus:
+    """The ledger's summary as the wire message, with the per-analyst and per-purpose breakdown if `detail`."""
 
     def spends(rho: Mapping[str, float], queries: Mapping[str, int]) -> list[query_pb2.Spend]:
         return [
@@ -303,8 +307,8 @@ def budget_message(summary: BudgetSummary, code: str, name: str, per_query_rho: 
         total_epsilon=summary.total_epsilon,
         spent_epsilon=summary.spent_epsilon,
         remaining_epsilon=summary.remaining_epsilon,
-        by_analyst=spends(summary.by_analyst, summary.queries_by_analyst),
-        by_purpose=spends(summary.by_purpose, summary.queries_by_purpose),
+        by_analyst=spends(summary.by_analyst, summary.queries_by_analyst) if detail else [],
+        by_purpose=spends(summary.by_purpose, summary.queries_by_purpose) if detail else [],
         releases=summary.releases,
         replays=summary.replays,
         refusals=summary.refusals,

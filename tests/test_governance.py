@@ -155,3 +155,10 @@ def test_budget_show_county_wide_in_detail_breaks_each_node_down(small: RunningC
     out = cli("budget", "show", "--detail", *ig_args(small, small.local.coordinator_address, COORDINATOR))
     assert out.exit_code == 0, out.output
     assert out.output.count("by purpose") == len(CODES) and "detail check" in out.output
+
+
+def test_a_release_carries_budget_totals_but_not_who_else_spent_it(small: RunningCounty) -> None:
+    result = ask(small, purpose="private purpose")
+    for district in result.districts:
+        assert district.budget.total_rho > 0
+        assert not district.budget.by_analyst and not district.budget.by_purpose

@@ -23,12 +23,17 @@ from security.tls import TlsFiles, channel_credentials
 
 COORDINATOR = "county-coordinator"
 ANALYST = "analyst-alice"
-IG_OFFICER = "ig-officer-ian"
+COUNTY_IG_OFFICER = "ig-county"
 
 
 def node_name(d: District) -> str:
     """Certificate name of a district's node, e.g. node-e07000105."""
     return f"node-{d.code.lower()}"
+
+
+def ig_officer_name(d: District) -> str:
+    """Certificate name of a district's IG officer, e.g. ig-tunbridge-wells."""
+    return "ig-" + "-".join(d.name.lower().split())
 
 
 _handed_out: set[int] = set()
@@ -73,13 +78,16 @@ class LocalCounty:
         return TlsFiles.for_identity(self.pki_dir, identity)
 
     def prepare_pki(self) -> None:
-        """County CA and certificates: one per node, the coordinator, an analyst and an IG officer."""
+        """County CA and certificates: a node and an IG officer per district, the coordinator, an analyst and the
+        county IG officer."""
         init_ca(self.pki_dir)
         issue(self.pki_dir, COORDINATOR, Role.COORDINATOR, hosts=("localhost", "127.0.0.1", COORDINATOR))
         issue(self.pki_dir, ANALYST, Role.ANALYST)
-        issue(self.pki_dir, IG_OFFICER, Role.IG_OFFICER)
+        issue(self.pki_dir, COUNTY_IG_OFFICER, Role.COUNTY_IG_OFFICER)
         for d in districts():
-            issue(self.pki_dir, node_name(d), Role.NODE, hosts=("localhost", "127.0.0.1", node_name(d)))
+            issue(self.pki_dir, node_name(d), Role.NODE, hosts=("localhost", "127.0.0.1", node_name(d)),
+                  district=d.code)
+            issue(self.pki_dir, ig_officer_name(d), Role.IG_OFFICER, district=d.code)
 
     def write_configs(self, policy: Callable[[District], Policy]) -> None:
         """Policy and configuration files for every node and the coordinator, on fresh loopback ports."""

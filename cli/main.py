@@ -117,17 +117,22 @@ def pki_init(directory: Path, force: bool) -> None:
 @pki.command("issue")
 @click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="certificate name, e.g. node-ashford or analyst-alice")
-@click.option("--role", required=True, type=click.Choice(["node", "coordinator", "analyst", "ig-officer"]))
+@click.option("--role", required=True,
+              type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer"]))
+@click.option("--district", default=None,
+              help="for node and ig-officer (required): the district's ONS code or name, e.g. E07000110 or Maidstone")
 @click.option("--host", "hosts", multiple=True, help="extra host names or IPs a server answers on")
-def pki_issue(directory: Path, name: str, role: str, hosts: tuple[str, ...]) -> None:
-    """Issue a key and certificate with the role inside."""
+def pki_issue(directory: Path, name: str, role: str, district: str | None, hosts: tuple[str, ...]) -> None:
+    """Issue a key and certificate with the role (and, for nodes and IG officers, the district) inside."""
     from security.pki import PkiError, Role, issue
 
     try:
-        identity = issue(directory, name, Role(role), hosts=("localhost", "127.0.0.1", name, *hosts))
+        identity = issue(directory, name, Role(role), hosts=("localhost", "127.0.0.1", name, *hosts),
+                         district=district)
     except PkiError as exc:
         _fail(str(exc))
-    click.echo(f"{identity.name} ({role}): {identity.cert_path}, key {identity.key_path} (mode 0600)")
+    where = f", district {identity.district}" if identity.district else ""
+    click.echo(f"{identity.name} ({role}{where}): {identity.cert_path}, key {identity.key_path} (mode 0600)")
 
 
 @pki.command("revoke")
@@ -168,7 +173,12 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
                                  config.audit_key, strict=config.strict_data)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"node {config.district_code} not started: {exc}")
-    server, port, health_servicer = build_server(engine, config, plaintext=plaintext)
+    from security.pki import PkiError
+
+    try:
+        server, port, health_servicer = build_server(engine, config, plaintext=plaintext)
+    except (PkiError, ValueError, OSError) as exc:
+        _fail(f"node {config.district_code} not started: {exc}")
     click.echo(f"node {engine.district.name} ({engine.district.code}) serving on port {port}: "
                f"{len(engine.months)} months, {len(engine.wards)} wards", err=True)
     serve_forever(server, health_servicer)

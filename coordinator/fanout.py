@@ -12,6 +12,8 @@ import grpc
 
 from coordinator.config import NodeEntry
 from protos.lsi.v1 import node_pb2_grpc
+from security.peers import ExpectedPeer, PeerVetting
+from security.pki import Role
 from security.tls import TlsFiles, channel_credentials
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,11 @@ class NodeReply(Generic[R]):
 class NodePool:
     """Open channels to the registered nodes, kept for the coordinator's life (TLS costs only at open)."""
 
-    def __init__(self, nodes: Sequence[NodeEntry], tls: TlsFiles | None) -> None:
+    def __init__(self, nodes: Sequence[NodeEntry], tls: TlsFiles | None, *, recheck_seconds: float = 30.0) -> None:
         self.nodes = {n.district_code: n for n in nodes}
+        # gRPC checks only the CA and name of a node's certificate; revocation, expiry, role and district are
+        # checked here before each use (cached until the CRL changes or recheck_seconds pass).
+        self._vetting = PeerVetting(tls, recheck_seconds=recheck_seconds) if tls is not None else None
         self._channels: dict[str, grpc.Channel] = {}
         self.stubs: dict[str, node_pb2_grpc.NodeStub] = {}
         creds = channel_credentials(tls) if tls is not None else None
@@ -60,6 +65,12 @@ class NodePool:
 
     def _one(self, code: str, method: Callable[[node_pb2_grpc.NodeStub, float], R], deadline: float) -> NodeReply[R]:
         entry = self.nodes[code]
+        if self._vetting is not None:
+            problem = self._vetting.problem(
+                ExpectedPeer(entry.address, entry.certificate_name, Role.NODE, entry.district_code))
+            if problem is not None:
+                log.warning("district %s: %s %s", code, problem.code, problem.message)
+                return NodeReply(entry, None, code=problem.code, error=problem.message)
         try:
             return NodeReply(entry, method(self.stubs[code], deadline))
         except grpc.RpcError as exc:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import grpc
 from grpc_health.v1 import health
 
+from coordinator.access import as_seen_by, budget_for, may_read_result
 from coordinator.combine import combine
 from coordinator.config import CoordinatorConfig
 from coordinator.fanout import NodePool, NodeReply
@@ -19,7 +20,7 @@ from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query
 from reference.geography import district
 from security.pki import Role
 from security.serving import start_server
-from security.tls import TlsFiles, require_role
+from security.tls import Caller, TlsFiles, require_role
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "lsi.v1.Coordinator"
@@ -40,10 +41,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.deadline = deadline
         self.plaintext = plaintext
 
-    def _caller_name(self, context: grpc.ServicerContext, *allowed: Role) -> str:
+    def _caller(self, context: grpc.ServicerContext, *allowed: Role) -> Caller:
         if self.plaintext:
-            return "plaintext-unauthenticated"
-        return require_role(context, *allowed, files=self.tls).name
+            # Plaintext enforces no roles (see warn_plaintext): the caller is taken as the first role allowed.
+            return Caller(name="plaintext-unauthenticated", role=allowed[0])
+        return require_role(context, *allowed, files=self.tls)
+
+    def _caller_name(self, context: grpc.ServicerContext, *allowed: Role) -> str:
+        return self._caller(context, *allowed).name
 
     def Submit(
         self, request: coordinator_pb2.FederatedQuery, context: grpc.ServicerContext
@@ -60,7 +65,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                           f"query id {query.query_id!r} was already used for a different query; "
                           "use a new id for a new question")
         if stored is not None and stored.complete:
-            return as_replay(stored)
+            return as_replay(as_seen_by(stored, query))
         codes = list(request.districts) or list(self.pool.nodes)
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
@@ -89,7 +94,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self, request: coordinator_pb2.NodesRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.NodesStatus:
         """Which registered nodes answer, with their public description."""
-        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
+        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER)
         codes = list(self.pool.nodes)
         replies = self.pool.call(codes, lambda stub, t: stub.Describe(node_pb2.DescribeRequest(), timeout=t), 5.0)
         return coordinator_pb2.NodesStatus(nodes=[
@@ -107,23 +112,25 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def Budgets(
         self, request: coordinator_pb2.CountyBudgetRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.CountyBudget:
-        """Every reachable node's budget, and the nodes that did not answer."""
-        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
+        """Every reachable node's budget (spending by analyst and purpose only to IG officers entitled to it)."""
+        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
         replies = self.pool.call(list(self.pool.nodes),
                                  lambda stub, t: stub.Budget(node_pb2.BudgetRequest(), timeout=t), 5.0)
         return coordinator_pb2.CountyBudget(
-            nodes=[r.message for r in replies if r.message is not None],
+            nodes=[budget_for(caller, r.message) for r in replies if r.message is not None],
             unreachable=[_outcome(r) for r in replies if r.message is None],
         )
 
     def Result(
         self, request: coordinator_pb2.ResultRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.FederatedResult:
-        """A stored result by query id; never a new release."""
-        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER)
+        """A stored result by query id, to its analyst or an IG officer entitled to it; never a new release."""
+        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
         stored = self.results.get(request.query_id)
-        if stored is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no stored result for query id {request.query_id!r}")
+        # Someone else's result is answered exactly as a missing one, so ids cannot be probed for existence.
+        if stored is None or not may_read_result(caller, stored):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no stored result for query id {request.query_id!r} that "
+                                                     f"{caller.name!r} may read")
         return stored
 
 

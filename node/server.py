@@ -17,8 +17,11 @@ from privacy.audit import verify_chain
 from privacy.ledger import BudgetExceeded, MechanismNotAllowed, PeriodClosed, QueryIdReused
 from privacy.policy import PolicyError
 from protos.lsi.v1 import node_pb2, node_pb2_grpc, query_pb2
-from security.pki import Role
+from reference.geography import district as district_named
+from security import pki
+from security.pki import PkiError, Role
 from security.serving import start_server
+from security.tls import Caller as Peer
 from security.tls import TlsFiles, require_role
 
 log = logging.getLogger(__name__)
@@ -27,25 +30,35 @@ SERVICE_NAME = "lsi.v1.Node"
 
 
 class NodeServicer(node_pb2_grpc.NodeServicer):
-    """Only the coordinator may query; IG officers may read the budget, change policy and verify the audit."""
+    """Only the coordinator may query; this district's IG officer reads the budget, sets policy and verifies the
+    audit; the county IG officer may read and verify (never set) on every node."""
 
     def __init__(self, engine: NodeEngine, tls: TlsFiles | None, *, plaintext: bool = False) -> None:
         self.engine = engine
         self.tls = tls
         self.plaintext = plaintext
 
-    def _caller(self, context: grpc.ServicerContext, *allowed: Role) -> Caller:
+    def _peer(self, context: grpc.ServicerContext, *allowed: Role) -> Peer:
         if self.plaintext:
-            return Caller(name="plaintext-unauthenticated", role=allowed[0].value)
-        who = require_role(context, *allowed, files=self.tls)
-        return Caller(name=who.name, role=who.role.value)
+            return Peer(name="plaintext-unauthenticated", role=allowed[0], district=self.engine.district.code)
+        return require_role(context, *allowed, files=self.tls)
+
+    def _own_officer(self, context: grpc.ServicerContext, *allowed: Role, what: str) -> Peer:
+        """The caller, if allowed and (as a district IG officer) of this node's own district; else abort."""
+        peer = self._peer(context, *allowed)
+        if peer.role is Role.IG_OFFICER and peer.district != self.engine.district.code:
+            message = other_district_message(peer, self.engine.district.code, what)
+            log.warning("permission denied: %s", message)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
+        return peer
 
     def Describe(self, request: node_pb2.DescribeRequest, context: grpc.ServicerContext) -> node_pb2.NodeDescription:
         """The node's public facts: months held, schema, ward count (never data)."""
-        caller = self._caller(context, Role.COORDINATOR, Role.IG_OFFICER)
+        peer = self._peer(context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER)
         e = self.engine
-        # An exact count of rows set aside is about households, so it goes to the IG officer, not the county.
-        quarantined = sum(len(s.quarantined) for s in e.snapshots.values()) if caller.role == Role.IG_OFFICER else 0
+        # An exact count of rows set aside is about households: it goes to this district's IG officer (or the
+        # county's), never to the coordinator or another district.
+        quarantined = sum(len(s.quarantined) for s in e.snapshots.values()) if sees_detail(peer, e.district.code) else 0
         return node_pb2.NodeDescription(
             district_code=e.district.code,
             district_name=e.district.name,
@@ -62,30 +75,68 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
 
     def Query(self, request: query_pb2.Query, context: grpc.ServicerContext) -> query_pb2.Release:
         """Answer one query from the coordinator with a DP release, charged first."""
-        caller = self._caller(context, Role.COORDINATOR)
+        peer = self._peer(context, Role.COORDINATOR)
+        caller = Caller(name=peer.name, role=peer.role.value)
         release = _guarded(context, lambda: self.engine.answer(request, caller), f"query {request.query_id!r}")
         log.info("query %s: %d cells, rho %.4g%s", request.query_id, len(release.cells), release.charge.rho,
                  " (replayed)" if release.replayed else "")
         return release
 
     def Budget(self, request: node_pb2.BudgetRequest, context: grpc.ServicerContext) -> query_pb2.BudgetStatus:
-        """The node's budget as its ledger has it now."""
-        self._caller(context, Role.COORDINATOR, Role.IG_OFFICER)
+        """The node's budget with spending by analyst and purpose, for the coordinator and IG officers entitled."""
+        # The coordinator gets the breakdown too: it stamped every analyst and purpose on the queries it forwarded,
+        # so it learns nothing new, and it needs them to answer the county IG officer (it strips them for others).
+        self._own_officer(context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER,
+                          what="read its detailed budget")
         return _guarded(context, self.engine.budget, "budget")
 
     def SetPolicy(self, request: node_pb2.SetPolicyRequest, context: grpc.ServicerContext) -> query_pb2.BudgetStatus:
-        """Put an IG officer's new policy in force (audited); returns the budget under it."""
-        caller = self._caller(context, Role.IG_OFFICER)
-        return _guarded(context, lambda: self.engine.set_policy(request.policy_toml, changed_by=caller.name),
+        """Put this district's IG officer's new policy in force (audited); returns the budget under it."""
+        peer = self._own_officer(context, Role.IG_OFFICER, what="change its policy")
+        return _guarded(context, lambda: self.engine.set_policy(request.policy_toml, changed_by=peer.name),
                         "policy change")
 
     def AuditVerify(self, request: node_pb2.AuditRequest, context: grpc.ServicerContext) -> node_pb2.AuditReport:
-        """Check the audit log's hash chain and signatures for an IG officer."""
-        self._caller(context, Role.IG_OFFICER)
+        """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer."""
+        self._own_officer(context, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="verify its audit log")
         report = _guarded(context, lambda: verify_chain(self.engine.store.path, self.engine.store.signer.public_key),
                           "audit verification")
         return node_pb2.AuditReport(ok=report.ok, entries=report.entries,
                                     first_bad_seq=report.first_bad_seq or 0, reason=report.reason or "")
+
+
+def sees_detail(peer: Peer, node_district: str) -> bool:
+    """Whether a caller may see this node's governance detail: its own district's IG officer or the county's."""
+    return peer.role is Role.COUNTY_IG_OFFICER or (peer.role is Role.IG_OFFICER and peer.district == node_district)
+
+
+def _label(code: str | None) -> str:
+    if code is None:
+        return "no district"
+    try:
+        return f"{district_named(code).name} ({code})"
+    except KeyError:
+        return code
+
+
+def other_district_message(peer: Peer, node_district: str, what: str) -> str:
+    """Why an IG officer of another district (or of none) is refused at this node, naming both districts."""
+    return (f"{peer.name!r} is an IG officer for {_label(peer.district)}, but this node serves "
+            f"{_label(node_district)}: only {_label(node_district)}'s IG officer may {what}.")
+
+
+def check_certificate(config: NodeConfig) -> None:
+    """Refuse to serve with a certificate that is not a node certificate for the configured district."""
+    if config.tls is None:
+        return
+    _, cert_pem, _ = config.tls.read()
+    role, code = pki.read_role(cert_pem), pki.read_district(cert_pem)
+    if role is not Role.NODE or code != config.district_code:
+        raise PkiError(
+            f"The certificate {config.tls.cert} is for role {role.value!r} and {_label(code)}, but this node is "
+            f"configured for {_label(config.district_code)}; use that district's node certificate (issue one with "
+            f"`lsi pki issue --role node --district {config.district_code}`)."
+        )
 
 
 def _version() -> str:
@@ -120,6 +171,8 @@ def _guarded(context: grpc.ServicerContext, call: Callable[[], T], what: str) ->
 def build_server(engine: NodeEngine, config: NodeConfig, *, plaintext: bool = False,
                  max_workers: int = 8) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started gRPC server for the node; returns it with its bound port and health servicer."""
+    if not plaintext:
+        check_certificate(config)
     servicer = NodeServicer(engine, config.tls, plaintext=plaintext)
     return start_server(lambda server: node_pb2_grpc.add_NodeServicer_to_server(servicer, server),
                         listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,

@@ -17,7 +17,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+
+from reference.geography import districts
 
 DEFAULT_CA_NAME = "Kent County Council LSI CA"
 DEFAULT_ORGANISATION = "Kent County Council"
@@ -34,6 +36,8 @@ _CRL_VALIDITY = dt.timedelta(days=365)
 # Identity names become file names and certificate CNs: keep them to a safe, boring alphabet.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RESERVED_NAMES = frozenset({"ca", "crl", "revoked"})
+# The district goes in a SAN URI: machine-readable, unambiguous, and outside the CN/OU that people edit by habit.
+DISTRICT_URI_PREFIX = "urn:lsi:district:"
 
 
 class PkiError(Exception):
@@ -51,6 +55,12 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"
     ANALYST = "analyst"
     IG_OFFICER = "ig-officer"
+    # Reads budgets in detail and verifies audits on every node, but never changes a policy.
+    COUNTY_IG_OFFICER = "county-ig-officer"
+
+
+# A node and a district IG officer act for one council; the others act county-wide and carry no district.
+DISTRICT_ROLES = frozenset({Role.NODE, Role.IG_OFFICER})
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class Identity:
     key_path: Path
     cert_path: Path
     ca_path: Path
+    district: str | None = None
 
 
 def _now() -> dt.datetime:
@@ -131,8 +142,35 @@ def _check_name(name: str) -> None:
         )
 
 
-def _san(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+def resolve_district(text: str) -> str:
+    """The ONS code for a Kent district given as its code or its name (any case); PkiError if neither."""
+    wanted = text.strip().casefold()
+    for d in districts():
+        if wanted in (d.code.casefold(), d.name.casefold()):
+            return d.code
+    known = ", ".join(f"{d.code} ({d.name})" for d in districts())
+    raise PkiError(f"{text!r} is not a Kent district; give one of {known}.")
+
+
+def _check_district(role: Role, district: str | None) -> str | None:
+    if role in DISTRICT_ROLES:
+        if not district:
+            raise PkiError(
+                f"A {role.value} certificate must name its district (e.g. --district E07000110 or "
+                "--district Maidstone): it may act only for that council."
+            )
+        return resolve_district(district)
+    if district:
+        raise PkiError(
+            f"A {role.value} certificate acts county-wide and carries no district; leave --district out."
+        )
+    return None
+
+
+def _san(hosts: Sequence[str], district: str | None = None) -> x509.SubjectAlternativeName:
     entries: list[x509.GeneralName] = []
+    if district is not None:
+        entries.append(x509.UniformResourceIdentifier(DISTRICT_URI_PREFIX + district))
     for host in hosts:
         try:
             entries.append(x509.IPAddress(ipaddress.ip_address(host)))
@@ -211,11 +249,13 @@ def issue(
     hosts: Sequence[str] = DEFAULT_HOSTS,
     days: int = 825,
     force: bool = False,
+    district: str | None = None,
 ) -> Identity:
-    """Issue `<name>.key` (0600) and `<name>.crt` for a role, signed by the CA in directory."""
+    """Issue `<name>.key` (0600) and `<name>.crt` for a role (and district, for node and ig-officer)."""
     directory = Path(directory)
     _check_name(name)
     role = Role(role)
+    district = _check_district(role, district)
     key_path, cert_path = directory / f"{name}.key", directory / f"{name}.crt"
     if cert_path.exists() and not force:
         raise AlreadyExists(
@@ -267,13 +307,13 @@ def issue(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
         )
     )
-    if hosts:
+    if hosts or district:
         # Servers need a SAN for every address clients dial; on client-only certificates it is harmless.
-        builder = builder.add_extension(_san(hosts), critical=False)
+        builder = builder.add_extension(_san(hosts, district), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     _write_private(key_path, _key_pem(key))
     _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
-    return Identity(name, role, key_path, cert_path, directory / CA_CERT)
+    return Identity(name, role, key_path, cert_path, directory / CA_CERT, district)
 
 
 def _write_crl(
@@ -397,3 +437,23 @@ def _cn(cert: x509.Certificate) -> str:
     if len(names) != 1:
         raise PkiError("Certificate has no single common name (CN); it was not issued by `lsi pki issue`.")
     return str(names[0].value)
+
+
+def read_district(cert_pem: bytes) -> str | None:
+    """The district code in the certificate's SAN URI, or None for a county-wide certificate."""
+    cert = _load_cert(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except x509.ExtensionNotFound:
+        return None
+    uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith(DISTRICT_URI_PREFIX)]
+    # As with the role: two districts would make "the" district ambiguous, so refuse rather than pick one.
+    if len(uris) > 1:
+        raise PkiError(f"Certificate for {_cn(cert)!r} names {len(uris)} districts, expected at most one; reissue it.")
+    if not uris:
+        return None
+    code = uris[0].removeprefix(DISTRICT_URI_PREFIX)
+    # Exactly an ONS code: the issuer wrote one, so anything else (a name, another case) is not ours.
+    if code not in {d.code for d in districts()}:
+        raise PkiError(f"Certificate for {_cn(cert)!r} names an unknown district {code!r}; reissue it.")
+    return code

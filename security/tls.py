@@ -121,6 +121,7 @@ class Caller:
 
     name: str
     role: Role
+    district: str | None = None
 
 
 _Stamp = tuple[int, int, int]
@@ -156,6 +157,11 @@ class _CrlCache:
 
 
 _crl_cache = _CrlCache()
+
+
+def current_crl(files: TlsFiles) -> x509.CertificateRevocationList | None:
+    """The verified CRL these files name (re-read when the file changes), or None if they name none."""
+    return None if files.crl is None else _crl_cache.get(Path(files.crl), Path(files.ca))
 _unchecked_warned = threading.Event()
 
 
@@ -173,8 +179,14 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
     try:
         name = pki.read_name(cert_pem)
         role = pki.read_role(cert_pem)
+        district = pki.read_district(cert_pem)
     except PkiError as exc:
         raise AccessDenied(f"The caller's certificate carries no usable identity: {exc}") from exc
+    # The handshake already refuses an expired certificate; checking again here keeps that true even if the
+    # TLS library's time check is ever switched off or a call outlives the certificate.
+    expires = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
+    if expires < dt.datetime.now(dt.UTC):
+        raise AccessDenied(f"The certificate for {name!r} expired on {expires:%Y-%m-%d}; ask for a new one.")
     if files is None or files.crl is None:
         # Not an error (a PKI may have no CRL yet), but a server that forgets files= silently ignores
         # revocation; say so once per process so it shows up in the logs.
@@ -196,7 +208,7 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
                 f"The certificate for {name!r} (role {role.value}) has been revoked by the county CA; "
                 "ask the PKI administrator for a new one if this caller should still have access."
             )
-    return Caller(name=name, role=role)
+    return Caller(name=name, role=role, district=district)
 
 
 def require_role(context: grpc.ServicerContext, *allowed: Role, files: TlsFiles | None = None) -> Caller:
@@ -309,7 +321,8 @@ _NOT_TLS_REASONS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENG
 _NAME_MISMATCH_CODES = (62, 64)
 
 
-def _split_address(address: str) -> tuple[str, int]:
+def split_address(address: str) -> tuple[str, int]:
+    """Host and port of a gRPC target such as "dns:///host:50051" or "127.0.0.1:50051"."""
     target = address
     for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
         if target.startswith(prefix):
@@ -345,7 +358,7 @@ def diagnose(
             Verdict.LOCAL_FILES, f"Cannot try {address}: this side's TLS files are unusable. {exc}"
         )
     try:
-        host, port = _split_address(address)
+        host, port = split_address(address)
     except ValueError as exc:
         return Diagnosis(Verdict.BAD_ADDRESS, str(exc))
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 
-from cli.local_county import ANALYST, COORDINATOR, IG_OFFICER, LocalCounty, node_name
+from cli.local_county import ANALYST, COORDINATOR, LocalCounty, ig_officer_name, node_name
 from coordinator.config import load_coordinator_config
 from coordinator.server import build_server as build_coordinator
 from node.config import load_node_config
@@ -52,8 +52,10 @@ class RunningCounty:
         return coordinator_pb2_grpc.CoordinatorStub(
             self.channel(identity, self.local.coordinator_address, COORDINATOR))
 
-    def node_stub(self, code: str, identity: str = IG_OFFICER) -> node_pb2_grpc.NodeStub:
+    def node_stub(self, code: str, identity: str | None = None) -> node_pb2_grpc.NodeStub:
+        """A stub for a district's node, as that district's own IG officer unless another identity is given."""
         d = next(d for d in districts() if d.code == code)
+        identity = identity or ig_officer_name(d)
         return node_pb2_grpc.NodeStub(self.channel(identity, self.local.node_address(code), node_name(d)))
 
     def stop_node(self, code: str) -> None:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
-from cli.local_county import ANALYST, COORDINATOR, IG_OFFICER, node_name
+from cli.local_county import ANALYST, COORDINATOR, COUNTY_IG_OFFICER, ig_officer_name, node_name
 from cli.main import main
 from privacy.policy import load_policy, save_policy
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
@@ -47,8 +47,8 @@ def cli(*args: str) -> object:
     return CliRunner().invoke(main, list(args))
 
 
-def ig_args(county: RunningCounty, address: str, server_name: str) -> list[str]:
-    return ["--address", address, "--pki", str(county.local.pki_dir), "--identity", IG_OFFICER,
+def ig_args(county: RunningCounty, address: str, server_name: str, identity: str = COUNTY_IG_OFFICER) -> list[str]:
+    return ["--address", address, "--pki", str(county.local.pki_dir), "--identity", identity,
             "--server-name", server_name]
 
 
@@ -63,7 +63,8 @@ def test_budget_show_lists_every_node_county_wide(small: RunningCounty) -> None:
 def test_budget_show_at_a_node_breaks_spending_down_by_analyst_and_purpose(small: RunningCounty) -> None:
     ask(small, purpose="winter fuel planning", month="2025-08")
     d = districts()[0]
-    out = cli("budget", "show", "--node", *ig_args(small, small.local.node_address(d.code), node_name(d)))
+    out = cli("budget", "show", "--node",
+              *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d)))
     assert out.exit_code == 0, out.output
     assert ANALYST in out.output and "winter fuel planning" in out.output
 
@@ -74,13 +75,14 @@ def test_budget_set_changes_the_policy_and_is_audited(small: RunningCounty, tmp_
     policy = load_policy(policy_path)
     new = tmp_path / "policy.toml"
     save_policy(type(policy)(**{**policy.__dict__, "total_rho": policy.total_rho + 1}), new)
-    out = cli("budget", "set", "--policy", str(new), *ig_args(small, small.local.node_address(d.code), node_name(d)))
+    out = cli("budget", "set", "--policy", str(new),
+              *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d)))
     assert out.exit_code == 0, out.output
     status = small.node_stub(d.code).Budget(node_pb2.BudgetRequest(), timeout=30)
     assert status.total_rho == pytest.approx(policy.total_rho + 1)
     with sqlite3.connect(db) as conn:
         actors = conn.execute("SELECT actor FROM audit_log WHERE action = 'policy_change'").fetchall()
-    assert (IG_OFFICER,) in actors
+    assert (ig_officer_name(d),) in actors
 
 
 def test_an_analyst_cannot_change_a_node_policy(small: RunningCounty) -> None:
@@ -102,7 +104,7 @@ def test_audit_verify_passes_on_an_untouched_log(small: RunningCounty) -> None:
 
 def test_audit_verify_over_grpc_is_open_to_ig_officers(small: RunningCounty) -> None:
     d = districts()[0]
-    out = cli("audit", "verify", *ig_args(small, small.local.node_address(d.code), node_name(d)))
+    out = cli("audit", "verify", *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d)))
     assert out.exit_code == 0, out.output
     assert "intact" in out.output
 

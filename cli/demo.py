@@ -78,7 +78,7 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
 
         paths = write_county(county.data_dir, seed=7, scale=scale, months=MONTHS, end_month=END_MONTH)
         click.echo(f"   {len(paths)} monthly snapshot files written")
-        step("County PKI: a CA, a node and an IG officer per district, the coordinator, an analyst, a county IG officer")
+        step("County PKI: a CA, a node and an IG officer per district, coordinator, analyst, county IG officer")
         county.prepare_pki()
         county.write_configs(demo_policy)
         step("Starting 12 district nodes and the coordinator (mutual TLS on loopback)")

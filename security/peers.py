@@ -15,8 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from security import pki
 from security.pki import PkiError, Role
@@ -48,11 +50,15 @@ class PeerProblem:
     message: str
 
 
-def certificate_problem(cert_pem: bytes, expected: ExpectedPeer, crl: x509.CertificateRevocationList | None,
-                        now: dt.datetime) -> str | None:
+def certificate_problem(cert_pem: bytes, expected: ExpectedPeer, ca: x509.Certificate,
+                        crl: x509.CertificateRevocationList | None, now: dt.datetime) -> str | None:
     """What is wrong with a server's (already chain-verified) certificate for this peer, or None."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     name = cert.subject.rfc4514_string()
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return f"its certificate ({name}) was not issued directly by the county CA (an intermediate CA is not allowed)"
     if crl is not None and pki.is_revoked_by(crl, cert_pem):
         return f"its certificate ({name}) has been revoked by the county CA"
     if cert.not_valid_after_utc < now:
@@ -129,7 +135,8 @@ class PeerVetting:
             reason = diagnose(expected.address, self.files, self.timeout, server_name=expected.server_name)
             code = UNREACHABLE if reason.verdict in _NOT_REACHED else UNTRUSTED
             return PeerProblem(code, f"not asked: {reason.message}")
-        found = certificate_problem(cert_pem, expected, crl, dt.datetime.now(dt.UTC))
+        ca = x509.load_pem_x509_certificate(Path(self.files.ca).read_bytes())
+        found = certificate_problem(cert_pem, expected, ca, crl, dt.datetime.now(dt.UTC))
         if found is None:
             return None
         return PeerProblem(UNTRUSTED, f"not asked: the server at {expected.address} is not trusted: {found}")

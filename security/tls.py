@@ -184,9 +184,12 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
         raise AccessDenied(f"The caller's certificate carries no usable identity: {exc}") from exc
     # The handshake already refuses an expired certificate; checking again here keeps that true even if the
     # TLS library's time check is ever switched off or a call outlives the certificate.
-    expires = x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc
-    if expires < dt.datetime.now(dt.UTC):
-        raise AccessDenied(f"The certificate for {name!r} expired on {expires:%Y-%m-%d}; ask for a new one.")
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
+        raise AccessDenied(
+            f"The certificate for {name!r} expired on {cert.not_valid_after_utc:%Y-%m-%d}; ask for a new one.")
+    if files is not None:
+        _require_directly_issued(cert, name, Path(files.ca))
     if files is None or files.crl is None:
         # Not an error (a PKI may have no CRL yet), but a server that forgets files= silently ignores
         # revocation; say so once per process so it shows up in the logs.
@@ -209,6 +212,21 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
                 "ask the PKI administrator for a new one if this caller should still have access."
             )
     return Caller(name=name, role=role, district=district)
+
+
+def _require_directly_issued(cert: x509.Certificate, name: str, ca_path: Path) -> None:
+    """Refuse a certificate the county CA did not sign itself: gRPC's TLS library accepts a leaf under an
+    intermediate CA even though the county CA's path length of 0 forbids one, so it is checked here."""
+    try:
+        ca = x509.load_pem_x509_certificate(_read(ca_path, "CA certificate"))
+        cert.verify_directly_issued_by(ca)
+    except PkiError as exc:
+        raise AccessDenied(f"Cannot check who issued {name!r}'s certificate: {exc}") from exc
+    except (ValueError, TypeError, InvalidSignature):
+        raise AccessDenied(
+            f"The certificate for {name!r} was not issued directly by the county CA (it sits under an "
+            "intermediate CA, which the county CA does not allow); ask the county PKI administrator for one."
+        ) from None
 
 
 def require_role(context: grpc.ServicerContext, *allowed: Role, files: TlsFiles | None = None) -> Caller:

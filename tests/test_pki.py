@@ -70,7 +70,8 @@ def test_init_ca_with_force_replaces_the_ca(tmp_path: Path) -> None:
 @pytest.mark.parametrize("role", list(Role))
 def test_role_round_trips_through_the_certificate(tmp_path: Path, role: Role) -> None:
     pki.init_ca(tmp_path)
-    identity = pki.issue(tmp_path, "someone", role)
+    district = "E07000110" if role in pki.DISTRICT_ROLES else None
+    identity = pki.issue(tmp_path, "someone", role, district=district)
     assert pki.read_role(identity.cert_path.read_bytes()) is role
 
 
@@ -84,7 +85,8 @@ def test_certificate_is_signed_by_the_ca(county: TestPki) -> None:
 
 def test_certificate_names_the_hosts_it_serves(tmp_path: Path) -> None:
     pki.init_ca(tmp_path)
-    identity = pki.issue(tmp_path, "swale-node", Role.NODE, hosts=("swale.example.gov.uk", "10.0.0.7"))
+    identity = pki.issue(tmp_path, "swale-node", Role.NODE, hosts=("swale.example.gov.uk", "10.0.0.7"),
+                         district="E07000113")
     san = _cert(identity.cert_path).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["swale.example.gov.uk"]
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
@@ -108,7 +110,7 @@ def test_issue_rejects_names_that_are_unsafe_as_file_names(county: TestPki, name
 
 def test_issue_without_a_ca_says_to_create_one(tmp_path: Path) -> None:
     with pytest.raises(PkiError, match="lsi pki init"):
-        pki.issue(tmp_path, "swale-node", Role.NODE)
+        pki.issue(tmp_path, "swale-node", Role.NODE, district="E07000113")
 
 
 def test_revoked_certificate_is_detected(county: TestPki) -> None:
@@ -162,3 +164,52 @@ def test_unknown_role_is_refused_with_the_known_roles() -> None:
 def test_missing_role_is_refused() -> None:
     with pytest.raises(PkiError, match="role"):
         pki.read_role(_self_signed(None))
+
+
+# --- districts -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", sorted(pki.DISTRICT_ROLES))
+def test_district_round_trips_through_the_certificate(tmp_path: Path, role: Role) -> None:
+    pki.init_ca(tmp_path)
+    identity = pki.issue(tmp_path, "someone", role, district="E07000110")
+    assert pki.read_district(identity.cert_path.read_bytes()) == "E07000110"
+
+
+def test_district_sits_in_a_san_uri(county: TestPki) -> None:
+    san = _cert(county.ig_officer.cert_path).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "urn:lsi:district:E07000110" in san.get_values_for_type(x509.UniformResourceIdentifier)
+
+
+@pytest.mark.parametrize("role", sorted(pki.DISTRICT_ROLES))
+def test_node_and_ig_officer_certificates_are_refused_without_a_district(tmp_path: Path, role: Role) -> None:
+    pki.init_ca(tmp_path)
+    with pytest.raises(PkiError, match="must name its district"):
+        pki.issue(tmp_path, "someone", role)
+
+
+@pytest.mark.parametrize("role", sorted(set(Role) - pki.DISTRICT_ROLES))
+def test_county_wide_certificates_are_refused_a_district(tmp_path: Path, role: Role) -> None:
+    pki.init_ca(tmp_path)
+    with pytest.raises(PkiError, match="carries no district"):
+        pki.issue(tmp_path, "someone", role, district="E07000110")
+
+
+@pytest.mark.parametrize("role", sorted(set(Role) - pki.DISTRICT_ROLES))
+def test_county_wide_certificates_carry_no_district(tmp_path: Path, role: Role) -> None:
+    pki.init_ca(tmp_path)
+    identity = pki.issue(tmp_path, "someone", role)
+    assert pki.read_district(identity.cert_path.read_bytes()) is None
+
+
+def test_a_district_may_be_given_by_name(tmp_path: Path) -> None:
+    pki.init_ca(tmp_path)
+    identity = pki.issue(tmp_path, "ig-tunbridge-wells", Role.IG_OFFICER, district="tunbridge wells")
+    assert identity.district == "E07000116"
+
+
+@pytest.mark.parametrize("district", ["E06000035", "Medway", "Kent", "E0700011"])
+def test_a_district_outside_kent_is_refused_naming_the_valid_ones(tmp_path: Path, district: str) -> None:
+    pki.init_ca(tmp_path)
+    with pytest.raises(PkiError, match=r"not a Kent district.*E07000110 \(Maidstone\)"):
+        pki.issue(tmp_path, "someone", Role.NODE, district=district)

@@ -227,7 +227,7 @@ def test_diagnose_reports_a_rejected_client_certificate(tmp_path: Path) -> None:
 
 def test_diagnose_reports_a_server_certificate_without_the_dialled_name(tmp_path: Path) -> None:
     test_pki = make_test_pki(tmp_path)
-    pki.issue(test_pki.directory, "remote-node", Role.NODE, hosts=("remote.example.gov.uk",))
+    pki.issue(test_pki.directory, "remote-node", Role.NODE, hosts=("remote.example.gov.uk",), district="E07000113")
     server, port = _start(TlsFiles.for_identity(test_pki.directory, "remote-node"))
     try:
         diagnosis = diagnose(f"127.0.0.1:{port}", test_pki.files("county-coordinator"), timeout=2)

@@ -213,3 +213,27 @@ def test_a_district_outside_kent_is_refused_naming_the_valid_ones(tmp_path: Path
     pki.init_ca(tmp_path)
     with pytest.raises(PkiError, match=r"not a Kent district.*E07000110 \(Maidstone\)"):
         pki.issue(tmp_path, "someone", Role.NODE, district=district)
+
+
+def test_cli_issues_an_ig_officer_for_a_district_named_in_words(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    pki.init_ca(tmp_path)
+    out = CliRunner().invoke(main, ["pki", "issue", "--dir", str(tmp_path), "--name", "ig-maidstone",
+                                    "--role", "ig-officer", "--district", "Maidstone"])
+    assert out.exit_code == 0, out.output
+    assert pki.read_district((tmp_path / "ig-maidstone.crt").read_bytes()) == "E07000110"
+
+
+def test_cli_refuses_an_ig_officer_without_a_district_with_a_clear_message(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    pki.init_ca(tmp_path)
+    out = CliRunner().invoke(main, ["pki", "issue", "--dir", str(tmp_path), "--name", "ig-someone",
+                                    "--role", "ig-officer"])
+    assert out.exit_code == 1 and isinstance(out.exception, SystemExit)
+    assert "must name its district" in out.output and "Traceback" not in out.output

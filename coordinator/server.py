@@ -14,6 +14,7 @@ from grpc_health.v1 import health
 from coordinator.combine import combine
 from coordinator.config import CoordinatorConfig
 from coordinator.fanout import NodePool, NodeReply
+from coordinator.receipts import ReceiptBook, check_receipts
 from coordinator.results import ResultStore
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
 from reference.geography import district
@@ -39,6 +40,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.results = results
         self.deadline = deadline
         self.plaintext = plaintext
+        self.receipts = ReceiptBook(results.path)
 
     def _caller_name(self, context: grpc.ServicerContext, *allowed: Role) -> str:
         if self.plaintext:
@@ -70,7 +72,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                           f"deadline_seconds: {request.deadline_seconds:g} is not a number of seconds; give a "
                           "positive number, or 0 for the coordinator's default")
         deadline = request.deadline_seconds or self.deadline
-        replies = self.pool.call(codes, lambda stub, t: stub.Query(query, timeout=t), deadline)
+        replies = check_receipts(self.receipts, self.pool, codes, query, deadline)
         _abort_on_shared_refusal(context, replies)
         answered = [r.message for r in replies if r.message is not None]
         result = coordinator_pb2.FederatedResult(

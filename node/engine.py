@@ -20,7 +20,6 @@ from node.query import QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
 from privacy.accuracy import interval, noise_variance
-from privacy.audit import AuditSigner
 from privacy.integrity import check_ledger, open_signer
 from privacy.ledger import BudgetSummary, PolicyConflict, PrivacyStore, ReleaseRequest, StoredRelease
 from privacy.mechanisms import Mechanism, release

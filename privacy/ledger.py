@@ -254,6 +254,14 @@ class PrivacyStore:
                 conn.execute(statement)
             self._seed_policy(conn, policy)
 
+    @classmethod
+    def existing(cls, path: Path, signer: AuditSigner) -> PrivacyStore:
+        """An existing ledger as it is, with its own policy (no policy file read or seeded)."""
+        store = cls.__new__(cls)
+        store.path, store.signer = Path(path), signer
+        store.policy  # noqa: B018 - fails clearly if the database holds no ledger
+        return store
+
     # -- connections -------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:

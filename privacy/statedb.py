@@ -4,12 +4,12 @@ The ledger, release store, audit log and campaigns share this file, so they must
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
 
 PRIVATE_MODE = 0o600
 _SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -22,10 +22,8 @@ def make_private(path: Path) -> None:
     the main file's mode when it creates them, so creating the main file 0600 first covers them too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
-    except FileExistsError:
-        pass
     for file in (path, *(path.with_name(path.name + s) for s in _SIDE_FILES)):
         try:
             if file.stat().st_mode & 0o777 != PRIVATE_MODE:

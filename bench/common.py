@@ -33,7 +33,7 @@ def county_engines(root: Path, *, seed: int, scale: float, months: int, end_mont
                 if not f.name.startswith(only_month):
                     f.unlink()
         policy = Policy(district_code=d.code, period_start="2000-04-01", period_end="2099-03-31", total_rho=1e6,
-                        per_query_rho=1e3, delta=1e-7, min_published_cell=0, analyst_caps={})
+                        month_lifetime_rho=1e6, per_query_rho=1e3, delta=1e-7, min_published_cell=0, analyst_caps={})
         store = PrivacyStore(root / f"{d.code}.sqlite", policy, AuditSigner.generate())
         out[d.code] = NodeEngine(d.code, load_district(folder, d.code), store)
     return out

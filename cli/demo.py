@@ -30,13 +30,40 @@ from security.tls import channel_credentials
 END_MONTH = "2025-10"
 MONTHS = 13
 BASE_MONTH = shift_month(END_MONTH, -(MONTHS - 1))
-# The demo's losses for the analyses, at each node: the index 13 months x rho 1.0 (7 queries of rho 1/7 a month),
-# the benchmark epsilon 1.0 (rho 0.5) and unclaimed support epsilon 2.0 (4 x epsilon 0.5, rho 0.5): rho 14 of 50.
-INDEX_RHO_PER_MONTH = 1.0
-BENCHMARK_EPSILON = 1.0
-UNCLAIMED_EPSILON = 2.0
+# The demo's losses at each node, sized to fit a defensible year (DEMO_TOTAL_RHO, see docs/privacy-budget.md)
+# with margin: 13 months of index refreshes, the opening questions, the benchmark, unclaimed support and a campaign.
+# demo_planned_rho() adds them up; a test checks the sum fits the demo policy.
+DEMO_TOTAL_RHO = 5.0
+DEMO_PER_QUERY_RHO = 0.5
+INDEX_RHO_PER_MONTH = 0.15
+BENCHMARK_EPSILON = 0.5
+UNCLAIMED_EPSILON = 1.0
 CAMPAIGN = "pension-credit-2025"
-CAMPAIGN_EPSILON = 2.0
+CAMPAIGN_EPSILON = 1.0
+# The opening questions: pure-DP epsilons (Council Tax Support, crisis by ward, Pension Credit households and
+# value), the zCDP surplus by tenure, and the question asked as an accuracy (its loss is the node's choice, at most
+# the per-query cap).
+QUESTION_EPSILONS = (0.5, 0.5, 0.25, 0.25)
+SURPLUS_RHO = 0.1
+ACCURACY_TARGET = 25
+
+
+def pure_dp_rho(epsilon: float) -> float:
+    """The most rho an epsilon spent in pure DP can cost, however it is split (sum of squares <= square of sum)."""
+    return epsilon**2 / 2
+
+
+def demo_planned_rho() -> float:
+    """The most rho the demo can spend at one node, from its constants (the report only reads stored releases)."""
+    return (
+        MONTHS * INDEX_RHO_PER_MONTH
+        + sum(pure_dp_rho(e) for e in QUESTION_EPSILONS)
+        + SURPLUS_RHO
+        + DEMO_PER_QUERY_RHO  # the accuracy question
+        + pure_dp_rho(BENCHMARK_EPSILON)
+        + pure_dp_rho(UNCLAIMED_EPSILON)
+        + pure_dp_rho(CAMPAIGN_EPSILON)
+    )
 
 
 def financial_year(today: date) -> tuple[str, str]:
@@ -46,14 +73,14 @@ def financial_year(today: date) -> tuple[str, str]:
 
 
 def demo_policy(d: District) -> Policy:
-    """A generous demo budget for this financial year; real budgets are the IG officer's decision."""
+    """A defensible demo budget for this financial year (rho 5); real budgets are the IG officer's decision."""
     start, end = financial_year(date.today())
     return Policy(
         district_code=d.code,
         period_start=start,
         period_end=end,
-        total_rho=50.0,
-        per_query_rho=2.0,
+        total_rho=DEMO_TOTAL_RHO,
+        per_query_rho=DEMO_PER_QUERY_RHO,
         delta=1e-7,
         min_published_cell=5,
         analyst_caps={},
@@ -135,37 +162,38 @@ def _questions(stub) -> None:
         measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
         filters=[query_pb2.Filter(column="on_cts", op=query_pb2.Filter.EQ, flag=True)],
         months=[END_MONTH],
-        privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+        privacy=query_pb2.PrivacyRequest(epsilon=QUESTION_EPSILONS[0]),
         purpose="Council Tax Support caseloads for the county benchmark",
     )
-    cts_result = _ask(stub, cts, f"Households with Council Tax Support, by district, {END_MONTH}, epsilon 1.0")
+    cts_result = _ask(stub, cts, f"Households with Council Tax Support, by district, {END_MONTH}, "
+                                 f"epsilon {QUESTION_EPSILONS[0]:g}")
     click.echo("")
     click.echo(charges_table(cts_result))
 
     crisis = indicator_query(indicator("households_in_crisis"), months=[END_MONTH], group_by=["ward_code"],
-                             epsilon=1.0, query_id="demo-crisis-by-ward")
+                             epsilon=QUESTION_EPSILONS[1], query_id="demo-crisis-by-ward")
     _ask(stub, crisis, "Households in crisis by ward (the 10 highest wards shown; districts reconciled)",
          show=_top_wards)
 
-    pc = indicator_query(indicator("pc_unclaimed_households"), months=[END_MONTH], epsilon=0.5,
+    pc = indicator_query(indicator("pc_unclaimed_households"), months=[END_MONTH], epsilon=QUESTION_EPSILONS[2],
                          query_id="demo-pc-households")
-    _ask(stub, pc, "Pensioner households missing out on Pension Credit, epsilon 0.5")
-    pc_value = indicator_query(indicator("pc_unclaimed_value"), months=[END_MONTH], epsilon=0.5,
+    _ask(stub, pc, f"Pensioner households missing out on Pension Credit, epsilon {QUESTION_EPSILONS[2]:g}")
+    pc_value = indicator_query(indicator("pc_unclaimed_value"), months=[END_MONTH], epsilon=QUESTION_EPSILONS[3],
                                query_id="demo-pc-value")
-    _ask(stub, pc_value, "... and what they miss out on, £ a year, epsilon 0.5", unit="£")
+    _ask(stub, pc_value, f"... and what they miss out on, £ a year, epsilon {QUESTION_EPSILONS[3]:g}", unit="£")
 
-    surplus = indicator_query(indicator("mean_monthly_surplus"), months=[END_MONTH], group_by=["tenure"], rho=0.5,
-                              query_id="demo-surplus-by-tenure")
-    _ask(stub, surplus, "Mean monthly surplus after housing and essentials, by tenure (zCDP, rho 0.5)",
+    surplus = indicator_query(indicator("mean_monthly_surplus"), months=[END_MONTH], group_by=["tenure"],
+                              rho=SURPLUS_RHO, query_id="demo-surplus-by-tenure")
+    _ask(stub, surplus, f"Mean monthly surplus after housing and essentials, by tenure (zCDP, rho {SURPLUS_RHO:g})",
          show=_county_only, unit="£")
 
     accurate = indicator_query(indicator("uc_without_cts"), months=[END_MONTH], epsilon=1.0,
                                query_id="demo-uc-without-cts")
     accurate.privacy.Clear()
-    accurate.privacy.target_accuracy = 25
+    accurate.privacy.target_accuracy = ACCURACY_TARGET
     accurate.privacy.mechanism = query_pb2.DISCRETE_LAPLACE
     result = _ask(stub, accurate, "Universal Credit households without Council Tax Support, asked as an accuracy "
-                                  "(each district within +/-25 households, 95% of the time)")
+                                  f"(each district within +/-{ACCURACY_TARGET} households, 95% of the time)")
     first = next(d for d in result.districts if d.answered)
     click.echo(f"   the node chose epsilon {first.charge.epsilon:.3f} to meet it")
 

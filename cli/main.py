@@ -494,9 +494,11 @@ def _register_extensions() -> None:
     """Command groups kept in their own modules: campaigns (district side) and county analyses."""
     from cli.analysis_cmd import register as register_analyses
     from cli.campaign_cmd import register as register_campaigns
+    from cli.node_admin import register as register_node_admin
 
     register_campaigns(main)
     register_analyses(main)
+    register_node_admin(main)
 
 
 _register_extensions()

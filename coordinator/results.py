@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from privacy.statedb import make_private
 from protos.lsi.v1 import coordinator_pb2
 
 
@@ -13,7 +14,7 @@ class ResultStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)  # the county's results and the nodes' receipts: owner-only (0600)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(

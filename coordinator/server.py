@@ -15,6 +15,7 @@ from coordinator.access import as_seen_by, budget_for, may_read_result
 from coordinator.combine import combine
 from coordinator.config import CoordinatorConfig
 from coordinator.fanout import NodePool, NodeReply
+from coordinator.receipts import ReceiptBook, check_receipts
 from coordinator.results import ResultStore
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
 from reference.geography import district
@@ -40,6 +41,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.results = results
         self.deadline = deadline
         self.plaintext = plaintext
+        self.receipts = ReceiptBook(results.path)
 
     def _caller(self, context: grpc.ServicerContext, *allowed: Role) -> Caller:
         if self.plaintext:
@@ -75,7 +77,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                           f"deadline_seconds: {request.deadline_seconds:g} is not a number of seconds; give a "
                           "positive number, or 0 for the coordinator's default")
         deadline = request.deadline_seconds or self.deadline
-        replies = self.pool.call(codes, lambda stub, t: stub.Query(query, timeout=t), deadline)
+        replies = check_receipts(self.receipts, self.pool, codes, query, deadline)
         _abort_on_shared_refusal(context, replies)
         answered = [r.message for r in replies if r.message is not None]
         result = coordinator_pb2.FederatedResult(

@@ -20,10 +20,11 @@ from node.query import QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
 from privacy.accuracy import interval, noise_variance
-from privacy.audit import AuditSigner
-from privacy.ledger import BudgetSummary, PrivacyStore, ReleaseRequest, StoredRelease
+from privacy.integrity import check_ledger, open_signer
+from privacy.ledger import BudgetSummary, PolicyConflict, PrivacyStore, ReleaseRequest, StoredRelease
 from privacy.mechanisms import Mechanism, release
-from privacy.policy import Policy, PolicyError, load_policy, parse_policy
+from privacy.policy import Policy, PolicyError, load_policy, parse_policy, save_policy
+from privacy.receipt import sign_receipt
 from privacy.sensitivity import Sensitivity, sensitivity
 from protos.lsi.v1 import query_pb2
 from reference.geography import district, wards
@@ -67,6 +68,11 @@ class NodeEngine:
         self.store = store
         # Read at every campaign query, so outcomes recorded while the node serves count without a restart.
         self.campaigns = CampaignStore(store.path, district_code)
+        self.policy_path: Path | None = None  # kept in step with the ledger's policy when set
+
+    def receipt(self, known_seq: int = 0) -> query_pb2.Receipt:
+        """A signed statement of this node's ledger head, cumulative spend and its entry at `known_seq`."""
+        return sign_receipt(self.district.code, self.store.head(known_seq), self.store.signer)
 
     @classmethod
     def open(
@@ -80,9 +86,10 @@ class NodeEngine:
                 f"{policy_path}: policy is for district {policy.district_code}, this node serves {district_code}"
             )
         snapshots = load_district(data_dir, district_code, strict=strict)
-        state_db.parent.mkdir(parents=True, exist_ok=True)
-        store = PrivacyStore(state_db, policy, AuditSigner.load_or_create(audit_key))
-        return cls(district_code, snapshots, store)
+        store = open_store(state_db, policy_path, policy, audit_key)
+        engine = cls(district_code, snapshots, store)
+        engine.policy_path = policy_path
+        return engine
 
     @property
     def policy(self) -> Policy:
@@ -119,6 +126,7 @@ class NodeEngine:
             purpose=vq.purpose,
             canonical_query=vq.canonical(),
             charge=_total_charge(plans),
+            months=tuple(vq.months),
         )
         stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans, public_digest))
         return self._reply(stored)
@@ -141,6 +149,9 @@ class NodeEngine:
                 f"district_code: policy is for {policy.district_code}, this node serves {self.district.code}"
             )
         self.store.set_policy(policy, changed_by=changed_by)
+        if self.policy_path is not None:
+            # The ledger is the source of truth; the file follows it so the next start agrees with it.
+            save_policy(policy, self.policy_path)
         return self.budget()
 
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
@@ -216,6 +227,30 @@ class NodeEngine:
         # officers (the Budget call), not for every analyst's every answer.
         message.budget.CopyFrom(self.budget(detail=False))
         return message
+
+
+def open_store(state_db: Path, policy_path: Path, policy: Policy, audit_key: Path) -> PrivacyStore:
+    """The node's ledger, after checking it against its audit chain and its policy against the file's."""
+    signer = open_signer(audit_key, state_db)
+    if state_db.exists():
+        check_ledger(state_db, signer)
+    try:
+        return PrivacyStore(state_db, policy, signer)
+    except PolicyConflict as exc:
+        raise ValueError(policy_conflict_message(exc, policy_path)) from None
+
+
+def policy_conflict_message(exc: PolicyConflict, policy_path: Path) -> str:
+    """Which of the policy file and the ledger is newer, and how to reconcile them."""
+    modified = datetime.fromtimestamp(policy_path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    newer = "the policy file" if modified > exc.changed_at else "the ledger"
+    return (
+        f"{policy_path} (modified {modified}) differs from the policy in force in the ledger (set {exc.changed_at} "
+        f"by {exc.changed_by}); {newer} is newer. Differences (ledger -> file): {'; '.join(exc.changes)}. "
+        "The ledger is the one source of truth. To keep the ledger's policy, run `lsi node policy-sync --config "
+        "NODE.toml --keep ledger`; to put the file's policy in force (audited, never below what is spent), an IG "
+        "officer runs `lsi node policy-sync --config NODE.toml --keep file --pki DIR --identity NAME`."
+    )
 
 
 def _total_charge(plans: list[Plan]) -> Charge:

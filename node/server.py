@@ -78,6 +78,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         peer = self._peer(context, Role.COORDINATOR)
         caller = Caller(name=peer.name, role=peer.role.value)
         release = _guarded(context, lambda: self.engine.answer(request, caller), f"query {request.query_id!r}")
+        release.receipt.CopyFrom(self.engine.receipt(receipt_seq(context)))  # the county checks the ledger's head
         log.info("query %s: %d cells, rho %.4g%s", request.query_id, len(release.cells), release.charge.rho,
                  " (replayed)" if release.replayed else "")
         return release
@@ -144,6 +145,12 @@ def _version() -> str:
         return importlib.metadata.version("kent-lsi")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+def receipt_seq(context: grpc.ServicerContext) -> int:
+    """The audit seq the coordinator last saw from this node (metadata lsi-receipt-seq); 0 if none or unreadable."""
+    value = dict(context.invocation_metadata() or ()).get("lsi-receipt-seq", "0")
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
 
 
 def _guarded(context: grpc.ServicerContext, call: Callable[[], T], what: str) -> T:

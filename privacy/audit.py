@@ -25,7 +25,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 GENESIS_HASH = "0" * 64
-ACTIONS = ("release", "replay", "policy_change", "refused", "campaign_create", "campaign_outcomes")
+ACTIONS = (
+    "release", "replay", "policy_change", "refused", "campaign_create", "campaign_outcomes", "recovery",
+)
 
 AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -229,6 +231,7 @@ def verify_chain(db_path: Path, public_key: Ed25519PublicKey | bytes | Path) -> 
     conn = _open_readonly(db_path)
     try:
         rows = conn.execute("SELECT * FROM audit_log ORDER BY seq").fetchall()
+        signed_from = _key_replaced_at(rows)
         prev, expected_seq = GENESIS_HASH, 1
         for row in rows:
             seq = row["seq"]
@@ -252,7 +255,8 @@ def verify_chain(db_path: Path, public_key: Ed25519PublicKey | bytes | Path) -> 
                     False, len(rows), seq, f"entry {seq} was altered after it was written (hash mismatch)"
                 )
             try:
-                key.verify(bytes.fromhex(row["signature"]), bytes.fromhex(row["entry_hash"]))
+                if seq >= signed_from:
+                    key.verify(bytes.fromhex(row["signature"]), bytes.fromhex(row["entry_hash"]))
             except (InvalidSignature, ValueError):
                 return VerifyReport(
                     False, len(rows), seq, f"entry {seq} has a bad signature (not signed by this node's key)"
@@ -270,6 +274,22 @@ def verify_chain(db_path: Path, public_key: Ed25519PublicKey | bytes | Path) -> 
         return VerifyReport(True, len(rows), None, f"{len(rows)} entries verified")
     finally:
         conn.close()
+
+
+def _key_replaced_at(rows: list[sqlite3.Row]) -> int:
+    """Seq of the last audited recovery that replaced a lost key (1 if none).
+
+    Entries before it were signed by the lost key: their hash chain is still checked, their signatures cannot
+    be. The recovery entry is signed by the new key, and the coordinator pins the key it first saw, so a forged
+    "recovery" still needs the current key and still shows as a changed key to the county."""
+    for row in reversed(rows):
+        if row["action"] == "recovery":
+            try:
+                if json.loads(row["detail"] or "{}").get("new_key"):
+                    return int(row["seq"])
+            except (ValueError, AttributeError):
+                continue
+    return 1
 
 
 def _charges_without_audit(conn: sqlite3.Connection) -> str | None:

@@ -9,8 +9,14 @@ Budgets are kept as whole numbers of 1e-12 rho so that sums are exact and a long
 cannot creep past a limit through float rounding. Charges (OpenDP's float maps) are rounded up; limits are
 read as the decimal the IG officer wrote (nearest 1e-12 rho), so a cap of 0.03 admits a charge of 0.03.
 
-Periods are UTC dates; a charge counts against the period that contains its UTC date. The policy in force
-lives in the database (table ``policy_state``), so a change made by one process binds every other.
+Periods are UTC dates; a charge counts against the period that contains its UTC date. Each charge is also
+charged, in full, to every snapshot month its query reads (table ``charge_months``), against a lifetime cap per
+month that no new period renews. Running totals (table ``spend_totals``: the lifetime spend and each month's)
+are updated in the charging transaction, so checking a cap never scans history while the ledger is locked.
+
+The policy in force lives in the database (table ``policy_state``), the one source of truth: the node's policy
+file only seeds a new ledger, and a file that disagrees with the ledger at start-up stops the node
+(see ``privacy.policy_sync``), so a restart can never silently undo an IG officer's change.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from privacy.accountant import Charge, rho_to_epsilon
 from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
-from privacy.policy import Policy, diff_policy
+from privacy.policy import Policy, PolicyError, diff_policy
 from privacy.statedb import connect, transaction, use_wal
 
 RHO_UNITS = 10**12  # ledger resolution: 1e-12 rho
@@ -66,11 +72,40 @@ _SCHEMA = (
         release_id INTEGER NOT NULL REFERENCES releases (id)
     )""",
     "CREATE TABLE IF NOT EXISTS policy_state (id INTEGER PRIMARY KEY CHECK (id = 1), policy TEXT NOT NULL)",
+    # The snapshot months each charge read: the charge counts in full against each month's lifetime cap.
+    """CREATE TABLE IF NOT EXISTS charge_months (
+        query_id TEXT NOT NULL REFERENCES charges (query_id),
+        month TEXT NOT NULL,
+        PRIMARY KEY (query_id, month)
+    )""",
+    # Running totals in ledger units: 'lifetime' (every charge ever) and 'month:YYYY-MM'.
+    "CREATE TABLE IF NOT EXISTS spend_totals (key TEXT PRIMARY KEY, units INTEGER NOT NULL CHECK (units >= 0))",
+    # A ledger from before running totals: its lifetime total is what its charges add up to.
+    "INSERT OR IGNORE INTO spend_totals (key, units) SELECT 'lifetime', COALESCE(SUM(rho_units), 0) FROM charges",
 )
+LIFETIME_KEY = "lifetime"
+
+
+def month_key(month: str) -> str:
+    """The running-total key of one snapshot month."""
+    return f"month:{month}"
 
 
 class LedgerError(RuntimeError):
     """A query the ledger will not answer; the message says why and what to do."""
+
+
+class PolicyConflict(LedgerError, ValueError):
+    """The policy a node was started with differs from the one in force in its ledger."""
+
+    def __init__(self, changes: list[str], changed_at: str, changed_by: str) -> None:
+        super().__init__(
+            f"the policy file differs from the policy in force in the ledger (set {changed_at} by {changed_by}): "
+            f"{'; '.join(changes)}. The ledger's policy is the one in force; the node was not started."
+        )
+        self.changes = changes
+        self.changed_at = changed_at
+        self.changed_by = changed_by
 
 
 class QueryIdReused(LedgerError):
@@ -134,6 +169,18 @@ class ReleaseRequest:
     purpose: str
     canonical_query: str
     charge: Charge
+    months: tuple[str, ...] = ()  # the snapshot months the query reads (YYYY-MM); each is charged in full
+
+
+@dataclass(frozen=True)
+class LedgerHead:
+    """The ledger as a receipt states it: audit head, lifetime spend, and the entry at the seq a verifier knows."""
+
+    seq: int
+    head_hash: str
+    spent_units: int
+    known_seq: int
+    known_hash: str
 
 
 @dataclass(frozen=True)
@@ -205,7 +252,15 @@ class PrivacyStore:
             ensure_schema(conn)
             for statement in _SCHEMA:
                 conn.execute(statement)
-            self._record_policy(conn, policy, changed_by="policy file (read at node start)")
+            self._seed_policy(conn, policy)
+
+    @classmethod
+    def existing(cls, path: Path, signer: AuditSigner) -> PrivacyStore:
+        """An existing ledger as it is, with its own policy (no policy file read or seeded)."""
+        store = cls.__new__(cls)
+        store.path, store.signer = Path(path), signer
+        store.policy  # noqa: B018 - fails clearly if the database holds no ledger
+        return store
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -232,6 +287,20 @@ class PrivacyStore:
         if row is None:
             raise LedgerError("the privacy database has no policy; start the node with its policy file")
         return _policy_from_json(row[0])
+
+    def _seed_policy(self, conn: sqlite3.Connection, policy: Policy) -> None:
+        """A new ledger takes the file's policy; an existing one keeps its own, and a different file is refused."""
+        row = conn.execute("SELECT policy FROM policy_state WHERE id = 1").fetchone()
+        if row is None:
+            self._record_policy(conn, policy, changed_by="policy file (read at node start)")
+            return
+        changes = diff_policy(_policy_from_json(row[0]), policy)
+        if changes:
+            last = conn.execute(
+                "SELECT time, actor FROM audit_log WHERE action = 'policy_change' ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            changed_at, changed_by = last if last is not None else ("(unknown)", "(unknown)")
+            raise PolicyConflict(changes, changed_at, changed_by)
 
     def _record_policy(self, conn: sqlite3.Connection, policy: Policy, changed_by: str) -> list[str]:
         row = conn.execute("SELECT policy FROM policy_state WHERE id = 1").fetchone()
@@ -260,6 +329,7 @@ class PrivacyStore:
         if not changed_by.strip():
             raise ValueError("changed_by must name the person making the change (their certificate CN)")
         with self._transaction() as conn:
+            _check_not_below_spent(conn, new_policy)
             return self._record_policy(conn, new_policy, changed_by=changed_by)
 
     # -- replay -------------------------------------------------------------------------------------
@@ -395,6 +465,24 @@ class PrivacyStore:
                 spent_total,
             )
         )
+        months = sorted(set(request.months))
+        if months:
+            keys = [month_key(m) for m in months]
+            spent_by_key = dict(
+                conn.execute(
+                    f"SELECT key, units FROM spend_totals WHERE key IN ({', '.join('?' * len(keys))})", keys
+                ).fetchall()
+            )
+            month_cap = limit_units(policy.month_lifetime_rho)
+            limits.extend(
+                (
+                    f"lifetime cap for snapshot month {m} (rho {policy.month_lifetime_rho:g} over all periods, "
+                    f"never renewed)",
+                    month_cap,
+                    spent_by_key.get(month_key(m), 0),
+                )
+                for m in months
+            )
         for name, limit, spent in limits:
             if spent + units > limit:
                 return BudgetExceeded(
@@ -425,6 +513,15 @@ class PrivacyStore:
                 now,
                 now[:10],
             ),
+        )
+        months = sorted(set(request.months))
+        conn.executemany(
+            "INSERT INTO charge_months (query_id, month) VALUES (?, ?)", [(request.query_id, m) for m in months]
+        )
+        conn.executemany(
+            "INSERT INTO spend_totals (key, units) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET units = units + excluded.units",
+            [(k, units) for k in (LIFETIME_KEY, *(month_key(m) for m in months))],
         )
         payload = compute()
         if not isinstance(payload, bytes | bytearray):
@@ -459,12 +556,39 @@ class PrivacyStore:
             purpose=request.purpose,
             rho=c.rho,
             epsilon=c.epsilon,
-            detail=f"{c.mechanism} scale {c.scale!r}; epsilon at delta {c.delta:g}",
+            detail=f"{c.mechanism} scale {c.scale!r}; epsilon at delta {c.delta:g}"
+            + (f"; months {','.join(months)}" if months else ""),
             time=now,
         )
         return StoredRelease(
             query_id=request.query_id, payload=bytes(payload), charge=c, created_at=now, replayed=False
         )
+
+    def head(self, known_seq: int = 0) -> LedgerHead:
+        """Audit head, lifetime spend and the entry hash at `known_seq`, read together (for a signed receipt)."""
+        with transaction(self.path, write=False) as conn:
+            row = conn.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, head_hash = row if row is not None else (0, "")
+            spent = conn.execute("SELECT units FROM spend_totals WHERE key = ?", (LIFETIME_KEY,)).fetchone()
+            known = conn.execute(
+                "SELECT entry_hash FROM audit_log WHERE seq = ?", (known_seq,)
+            ).fetchone() if known_seq > 0 else None
+        return LedgerHead(
+            seq=seq,
+            head_hash=head_hash,
+            spent_units=spent[0] if spent else 0,
+            known_seq=max(known_seq, 0),
+            known_hash=known[0] if known else "",
+        )
+
+    def month_spent(self, month: str) -> float:
+        """Rho charged to one snapshot month over every period (its lifetime spend)."""
+        conn = self._connect()
+        try:
+            row = conn.execute("SELECT units FROM spend_totals WHERE key = ?", (month_key(month),)).fetchone()
+        finally:
+            conn.close()
+        return _rho(row[0]) if row else 0.0
 
     # -- reporting ----------------------------------------------------------------------------------
 
@@ -552,6 +676,31 @@ def _refusal_detail(
         remaining_epsilon=max(rho_to_epsilon(_rho(max(limit, spent)), delta) - spent_eps, 0.0),
         delta=delta,
     )
+
+
+def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
+    """Refuse a policy whose limits are already spent past: it would state a budget the ledger has broken."""
+    spent = conn.execute(
+        "SELECT COALESCE(SUM(rho_units), 0) FROM charges WHERE charge_date BETWEEN ? AND ?",
+        (policy.period_start, policy.period_end),
+    ).fetchone()[0]
+    if limit_units(policy.total_rho) < spent:
+        raise PolicyError(
+            "total_rho",
+            f"rho {policy.total_rho:g} is below the rho {_rho(spent):.6g} already spent in "
+            f"{policy.period_start} to {policy.period_end}; a total cannot be lowered below what is spent "
+            f"(nothing was changed)",
+        )
+    row = conn.execute(
+        "SELECT key, units FROM spend_totals WHERE key LIKE 'month:%' ORDER BY units DESC LIMIT 1"
+    ).fetchone()
+    if row is not None and limit_units(policy.month_lifetime_rho) < row[1]:
+        raise PolicyError(
+            "month_lifetime_rho",
+            f"rho {policy.month_lifetime_rho:g} is below the rho {_rho(row[1]):.6g} already charged to snapshot "
+            f"month {row[0].removeprefix('month:')}; a cap cannot be lowered below what is spent "
+            f"(nothing was changed)",
+        )
 
 
 def _check_request(request: ReleaseRequest) -> None:

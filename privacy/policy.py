@@ -8,6 +8,7 @@ Example::
     delta = 1e-7                       # the delta at which every epsilon is reported
     total_rho = 1.0                    # or total_epsilon = 4.0
     per_query_rho = 0.05               # or per_query_epsilon = 1.0
+    month_lifetime_rho = 5.0           # optional: the most any one month's snapshot may ever be charged
     min_published_cell = 10            # noisy counts below this are suppressed
     allowed_mechanisms = ["discrete_gaussian", "discrete_laplace"]
 
@@ -20,6 +21,10 @@ OpenDP's zCDP to approximate-DP conversion, to the largest rho that still guaran
 deliberate: reports show epsilon at the same delta, so what the officer writes is what the reports show.
 (Reading epsilon as pure DP and charging eps^2/2 would quietly allow a much larger (epsilon, delta) once
 Gaussian releases compose.) Saved files always state rho, the ledger's currency.
+
+The period total renews every period; ``month_lifetime_rho`` never does. Every charge is also charged to each
+snapshot month the query reads, and a month's charges over all periods together may not pass it, so an old
+snapshot does not get a fresh budget each year.
 """
 
 from __future__ import annotations
@@ -46,10 +51,17 @@ _KNOWN_KEYS = {
     "total_epsilon",
     "per_query_rho",
     "per_query_epsilon",
+    "month_lifetime_rho",
+    "month_lifetime_epsilon",
     "min_published_cell",
     "allowed_mechanisms",
     "analyst_caps",
 }
+
+
+# The most one snapshot month may be charged, over every period together: one year's defensible budget (see
+# docs/privacy-budget.md). A month is mostly read in its own year; the cap stops it being re-read every year.
+DEFAULT_MONTH_LIFETIME_RHO = 5.0
 
 
 class PolicyError(ValueError):
@@ -76,6 +88,7 @@ class Policy:
     min_published_cell: int
     analyst_caps: dict[str, float] = field(default_factory=dict)
     allowed_mechanisms: tuple[str, ...] = (Mechanism.DISCRETE_GAUSSIAN, Mechanism.DISCRETE_LAPLACE)
+    month_lifetime_rho: float = DEFAULT_MONTH_LIFETIME_RHO
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -120,6 +133,7 @@ def _validate(p: Policy) -> None:
     per_query = _positive("per_query_rho", p.per_query_rho)
     if per_query > total:
         raise PolicyError("per_query_rho", f"{per_query} exceeds the period total {total}")
+    _positive("month_lifetime_rho", p.month_lifetime_rho)
     delta = _positive("delta", p.delta)
     if delta >= 1e-3:
         # A delta this large permits releasing some households' records outright.
@@ -200,6 +214,7 @@ def policy_from_dict(raw: dict[str, Any]) -> Policy:
         min_published_cell=raw["min_published_cell"],
         analyst_caps=_analyst_caps(raw.get("analyst_caps", {}), delta),
         allowed_mechanisms=tuple(mechanisms),
+        month_lifetime_rho=_budget(raw, "month_lifetime", delta, required=False) or DEFAULT_MONTH_LIFETIME_RHO,
     )
 
 
@@ -234,6 +249,7 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
         "delta": policy.delta,
         "total_rho": policy.total_rho,
         "per_query_rho": policy.per_query_rho,
+        "month_lifetime_rho": policy.month_lifetime_rho,
         "min_published_cell": policy.min_published_cell,
         "allowed_mechanisms": list(policy.allowed_mechanisms),
         "analyst_caps": dict(sorted(policy.analyst_caps.items())),
@@ -261,7 +277,7 @@ def diff_policy(old: Policy, new: Policy) -> list[str]:
         a, b = getattr(old, name), getattr(new, name)
         if a != b:
             changes.append(f"{name}: {a!r} -> {b!r}")
-    for name in ("total_rho", "per_query_rho"):
+    for name in ("total_rho", "per_query_rho", "month_lifetime_rho"):
         a, b = getattr(old, name), getattr(new, name)
         if a != b:
             changes.append(f"{name}: {_fmt_rho(a, old.delta)} -> {_fmt_rho(b, new.delta)}")

@@ -30,7 +30,7 @@ def policy_with(
     def make(d: District) -> Policy:
         return Policy(district_code=d.code, period_start="2025-04-01", period_end="2099-03-31",
                       total_rho=total_rho, per_query_rho=per_query_rho, delta=1e-7,
-                      min_published_cell=min_cell, analyst_caps={})
+                      min_published_cell=min_cell, analyst_caps={}, month_lifetime_rho=total_rho)
 
     return make
 

@@ -28,6 +28,7 @@ from privacy.ledger import (
     BudgetExceeded,
     MechanismNotAllowed,
     PeriodClosed,
+    PolicyConflict,
     PrivacyStore,
     QueryIdReused,
     ReleaseRequest,
@@ -209,12 +210,13 @@ def test_a_policy_change_is_audited_with_its_diff(store):
     assert store.policy.total_rho == 2.0
 
 
-def test_a_policy_file_changed_while_stopped_is_audited_at_start(tmp_path):
+def test_a_policy_file_changed_while_stopped_is_refused_at_start_not_applied(tmp_path):
+    # Changed deliberately (issue 8 point 10): the ledger's policy is the one source of truth.
     signer = AuditSigner.generate()
     PrivacyStore(tmp_path / "n.db", make_policy(), signer)
-    reopened = PrivacyStore(tmp_path / "n.db", make_policy(total=3.0), signer)
-    assert actions(reopened) == ["policy_change", "policy_change"]
-    assert verify_chain(reopened.path, signer.public_key).ok
+    with pytest.raises(PolicyConflict, match="total_rho"):
+        PrivacyStore(tmp_path / "n.db", make_policy(total=3.0), signer)
+    assert PrivacyStore(tmp_path / "n.db", make_policy(), signer).policy.total_rho == make_policy().total_rho
 
 
 def test_parallel_queries_admit_exactly_what_the_budget_allows(tmp_path):

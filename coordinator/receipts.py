@@ -1,0 +1,162 @@
+"""The coordinator's record of each node's signed ledger receipts: a reset, rewound or re-keyed ledger shows.
+
+Certificate Transparency's signed tree heads are the model. The coordinator pins a node's audit key the first
+time it sees it and keeps every receipt head it accepts. With each query it tells the node the last seq it saw
+(gRPC metadata ``lsi-receipt-seq``) and the node signs its entry hash at that seq into the receipt, so the
+coordinator can check that the node's chain still contains the head it saw: a deleted ledger, a tail of
+entries deleted with their charges, or a rewritten history all fail that check. Accepting a recovered node is
+county IT's decision, and is recorded in the same database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from coordinator.fanout import NodePool, NodeReply
+from privacy.audit import utc_now
+from privacy.receipt import signature_ok
+from privacy.statedb import connect, make_private, transaction
+from protos.lsi.v1 import query_pb2
+
+METADATA_KEY = "lsi-receipt-seq"
+RECOVER = "the district's IG officer must check and recover the node (lsi node recover), then county IT accept it " \
+          "(lsi coordinator accept-node)"
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS node_keys (district_code TEXT PRIMARY KEY, public_key BLOB NOT NULL, "
+    "pinned_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS node_receipts (district_code TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "head_hash TEXT NOT NULL, spent_units INTEGER NOT NULL, issued_at TEXT NOT NULL, "
+    "PRIMARY KEY (district_code, seq))",
+    "CREATE TABLE IF NOT EXISTS receipt_events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, "
+    "district_code TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)",
+)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One receipt head the coordinator accepted."""
+
+    seq: int
+    head_hash: str
+    spent_units: int
+    issued_at: str
+
+
+class ReceiptBook:
+    """Pinned audit keys and accepted receipt heads per node, in the coordinator's state database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        make_private(self.path)
+        with transaction(self.path) as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    def known_seq(self, code: str) -> int:
+        """The highest seq accepted from a node (0 before its first receipt): sent with the next query."""
+        conn = connect(self.path)
+        try:
+            row = conn.execute("SELECT MAX(seq) FROM node_receipts WHERE district_code = ?", (code,)).fetchone()
+        finally:
+            conn.close()
+        return int(row[0] or 0)
+
+    def check(self, code: str, receipt: query_pb2.Receipt) -> str | None:
+        """Record a node's receipt if its ledger extends what was seen before; else the reason to refuse it."""
+        if not receipt.signature:
+            return f"sent no signed ledger receipt, so its ledger cannot be checked; {RECOVER}"
+        if receipt.district_code != code:
+            return f"sent a ledger receipt for district {receipt.district_code!r}, not {code}"
+        if not signature_ok(receipt):
+            return "sent a ledger receipt whose signature does not verify"
+        with transaction(self.path) as conn:
+            reason = _pin(conn, code, receipt) or _extends(conn, code, receipt)
+            if reason is None:
+                conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
+                             (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at))
+        return reason
+
+    def accept_node(self, code: str, actor: str, reason: str) -> None:
+        """Forget a node's pinned key and receipts after a recovery, recording who accepted it and why."""
+        if not actor.strip() or not reason.strip():
+            raise ValueError("accepting a recovered node needs who accepts it (--by) and why (--reason)")
+        with transaction(self.path) as conn:
+            latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
+            was = f"last receipt seq {latest.seq}, spent {latest.spent_units} units, {latest.issued_at}" \
+                if latest else "no receipt on record"
+            conn.execute("DELETE FROM node_keys WHERE district_code = ?", (code,))
+            conn.execute("DELETE FROM node_receipts WHERE district_code = ?", (code,))
+            conn.execute("INSERT INTO receipt_events (time, district_code, actor, action, detail) "
+                         "VALUES (?, ?, ?, 'accept_recovered', ?)", (utc_now(), code, actor, f"{reason} ({was})"))
+
+    def events(self, code: str) -> list[tuple[str, str, str, str]]:
+        """(time, actor, action, detail) of every acceptance recorded for a node."""
+        conn = connect(self.path)
+        try:
+            return conn.execute("SELECT time, actor, action, detail FROM receipt_events WHERE district_code = ? "
+                                "ORDER BY id", (code,)).fetchall()
+        finally:
+            conn.close()
+
+
+def _seen(conn: sqlite3.Connection, code: str, where: str, *args: object) -> Seen | None:
+    row = conn.execute(f"SELECT seq, head_hash, spent_units, issued_at FROM node_receipts WHERE district_code = ? "
+                       f"AND {where}", (code, *args)).fetchone()
+    return Seen(*row) if row else None
+
+
+def _pin(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
+    row = conn.execute("SELECT public_key, pinned_at FROM node_keys WHERE district_code = ?", (code,)).fetchone()
+    if row is None:
+        conn.execute("INSERT INTO node_keys VALUES (?, ?, ?)", (code, receipt.public_key, utc_now()))
+        return None
+    if bytes(row[0]) != receipt.public_key:
+        return (f"its ledger is signed by a different audit key from the one first seen on {row[1]}: possible reset "
+                f"or replaced key; {RECOVER}")
+    return None
+
+
+def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
+    latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
+    if latest is None:
+        return None
+    known = _seen(conn, code, "seq = ?", receipt.known_seq) if receipt.known_seq > 0 else None
+    if known is None or receipt.known_hash != known.head_hash or receipt.seq < receipt.known_seq:
+        basis = known or latest
+        return (f"ledger does not extend the receipt of {basis.issued_at} (seq {basis.seq}): possible reset; "
+                f"{RECOVER}")
+    same = _seen(conn, code, "seq = ?", receipt.seq)
+    if same is not None and (same.head_hash != receipt.head_hash or same.spent_units != receipt.spent_units):
+        return f"ledger rewrote entry {receipt.seq} since the receipt of {same.issued_at}: {RECOVER}"
+    before = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ? AND seq < ?)",
+                   code, receipt.seq)
+    after = _seen(conn, code, "seq = (SELECT MIN(seq) FROM node_receipts WHERE district_code = ? AND seq > ?)",
+                  code, receipt.seq)
+    if (before and receipt.spent_units < before.spent_units) or (after and receipt.spent_units > after.spent_units):
+        basis = before if before and receipt.spent_units < before.spent_units else after
+        assert basis is not None
+        return (f"ledger's cumulative spend does not match the receipt of {basis.issued_at} (seq {basis.seq}): "
+                f"possible edit; {RECOVER}")
+    return None
+
+
+def check_receipts(book: ReceiptBook, pool: NodePool, codes: list[str], query: query_pb2.Query,
+                   deadline: float) -> list[NodeReply]:
+    """Ask each node, telling it the seq last seen from it; a node whose receipt fails shows as missing."""
+    # The pool passes only the stub to a call, so find each stub's district to send it its own seq.
+    code_of = {id(stub): code for code, stub in pool.stubs.items()}
+    seqs = {code: book.known_seq(code) for code in codes}
+
+    def ask(stub, timeout: float) -> query_pb2.Release:
+        seq = seqs[code_of[id(stub)]]
+        return stub.Query(query, timeout=timeout, metadata=((METADATA_KEY, str(seq)),))
+
+    checked = []
+    for reply in pool.call(codes, ask, deadline):
+        reason = None if reply.message is None else book.check(reply.entry.district_code, reply.message.receipt)
+        checked.append(reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION",
+                                                              error=reason))
+    return checked

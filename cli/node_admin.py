@@ -10,7 +10,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from security.pki import CA_CERT, PkiError, Role, is_revoked, read_name, read_role
+from security.pki import CA_CERT, PkiError, Role, is_revoked, read_district, read_name, read_role
 
 
 def ig_officer(pki_dir: Path, identity: str, district_code: str) -> str:
@@ -40,7 +40,10 @@ def ig_officer(pki_dir: Path, identity: str, district_code: str) -> str:
             raise click.ClickException(f"{identity}'s certificate has been revoked")
     except (AssertionError, InvalidSignature, ValueError, PkiError) as exc:
         raise click.ClickException(f"{identity}: not a valid certificate and key from the county CA ({exc})") from None
-    # INTEGRATOR: once IG officer certificates carry a district (engineer C), require it to equal district_code here.
+    district = read_district(cert_pem)
+    if district != district_code:
+        raise click.ClickException(f"{identity} is the IG officer for {district}, not for this node's district "
+                                   f"{district_code}; only the district's own IG officer may do this")
     return read_name(cert_pem)
 
 

@@ -187,7 +187,7 @@ class NodeEngine:
                          alpha=ALPHA, delta=self.policy.delta)
         ]
 
-    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan], version: str) -> bytes:
+    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan], version: str = "") -> bytes:
         """Runs inside the ledger's transaction, after the charge: the only place exact values meet noise."""
         min_cell = self.policy.min_published_cell
         if vq.measure == "mean":

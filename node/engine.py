@@ -144,6 +144,7 @@ class NodeEngine:
             return Source(self.frames, self.columns, self.digests, self.versions)
         state = self.campaigns.state(name)
         month = state.campaign.month
+        check_snapshot_size(month, len(state.frame))  # targets come from one snapshot; checked all the same
         source = state.campaign.source_digest
         # The targets' snapshot version; the revision stays inside (it is how often staff recorded outcomes).
         version = self.snapshot_versions.version(month, source) if source else month

@@ -9,8 +9,6 @@ officer can record outcomes while the node serves, and the node reads them afres
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
 import os
 import re
@@ -177,11 +175,20 @@ class OutcomeUpdate:
 
 @dataclass(frozen=True)
 class CampaignState:
-    """What a query over a campaign reads: the frame and a digest of exactly the state it was made from."""
+    """What a query over a campaign reads: the frame, and the revision of the outcomes it was made from.
+
+    `revision` counts the outcome records staff have entered (each a new row, whether or not it changed a
+    value), so it moves with staff actions and never with household values. Every change of state is a new
+    record, so one revision is one state: replaying by revision never serves a stale answer."""
 
     campaign: Campaign
     frame: pd.DataFrame
-    digest: str
+    revision: int
+
+    @property
+    def replay_key(self) -> str:
+        """The state's identity for the ledger: the campaign as created, and its revision."""
+        return f"campaign {self.campaign.name} created {self.campaign.created_at} revision {self.revision}"
 
 
 @dataclass(frozen=True)
@@ -535,7 +542,7 @@ class CampaignStore:
     # -- what queries read --------------------------------------------------------------------------------
 
     def state(self, name: str) -> CampaignState:
-        """One row per targeted household (no identifiers) and a digest of that exact outcome state."""
+        """One row per targeted household (no identifiers) and the revision of its outcomes."""
         with self._transaction(write=False) as conn:
             campaign = self._require(conn, name)
             rows = conn.execute(
@@ -546,9 +553,10 @@ class CampaignStore:
                 "WHERE t.campaign = ? ORDER BY t.rank",
                 (name,),
             ).fetchall()
-        # The digest covers targets and outcomes, so a query after any new outcome is a new release. It stays in
-        # the node (ledger fingerprints only): a hash of so little data could be tested against guesses.
-        digest = hashlib.sha256(json.dumps([campaign.name, campaign.month, rows]).encode()).hexdigest()
+            # Read in the same transaction as the rows, so the revision is exactly the state's.
+            (revision,) = conn.execute(
+                "SELECT COUNT(*) FROM campaign_outcomes WHERE campaign = ?", (name,)
+            ).fetchone()
         frame = pd.DataFrame({
             "ward_code": pd.Categorical([r[1] for r in rows], categories=self.wards),
             "contacted": np.array([bool(r[3]) for r in rows], dtype=bool),
@@ -556,7 +564,7 @@ class CampaignStore:
             "gained_annual": np.array([r[5] or 0.0 for r in rows], dtype="float64"),
             "expected_gain": np.array([np.nan if r[2] is None else r[2] for r in rows], dtype="float64"),
         })
-        return CampaignState(campaign, frame, digest)
+        return CampaignState(campaign, frame, int(revision))
 
     def campaign_frame(self, name: str) -> tuple[str, pd.DataFrame]:
         """(month, frame) with one row per targeted household: ward_code, contacted, claimed, gains."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,11 +14,13 @@ import pandas as pd
 from opendp.mod import OpenDPException
 
 from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
+from node.canonical import PlannedNoise, canonical_question
 from node.derive import derive
 from node.executor import CellKey, ExactAggregate, exact_aggregate
 from node.loader import Snapshot, load_district
-from node.query import QueryError, ValidatedQuery, campaign_of, validate
+from node.query import EXACT_LIMIT, MAX_ROWS_PER_SNAPSHOT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
+from node.versions import SnapshotVersions
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
 from privacy.accuracy import interval, noise_variance
 from privacy.integrity import check_ledger, open_signer
@@ -32,6 +35,10 @@ from reference.rates import rates_for_month
 
 log = logging.getLogger(__name__)
 ALPHA = 0.05
+# Noise is drawn in 64 bits (OpenDP saturates rather than wraps). With exact cells inside +-EXACT_LIMIT, noise
+# of at most this scale reaches the int64 limit with probability below e^-64 (Laplace; Gaussian less), and a
+# release that noisy would be worthless anyway.
+MAX_NOISE_SCALE = EXACT_LIMIT / 64
 
 
 @dataclass(frozen=True)
@@ -44,15 +51,16 @@ class Caller:
 
 @dataclass(frozen=True)
 class Source:
-    """What a query runs over: frames by month, their columns, and digests for the ledger and the wire.
+    """What a query runs over: frames by month, their columns, and the data's identity for ledger and wire.
 
-    `digests` identify the exact data (the release fingerprint); `public_digests` are what the Release may carry.
-    They differ for a campaign, whose outcome digest stays in the node."""
+    `keys` identify the data inside the node (file digests; a campaign's revision) and go into the ledger's
+    fingerprint; `versions` are opaque labels the node issued ("2025-10.v1"), the only identity a Release
+    carries."""
 
     frames: Mapping[str, pd.DataFrame]
     columns: Mapping[str, Column]
-    digests: Mapping[str, str]
-    public_digests: Mapping[str, str]
+    keys: Mapping[str, str]
+    versions: Mapping[str, str]
 
 
 class NodeEngine:
@@ -63,6 +71,10 @@ class NodeEngine:
         self.snapshots = dict(sorted(snapshots.items()))
         self.frames = {m: derive(s.frame, rates_for_month(m), month=m) for m, s in self.snapshots.items()}
         self.digests = {m: s.digest for m, s in self.snapshots.items()}
+        for month, frame in self.frames.items():
+            check_snapshot_size(month, len(frame))
+        self.snapshot_versions = SnapshotVersions(store.path)
+        self.versions = {m: self.snapshot_versions.version(m, d) for m, d in self.digests.items()}
         self.columns: dict[str, Column] = queryable_columns()
         self.wards = [w.code for w in wards(district_code)]
         self.store = store
@@ -105,7 +117,6 @@ class NodeEngine:
         """Answer one query: from the release store if already released, else charge then release."""
         source = self._source(query.dataset)
         vq = validate(query, columns=source.columns, months=list(source.frames))
-        fingerprint = vq.fingerprint(source.digests)
         # Exact aggregation takes milliseconds; doing it before the store decides whether this is a replay keeps
         # one path, and lets the store audit replays as well as releases.
         exact = exact_aggregate(source.frames, vq, source.columns, self.wards)
@@ -116,11 +127,14 @@ class NodeEngine:
         except (ValueError, ArithmeticError, OpenDPException) as exc:
             # Planning sees only the query's loss, bounds and cell layout, never data, so its reason may leave.
             raise QueryError("privacy", f"no release can be planned for this loss: {exc}") from exc
-        public_digest = ",".join(source.public_digests[m] for m in vq.months)
+        check_noise(plans)
+        data_key = ",".join(source.keys[m] for m in vq.months)
+        version = ",".join(source.versions[m] for m in vq.months)
+        question = canonical_question(vq, source.columns, [PlannedNoise(str(p.mechanism), p.scale) for p in plans])
         request = ReleaseRequest(
             query_id=vq.query_id,
-            fingerprint=fingerprint,
-            snapshot_digest=",".join(source.digests[m] for m in vq.months),
+            fingerprint=hashlib.sha256(f"{question}|{data_key}".encode()).hexdigest(),
+            snapshot_digest=data_key,
             analyst=query.analyst or caller.name,
             role=caller.role,
             purpose=vq.purpose,
@@ -128,18 +142,21 @@ class NodeEngine:
             charge=_total_charge(plans),
             months=tuple(vq.months),
         )
-        stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans, public_digest))
+        stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans, version))
         return self._reply(stored)
 
     def _source(self, dataset: str) -> Source:
         """The household snapshots, or one campaign's targeted households (one row each) as they stand now."""
         name = campaign_of(dataset, self.campaigns.names())
         if name is None:
-            return Source(self.frames, self.columns, self.digests, self.digests)
+            return Source(self.frames, self.columns, self.digests, self.versions)
         state = self.campaigns.state(name)
         month = state.campaign.month
-        return Source({month: state.frame}, CAMPAIGN_COLUMNS, {month: state.digest},
-                      {month: state.campaign.source_digest})
+        check_snapshot_size(month, len(state.frame))  # targets come from one snapshot; checked all the same
+        source = state.campaign.source_digest
+        # The targets' snapshot version; the revision stays inside (it is how often staff recorded outcomes).
+        version = self.snapshot_versions.version(month, source) if source else month
+        return Source({month: state.frame}, CAMPAIGN_COLUMNS, {month: state.replay_key}, {month: version})
 
     def set_policy(self, policy_toml: str, changed_by: str) -> query_pb2.BudgetStatus:
         """Replace the node's policy (the change is audited by the store)."""
@@ -182,8 +199,7 @@ class NodeEngine:
                          alpha=ALPHA, delta=self.policy.delta)
         ]
 
-    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan],
-                 digest: str | None = None) -> bytes:
+    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan], version: str = "") -> bytes:
         """Runs inside the ledger's transaction, after the charge: the only place exact values meet noise."""
         min_cell = self.policy.min_published_cell
         if vq.measure == "mean":
@@ -213,7 +229,7 @@ class NodeEngine:
             cells=cells,
             charge=charge_message(charge),
             released_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            snapshot_digest=",".join(self.digests[m] for m in vq.months) if digest is None else digest,
+            snapshot_version=version,
         )
         return message.SerializeToString()
 
@@ -251,6 +267,21 @@ def policy_conflict_message(exc: PolicyConflict, policy_path: Path) -> str:
         "NODE.toml --keep ledger`; to put the file's policy in force (audited, never below what is spent), an IG "
         "officer runs `lsi node policy-sync --config NODE.toml --keep file --pki DIR --identity NAME`."
     )
+
+
+def check_snapshot_size(month: str, rows: int) -> None:
+    """Refuse to serve a snapshot too large for exact 64-bit sums (see node.query.MAX_ROWS_PER_SNAPSHOT)."""
+    if rows > MAX_ROWS_PER_SNAPSHOT:
+        raise ValueError(f"the {month} snapshot has {rows:,} households; a node serves at most "
+                         f"{MAX_ROWS_PER_SNAPSHOT:,} per snapshot, so that every exact sum stays exact")
+
+
+def check_noise(plans: list[Plan]) -> None:
+    """Refuse a loss so small that its noise could leave 64-bit arithmetic; the reason names no data."""
+    for plan in plans:
+        if plan.scale > MAX_NOISE_SCALE:
+            raise QueryError("privacy", f"the loss asked for is so small that its noise (scale {plan.scale:.3g}) "
+                                        f"is above the node's limit of {MAX_NOISE_SCALE:.3g}; ask for a larger loss")
 
 
 def _total_charge(plans: list[Plan]) -> Charge:

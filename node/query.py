@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -29,6 +28,15 @@ MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 24
 MAX_GROUP_COLUMNS = 2
 CAMPAIGN_PREFIX = "campaign:"
+# Exact aggregates are 64-bit integers, and OpenDP adds noise in 64 bits too. These two limits keep every
+# exact cell inside +-EXACT_LIMIT (half the int64 range, leaving the other half for noise): a cell sums at most
+# one snapshot's households, each clamped to at most MAX_CLAMP_ABS pounds. MAX_MONTHS is in the product too, so
+# the bound would still hold if a future layout pooled months into one cell. Far above any household's money
+# (the schema's largest maximum is £100,000) and any district's size (Kent's largest has under 70,000).
+MAX_CLAMP_ABS = 10_000_000
+MAX_ROWS_PER_SNAPSHOT = 10_000_000
+EXACT_LIMIT = 2**62
+assert MAX_CLAMP_ABS * MAX_ROWS_PER_SNAPSHOT * MAX_MONTHS < EXACT_LIMIT
 
 
 class QueryError(ValueError):
@@ -72,7 +80,7 @@ class ValidatedQuery:
     dataset: str = ""
 
     def canonical(self) -> str:
-        """The query in canonical JSON: what the audit log records and the fingerprint hashes."""
+        """The query as asked, in canonical JSON, for the audit log (the replay identity is node.canonical's)."""
         return json.dumps(
             {
                 "measure": self.measure,
@@ -95,11 +103,6 @@ class ValidatedQuery:
             sort_keys=True,
             separators=(",", ":"),
         )
-
-    def fingerprint(self, snapshot_digests: Mapping[str, str]) -> str:
-        """Identity of the release: same query over the same snapshot files means the same answer."""
-        digests = [snapshot_digests[m] for m in self.months]
-        return hashlib.sha256((self.canonical() + "|" + ",".join(digests)).encode()).hexdigest()
 
 
 def _jsonable(value: object) -> object:
@@ -161,6 +164,13 @@ def _measure(measure: query_pb2.Measure, columns: Mapping[str, Column]) -> tuple
         raise QueryError("measure.column", f"{col.name} is {col.kind}, a {kind} needs a numeric column")
     if not (math.isfinite(measure.lower) and math.isfinite(measure.upper)):
         raise QueryError("measure.lower", "clamping bounds must be finite numbers")
+    for name, bound in (("lower", measure.lower), ("upper", measure.upper)):
+        if abs(bound) > MAX_CLAMP_ABS:
+            raise QueryError(
+                f"measure.{name}",
+                f"{name} bound {bound:g} is outside the node's limit of -{MAX_CLAMP_ABS:,} to {MAX_CLAMP_ABS:,} "
+                "(the limit keeps every exact sum exact in 64-bit arithmetic); choose bounds that fit the column",
+            )
     if measure.lower >= measure.upper:
         raise QueryError(
             "measure.lower",

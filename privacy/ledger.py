@@ -109,14 +109,15 @@ class PolicyConflict(LedgerError, ValueError):
 
 
 class QueryIdReused(LedgerError):
-    """A query id came back with a different query."""
+    """A query id came back with a different question."""
 
-    def __init__(self, query_id: str, stored_fingerprint: str, fingerprint: str) -> None:
+    def __init__(self, query_id: str, stored_fingerprint: str = "", fingerprint: str = "") -> None:
+        # No fingerprint, not even a prefix: fingerprints hash private state (campaign outcomes, snapshot
+        # files), and this text reaches the analyst. The arguments stay for callers that pass them.
+        del stored_fingerprint, fingerprint
         super().__init__(
-            f"query id {query_id!r} was already used for a different query (stored fingerprint "
-            f"{stored_fingerprint[:12]}..., this one {fingerprint[:12]}...); nothing was released or "
-            f"charged. "
-            f"The coordinator must give every new query a new id."
+            f"query id {query_id!r} was already used for a different question; nothing was released or "
+            f"charged. The coordinator must give every new query a new id."
         )
         self.query_id = query_id
 

@@ -175,11 +175,22 @@ def test_a_gain_without_a_claim_is_refused(store: CampaignStore, pension: pd.Dat
                              gained_annual=900.0)
 
 
-def test_every_new_outcome_changes_the_campaign_digest(store: CampaignStore, pension: pd.DataFrame) -> None:
-    before = store.state("pension-credit-2025").digest
-    assert store.state("pension-credit-2025").digest == before
+def test_every_outcome_record_bumps_the_campaign_revision(store: CampaignStore, pension: pd.DataFrame) -> None:
+    before = store.state("pension-credit-2025").revision
+    assert store.state("pension-credit-2025").revision == before
     store.record_outcome("pension-credit-2025", pension["household_id"].iloc[0], recorded_by="a", contacted=True)
-    assert store.state("pension-credit-2025").digest != before
+    assert store.state("pension-credit-2025").revision == before + 1
+
+
+def test_an_outcome_record_that_changes_nothing_still_bumps_the_revision(
+    store: CampaignStore, pension: pd.DataFrame
+) -> None:
+    hid = pension["household_id"].iloc[0]
+    store.record_outcome("pension-credit-2025", hid, recorded_by="a", contacted=True)
+    first = store.state("pension-credit-2025")
+    store.record_outcome("pension-credit-2025", hid, recorded_by="a", contacted=True)
+    again = store.state("pension-credit-2025")
+    assert again.frame.equals(first.frame) and again.replay_key != first.replay_key
 
 
 # ---- outcomes from a CSV ------------------------------------------------------------------------------------

@@ -12,10 +12,8 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
-from cli.local_county import ANALYST
-from cli.main import main
-from coordinator import analyses
-from coordinator.analyses import (
+from analysis import analyses
+from analysis.analyses import (
     Areas,
     IndexInputs,
     benchmark,
@@ -25,8 +23,10 @@ from coordinator.analyses import (
     unclaimed,
     unclaimed_queries,
 )
-from coordinator.estimates import Estimate
-from coordinator.lsi import COMPONENTS
+from analysis.lsi import COMPONENTS
+from cli.local_county import ANALYST
+from cli.main import main
+from common.estimates import Estimate
 from node.executor import exact_aggregate
 from node.query import validate
 from protos.lsi.v1 import coordinator_pb2, query_pb2

@@ -17,13 +17,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from coordinator.benchmarks import change, per_thousand, rank_ranges, vs_county
-from coordinator.estimates import Estimate, ratio, scale
-from coordinator.indicators import Indicator, indicator
-from coordinator.lsi import COMPONENTS
-from coordinator.lsi import index_series as lsi_index_series
-from coordinator.queries import indicator_query
-from coordinator.report import BenchmarkRow, BudgetRow, CampaignRow, ReportData, SeriesPoint, UnclaimedRow
+from analysis.benchmarks import change, per_thousand, rank_ranges, vs_county
+from analysis.indicators import Indicator, indicator
+from analysis.lsi import COMPONENTS
+from analysis.lsi import index_series as lsi_index_series
+from analysis.queries import indicator_query
+from analysis.report_data import BenchmarkRow, BudgetRow, CampaignRow, ReportData, SeriesPoint, UnclaimedRow
+from common.estimates import Estimate, ratio, scale
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import district as district_info
 

@@ -56,7 +56,7 @@ __all__ = [
 Submit = Callable[[coordinator_pb2.FederatedQuery], coordinator_pb2.FederatedResult]
 Fetch = Callable[[str], "coordinator_pb2.FederatedResult | None"]
 
-# The household count is the denominator of every share; the components are the LSI's (coordinator/lsi.py).
+# The household count is the denominator of every share; the components are the LSI's (analysis/lsi.py).
 INDEX_QUERIES: tuple[str, ...] = ("households", *(c.name for c in COMPONENTS))
 _SHARES = frozenset(c.name for c in COMPONENTS if c.reference is None)
 

@@ -1,6 +1,6 @@
 """`lsi index`, `lsi benchmark`, `lsi unclaimed`, `lsi report`: county analyses through the coordinator.
 
-The work is in coordinator/analyses.py; these commands connect, call it and print. Every figure is shown with
+The work is in analysis/analyses.py; these commands connect, call it and print. Every figure is shown with
 its 95% interval, and every command that may spend budget says what each node was charged.
 """
 

@@ -1,6 +1,6 @@
 """The report's data model: everything the county report shows, as released (noisy) estimates.
 
-Built by the analyses (analysis/analyses.py) and drawn by the view (report/); it knows nothing of HTML.
+Gathered by analysis/county_report.py and drawn by the view (report/); it knows nothing of HTML.
 """
 
 from __future__ import annotations

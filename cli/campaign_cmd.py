@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from analysis.analyses import CAMPAIGN_INDICATORS as RESULT_INDICATORS
-from analysis.analyses import campaign_queries
+from analysis.campaigns import CAMPAIGN_INDICATORS as RESULT_INDICATORS
+from analysis.campaigns import campaign_queries
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 
 RESULT_HEADERS = ("households targeted", "contacted", "claimed", "£ a year gained")

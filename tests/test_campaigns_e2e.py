@@ -11,7 +11,7 @@ import grpc
 import pytest
 from click.testing import CliRunner, Result
 
-from analysis.analyses import campaign_queries
+from analysis.campaigns import campaign_queries
 from analysis.indicators import indicator
 from analysis.queries import indicator_query
 from cli.local_county import ANALYST, COORDINATOR

@@ -1,7 +1,7 @@
 """How close is the county-wide unclaimed Pension Credit estimate to the exact figure, at the demo's budget?
 
 Synthetic Kent as the demo makes it (seed 7, scale 0.5, 13 months ending 2025-10; month 2025-10), the demo's
-unclaimed-support queries (`coordinator.analyses.unclaimed_queries` at `cli.demo.UNCLAIMED_EPSILON`), each
+unclaimed-support queries (`analysis.unclaimed.unclaimed_queries` at `cli.demo.UNCLAIMED_EPSILON`), each
 released by every district's own release path and combined by the coordinator's code, repeated with fresh
 noise. The £ figure is also measured at the catalogue's £12,000 clamp for comparison. Writes
 bench/results/unclaimed_accuracy.md."""
@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from analysis.unclaimed import PC_VALUE_UPPER, unclaimed_queries
 from bench.common import county_engines, write_results
 from cli.demo import END_MONTH, MONTHS, UNCLAIMED_EPSILON
-from coordinator.analyses import PC_VALUE_UPPER, unclaimed_queries
 from coordinator.combine import combine
 from node.engine import NodeEngine
 from node.executor import exact_aggregate

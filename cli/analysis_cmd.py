@@ -1,6 +1,6 @@
 """`lsi index`, `lsi benchmark`, `lsi unclaimed`, `lsi report`: county analyses through the coordinator.
 
-The work is in coordinator/analyses.py; these commands connect, call it and print. Every figure is shown with
+The work is in the analysis/ library; these commands connect, call it and print. Every figure is shown with
 its 95% interval, and every command that may spend budget says what each node was charged.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import click
 import grpc
 
-from coordinator.estimates import Estimate
+from common.estimates import Estimate
 from protos.lsi.v1 import coordinator_pb2
 
 COUNTY = "Kent (12 districts)"
@@ -116,7 +116,7 @@ class Coordinator:
 def connect(address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
             plaintext: bool) -> Coordinator:
     """The coordinator at an address, over mutual TLS as the given identity."""
-    from cli.client import Endpoint, coordinator_stub
+    from analysis.client import Endpoint, coordinator_stub
 
     try:
         return Coordinator(coordinator_stub(Endpoint(address, pki_dir, identity, server_name, plaintext)))
@@ -190,9 +190,9 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
 def _index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir: Path | None,
                    identity: str | None, server_name: str | None, plaintext: bool) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
+    from analysis.index_refresh import refresh_index_month
     from cli.render import table
-    from coordinator.analyses import refresh_index_month
-    from coordinator.estimates import ratio
+    from common.estimates import ratio
 
     c = connect(address, pki_dir, identity, server_name, plaintext)
     inputs = refresh_index_month(c.submit, month, rho=rho)
@@ -216,7 +216,7 @@ def _index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir:
 
 
 def _pct(e: Estimate) -> Estimate:
-    from coordinator.estimates import scale
+    from common.estimates import scale
 
     return scale(e, 100.0)
 
@@ -225,7 +225,7 @@ def _index_show(from_month: str | None, to_month: str | None, base_month: str | 
                 as_json: bool, address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
                 plaintext: bool) -> None:
     """The index from stored refreshes (spends nothing): the county, districts, or one district and its wards."""
-    from coordinator.analyses import stored_series
+    from analysis.index_refresh import stored_series
 
     c = connect(address, pki_dir, identity, server_name, plaintext)
     months = c.months()
@@ -298,8 +298,8 @@ def _benchmark(indicator_name: str, month: str, epsilon: float | None, rho: floa
                address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
                plaintext: bool) -> None:
     """Districts per 1,000 households with ranks, change on month and year, and the gap to the county."""
-    from coordinator.analyses import benchmark
-    from coordinator.indicators import UnknownIndicatorError
+    from analysis.district_benchmarks import benchmark
+    from analysis.indicators import UnknownIndicatorError
 
     if (epsilon is None) == (rho is None):
         raise click.ClickException("give exactly one of --epsilon or --rho")
@@ -338,7 +338,7 @@ def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
 def _unclaimed(month: str, epsilon: float, by: str, as_json: bool, address: str, pki_dir: Path | None,
                identity: str | None, server_name: str | None, plaintext: bool) -> None:
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
-    from coordinator.analyses import unclaimed
+    from analysis.unclaimed import unclaimed
 
     c = connect(address, pki_dir, identity, server_name, plaintext)
     t = unclaimed(c.submit, month, epsilon=epsilon, by_ward=by == "ward")
@@ -363,8 +363,8 @@ def write_report(c: Coordinator, out: Path, *, month: str | None = None, base_mo
                  campaign: str | None = None, benchmark_epsilon: float = 1.0, unclaimed_epsilon: float = 2.0,
                  campaign_epsilon: float = 1.0) -> Path:
     """Assemble the report's data from the analyses and the nodes' budgets, write it, return its absolute path."""
-    from coordinator.analyses import report_data
-    from coordinator.report import render_report
+    from analysis.county_report import report_data
+    from report.render import render_report
 
     months = c.months()
     data = report_data(c.submit, c.fetch, c.budgets, months=months, month=month or months[-1],

@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from coordinator.analyses import CAMPAIGN_INDICATORS as RESULT_INDICATORS
-from coordinator.analyses import campaign_queries
+from analysis.campaigns import CAMPAIGN_INDICATORS as RESULT_INDICATORS
+from analysis.campaigns import campaign_queries
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 
 RESULT_HEADERS = ("households targeted", "contacted", "claimed", "£ a year gained")
@@ -193,7 +193,7 @@ def _results_command(name: str, epsilon: float, purpose: str, districts: tuple[s
                      address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
                      plaintext: bool) -> None:
     """County view of a campaign: households targeted, contacted, claimed and £ gained, with 95% intervals."""
-    from cli.client import Endpoint, coordinator_stub
+    from analysis.client import Endpoint, coordinator_stub
     from cli.render import to_json
     from node.campaigns import CampaignError, validate_name
 

@@ -16,12 +16,15 @@ from pathlib import Path
 import click
 import grpc
 
+from analysis.district_benchmarks import benchmark
+from analysis.federated import shift_month
+from analysis.index_refresh import index_series, refresh_index_month
+from analysis.indicators import indicator
+from analysis.queries import indicator_query
+from analysis.unclaimed import unclaimed
 from cli.analysis_cmd import Coordinator, benchmark_text, charged_line, series_text, unclaimed_text, write_report
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, node_name
 from cli.render import budget_table, charges_table, result_table
-from coordinator.analyses import benchmark, index_series, refresh_index_month, shift_month, unclaimed
-from coordinator.indicators import indicator
-from coordinator.queries import indicator_query
 from privacy.policy import Policy
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import District, districts
@@ -232,9 +235,9 @@ def _analyses(c: Coordinator) -> None:
 
 def _campaign(county: LocalCounty, stub) -> None:
     """Each district runs a Pension Credit campaign on its own records, with the real `lsi campaign` commands."""
+    from analysis.campaigns import campaign_queries
     from cli.campaign_cmd import results_table
     from cli.main import main as lsi
-    from coordinator.analyses import campaign_queries
 
     step(f"Campaign {CAMPAIGN}: each district lists its own pensioner households missing out (largest gain "
          "first); the lists stay on the district's machine")

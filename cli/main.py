@@ -13,7 +13,7 @@ from typing import Any
 import click
 import grpc
 
-from cli.client import Endpoint, coordinator_stub, node_stub
+from analysis.client import Endpoint, coordinator_stub, node_stub
 from cli.filters import FilterSyntaxError, parse_filter
 from cli.render import budget_table, charges_table, result_table, spend_table, to_json
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
@@ -340,8 +340,8 @@ query.command("mean", help="Mean of a numeric column with clamping bounds (the l
 def query_indicator(name, address, pki_dir, identity, server_name, plaintext, wheres, by, months, epsilon, rho,
                     accuracy, gaussian, purpose, query_id, districts, as_json) -> None:
     """Query a named indicator from the catalogue (`lsi indicators` lists them)."""
-    from coordinator.indicators import indicator
-    from coordinator.queries import indicator_measure_and_filters
+    from analysis.indicators import indicator
+    from analysis.queries import indicator_measure_and_filters
 
     try:
         ind = indicator(name)
@@ -362,8 +362,8 @@ def indicators(as_json: bool) -> None:
     """List the indicator catalogue."""
     import json
 
+    from analysis.indicators import CATALOGUE
     from cli.render import table
-    from coordinator.indicators import CATALOGUE
 
     if as_json:
         click.echo(json.dumps({n: {"title": i.title, "definition": i.definition, "unit": i.unit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from coordinator.estimates import Estimate, add, ratio
+from common.estimates import Estimate, add, ratio
 from coordinator.postprocess import county_total, reconcile
 from protos.lsi.v1 import query_pb2
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.config import ConfigError, read_toml, tls_section
+from common.config import ConfigError, read_toml, tls_section
 from security.tls import TlsFiles
 
 

@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from coordinator.estimates import Estimate
+from common.estimates import Estimate
 
 __all__ = ["Reconciled", "county_total", "reconcile"]
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.config import ConfigError, read_toml, tls_section
 from security.tls import TlsFiles
-
-
-class ConfigError(ValueError):
-    """A configuration file the node cannot start from."""
 
 
 @dataclass(frozen=True)
@@ -25,16 +21,6 @@ class NodeConfig:
     audit_key: Path
     tls: TlsFiles | None
     strict_data: bool = True
-
-
-def read_toml(path: Path) -> dict:
-    """A configuration file's contents, or a ConfigError naming the file."""
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such configuration file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
 
 
 def load_node_config(path: Path) -> NodeConfig:
@@ -52,17 +38,6 @@ def load_node_config(path: Path) -> NodeConfig:
         audit_key=base / _text(node, "audit_key", path),
         strict_data=bool(node.get("strict_data", True)),
         tls=tls_section(tls, base, path) if tls is not None else None,
-    )
-
-
-def tls_section(raw: dict, base: Path, path: Path) -> TlsFiles:
-    """The [tls] section: CA, certificate, key and optional CRL, relative to the configuration file."""
-    crl = raw.get("crl")
-    return TlsFiles(
-        ca=base / _text(raw, "ca", path, "tls"),
-        cert=base / _text(raw, "cert", path, "tls"),
-        key=base / _text(raw, "key", path, "tls"),
-        crl=base / crl if crl else None,
     )
 
 

@@ -9,25 +9,16 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from common.wire import CAMPAIGN_PREFIX, OPERATORS
 from node.schema import Column, did_you_mean
 from protos.lsi.v1 import query_pb2
 
 MeasureKind = Literal["count", "sum", "mean"]
-OPERATORS = {
-    query_pb2.Filter.EQ: "eq",
-    query_pb2.Filter.NE: "ne",
-    query_pb2.Filter.LT: "lt",
-    query_pb2.Filter.LE: "le",
-    query_pb2.Filter.GT: "gt",
-    query_pb2.Filter.GE: "ge",
-    query_pb2.Filter.IN: "in",
-}
 ORDERED_OPS = {"lt", "le", "gt", "ge"}
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Large enough for a year of monthly snapshots twice over; bounds the sensitivity a single query can carry.
 MAX_MONTHS = 24
 MAX_GROUP_COLUMNS = 2
-CAMPAIGN_PREFIX = "campaign:"
 # Exact aggregates are 64-bit integers, and OpenDP adds noise in 64 bits too. These two limits keep every
 # exact cell inside +-EXACT_LIMIT (half the int64 range, leaving the other half for noise): a cell sums at most
 # one snapshot's households, each clamped to at most MAX_CLAMP_ABS pounds. MAX_MONTHS is in the product too, so

@@ -8,6 +8,7 @@ listed in the project's reference notes) and ``kent_wards.csv`` (see ``WARDS_SOU
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -45,6 +46,7 @@ class Ward:
     code: str
     name: str
     district_code: str
+    district_name: str
     area_km2: float
     lat: float
     lon: float
@@ -91,19 +93,27 @@ def district(code: str) -> District:
 
 
 @cache
-def _wards_by_district() -> dict[str, tuple[Ward, ...]]:
+def _all_wards() -> tuple[Ward, ...]:
     with (_HERE / "kent_wards.csv").open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    out: dict[str, list[Ward]] = {}
-    for r in rows:
-        w = Ward(
+    return tuple(
+        Ward(
             code=r["ward_code"],
             name=r["ward_name"],
             district_code=r["lad_code"],
+            district_name=r["lad_name"],
             area_km2=float(r["area_km2"]),
             lat=float(r["centroid_lat"]),
             lon=float(r["centroid_lon"]),
         )
+        for r in rows
+    )
+
+
+@cache
+def _wards_by_district() -> dict[str, tuple[Ward, ...]]:
+    out: dict[str, list[Ward]] = {}
+    for w in _all_wards():
         out.setdefault(w.district_code, []).append(w)
     return {k: tuple(sorted(v, key=lambda w: w.code)) for k, v in out.items()}
 
@@ -123,3 +133,33 @@ def ward_codes(district_code: str) -> tuple[str, ...]:
     """Public ward code list of a district: the group keys every answer must contain."""
     district(district_code)
     return tuple(w.code for w in _wards_by_district()[district_code])
+
+
+def reference_wards() -> list[Ward]:
+    """Every ward in the reference file, Medway's included (a map draws it as out of scope), in file order."""
+    return list(_all_wards())
+
+
+Ring = tuple[tuple[float, float], ...]  # (lon, lat) points, closed
+
+
+@dataclass(frozen=True)
+class WardOutline:
+    """A ward's boundary (OGL, see WARDS_SOURCE.md): its polygons' rings of lon/lat."""
+
+    code: str
+    rings: tuple[Ring, ...]
+
+
+@cache
+def ward_outlines() -> tuple[WardOutline, ...]:
+    """Boundaries of every ward in the reference file (Medway's included), in file order, read once."""
+    with (_HERE / "kent_wards.geojson").open(encoding="utf-8") as f:
+        geo = json.load(f)
+    out = []
+    for feat in geo["features"]:
+        g = feat["geometry"]
+        polygons = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        rings = tuple(tuple((float(x), float(y)) for x, y in ring) for poly in polygons for ring in poly)
+        out.append(WardOutline(feat["properties"]["ward_code"], rings))
+    return tuple(out)

@@ -12,21 +12,15 @@ import grpc
 import pytest
 from click.testing import CliRunner
 
+from analysis.campaigns import campaign_results
+from analysis.district_benchmarks import benchmark
+from analysis.federated import Areas
+from analysis.index_refresh import IndexInputs, index_queries, index_series, refresh_index_month
+from analysis.lsi import COMPONENTS
+from analysis.unclaimed import PC_VALUE_UPPER, unclaimed, unclaimed_queries
 from cli.local_county import ANALYST
 from cli.main import main
-from coordinator import analyses
-from coordinator.analyses import (
-    Areas,
-    IndexInputs,
-    benchmark,
-    campaign_results,
-    index_series,
-    refresh_index_month,
-    unclaimed,
-    unclaimed_queries,
-)
-from coordinator.estimates import Estimate
-from coordinator.lsi import COMPONENTS
+from common.estimates import Estimate
 from node.executor import exact_aggregate
 from node.query import validate
 from protos.lsi.v1 import coordinator_pb2, query_pb2
@@ -68,7 +62,7 @@ def test_the_base_month_index_is_100_at_county_district_and_ward_level(county: R
 
 
 def test_a_refresh_splits_its_rho_evenly_over_the_household_count_and_the_components() -> None:
-    queries = analyses.index_queries(LATEST, rho=0.7)
+    queries = index_queries(LATEST, rho=0.7)
     assert [q.indicator for q in queries] == ["households", *(c.name for c in COMPONENTS)]
     assert all(q.privacy.rho == pytest.approx(0.1) for q in queries)
     assert all(list(q.group_by) == ["ward_code"] and list(q.months) == [LATEST] for q in queries)
@@ -214,7 +208,7 @@ def test_unclaimed_by_ward_gives_every_ward_and_clamps_pension_credit_at_the_ana
     queries = unclaimed_queries(LATEST, epsilon=2.0, by_ward=True)
     assert all(q.privacy.epsilon == pytest.approx(0.5) and list(q.group_by) == ["ward_code"] for q in queries)
     (value,) = [q for q in queries if q.indicator == "pc_unclaimed_value"]
-    assert value.measure.upper == analyses.PC_VALUE_UPPER
+    assert value.measure.upper == PC_VALUE_UPPER
 
 
 # ------------------------------------------------------------------------------------------ campaigns

@@ -1,4 +1,4 @@
-"""Specifications for coordinator.benchmarks."""
+"""Specifications for analysis.benchmarks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.benchmarks import RankRange, change, ordinal, per_thousand, rank_ranges, vs_county
-from coordinator.estimates import Estimate
+from analysis.benchmarks import RankRange, change, ordinal, per_thousand, rank_ranges, vs_county
+from common.estimates import Estimate
 
 estimates = st.builds(
     Estimate, st.floats(min_value=0, max_value=500), st.floats(min_value=0.0, max_value=400.0)

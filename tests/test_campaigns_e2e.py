@@ -11,11 +11,11 @@ import grpc
 import pytest
 from click.testing import CliRunner, Result
 
+from analysis.campaigns import campaign_queries
+from analysis.indicators import indicator
+from analysis.queries import indicator_query
 from cli.local_county import ANALYST, COORDINATOR
 from cli.main import main
-from coordinator.analyses import campaign_queries
-from coordinator.indicators import indicator
-from coordinator.queries import indicator_query
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import districts
 from tests.county import RunningCounty, policy_with, running_county

@@ -1,4 +1,4 @@
-"""Specifications for coordinator.estimates."""
+"""Specifications for common.estimates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.estimates import Estimate, add, difference, exact, ratio, scale, z_value
+from common.estimates import Estimate, add, difference, exact, ratio, scale, z_value
 
 values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 variances = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.indicators import CATALOGUE, indicator
+from analysis.indicators import CATALOGUE, indicator
 from node.campaigns import CAMPAIGN_COLUMNS
 from node.schema import queryable_columns
 

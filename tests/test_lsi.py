@@ -1,4 +1,4 @@
-"""Specifications for coordinator.lsi (the Living Standards Index)."""
+"""Specifications for analysis.lsi (the Living Standards Index)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.estimates import Estimate
-from coordinator.lsi import COMPONENTS, Component, area_month_index, index_series
+from analysis.lsi import COMPONENTS, Component, area_month_index, index_series
+from common.estimates import Estimate
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "lsi.md"
 

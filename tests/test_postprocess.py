@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator.estimates import Estimate
+from common.estimates import Estimate
 from coordinator.postprocess import county_total, reconcile
 
 values = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False)

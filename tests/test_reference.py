@@ -129,3 +129,18 @@ def test_missing_tax_year_names_the_files_available():
 def test_malformed_month_is_rejected():
     with pytest.raises(RatesError, match="YYYY-MM"):
         rates_for_month("2025-13")
+
+
+def test_reference_wards_are_the_twelve_districts_wards_plus_medways() -> None:
+    every = geography.reference_wards()
+    outside = {w.district_code for w in every} - {d.code for d in geography.districts()}
+    assert outside == {geography.MEDWAY}
+    assert sorted(w.code for w in every if w.district_code != geography.MEDWAY) == sorted(
+        w.code for w in geography.all_wards()
+    )
+
+
+def test_every_reference_ward_has_an_outline_in_the_same_order() -> None:
+    outlines = geography.ward_outlines()
+    assert [o.code for o in outlines] == [w.code for w in geography.reference_wards()]
+    assert all(o.rings and all(len(r) >= 4 and r[0] == r[-1] for r in o.rings) for o in outlines)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from coordinator.estimates import Estimate
+from common.estimates import Estimate
 
 __all__ = ["COMPONENTS", "SURPLUS_REFERENCE_GBP", "Component", "area_month_index", "index_series"]
 

@@ -1,6 +1,6 @@
-"""A noisy estimate and the arithmetic the coordinator does on it.
+"""A noisy estimate and the arithmetic done on it, by the county server and the analysts' library alike.
 
-Every number the coordinator handles is a differentially private release (or something computed from
+Every number the coordinator and the library handle is a differentially private release (or something computed from
 releases), so it travels with its variance. All functions here are post-processing: they spend no
 privacy budget and never add noise.
 

@@ -1,4 +1,4 @@
-"""Client connections for the CLI: a coordinator or node stub over mutual TLS from a PKI folder and identity."""
+"""Client connections (the CLI, later the dashboard): a coordinator or node stub over mutual TLS."""
 
 from __future__ import annotations
 

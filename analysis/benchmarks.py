@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from coordinator.estimates import Estimate, difference, scale
+from common.estimates import Estimate, difference, scale
 
 __all__ = ["RankRange", "change", "ordinal", "per_thousand", "rank_ranges", "vs_county"]
 

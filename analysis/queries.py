@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from coordinator.indicators import FilterSpec, Indicator
-from node.query import CAMPAIGN_PREFIX, OPERATORS
+from analysis.indicators import FilterSpec, Indicator
+from common.wire import CAMPAIGN_PREFIX, OPERATORS
 from protos.lsi.v1 import query_pb2
 
 # The catalogue names operators as the node does; the node's table, read backwards, gives the wire value.

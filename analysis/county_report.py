@@ -1,0 +1,65 @@
+"""Gathering the county report's data: the stored index, a benchmark, unclaimed support, campaigns, budgets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from analysis.campaigns import campaign_results
+from analysis.district_benchmarks import benchmark
+from analysis.federated import Fetch, Submit
+from analysis.index_refresh import stored_series
+from analysis.report_data import BudgetRow, ReportData, SeriesPoint
+from analysis.unclaimed import unclaimed
+from common.estimates import Estimate
+from protos.lsi.v1 import coordinator_pb2
+
+
+def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
+    """Each reachable node's budget use for the report."""
+    return [BudgetRow(b.district_code, b.district_name, b.spent_rho, b.total_rho, b.spent_epsilon, b.delta)
+            for b in sorted(county.nodes, key=lambda b: b.district_code)]
+
+
+def report_data(submit: Submit, fetch: Fetch, budgets: Callable[[], coordinator_pb2.CountyBudget], *,
+                months: Sequence[str], month: str, base_month: str, generated_at: datetime,
+                benchmark_indicator: str = "households_in_crisis", benchmark_epsilon: float = 1.0,
+                unclaimed_epsilon: float = 2.0, campaign: str | None = None,
+                campaign_epsilon: float = 1.0) -> ReportData:
+    """Everything the HTML report shows. The index comes from stored refreshes only; the benchmark and unclaimed
+    support are asked with deterministic ids (free when already asked at the same budget); budgets are read last
+    so they include what the report itself spent."""
+    series, not_refreshed = stored_series(fetch, months, base_month, month)
+    notes: list[str] = []
+    county_series: list[SeriesPoint] = []
+    ward_index: dict[str, Estimate] = {}
+    missing: set[str] = set()
+    if series is None:
+        notes.append(f"No index: the base month {base_month} has not been refreshed (lsi index refresh).")
+    else:
+        county_series = [SeriesPoint(m, series.county[m]) for m in series.months if m in series.county]
+        ward_index = {w: s[month] for w, s in series.wards.items() if month in s}
+        notes += series.notes
+        missing |= set(series.missing_districts.get(month, ()))
+    if not_refreshed:
+        notes.append(f"Months not refreshed, so not in the index: {', '.join(not_refreshed)}.")
+    bench = benchmark(submit, benchmark_indicator, month, epsilon=benchmark_epsilon, held=months)
+    table = unclaimed(submit, month, epsilon=unclaimed_epsilon)
+    missing |= set(bench.missing_districts) | set(table.missing_districts)
+    campaigns = campaign_results(submit, campaign, epsilon=campaign_epsilon) if campaign else []
+    notes.append(f"Benchmarks: {bench.title.lower()} in {month}, epsilon {benchmark_epsilon:g}; county rate "
+                 f"{bench.county_rate.value:.1f} per 1,000 households. Unclaimed support: epsilon "
+                 f"{unclaimed_epsilon:g}, Pension Credit gaps clamped at £{table.pc_value_upper:,.0f} a household.")
+    return ReportData(
+        title=f"Kent Living Standards Index, {month}",
+        generated_at=generated_at,
+        county_series=county_series,
+        district_rows=list(bench.rows),
+        ward_index=ward_index,
+        unclaimed=table.report_rows(),
+        campaigns=campaigns,
+        budgets=budget_rows(budgets()),
+        missing_districts=sorted(missing),
+        notes=notes,
+        benchmark_measure=f"{bench.title} per 1,000 households ({month})",
+    )

@@ -1,0 +1,157 @@
+"""The monthly index refresh and the LSI series for the county, each district and each ward.
+
+Query ids are deterministic: a month is refreshed once, at one budget; the coordinator's result store and every
+node's release store replay by id, so re-running a refresh, or building a report later, costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from analysis.federated import Areas, Fetch, Submit, areas_of, charged_rho, missing_districts, send
+from analysis.indicators import indicator
+from analysis.lsi import COMPONENTS
+from analysis.lsi import index_series as lsi_index_series
+from analysis.queries import indicator_query
+from common.estimates import Estimate, ratio
+from protos.lsi.v1 import coordinator_pb2, query_pb2
+
+# The household count is the denominator of every share; the components are the LSI's (analysis/lsi.py).
+INDEX_QUERIES: tuple[str, ...] = ("households", *(c.name for c in COMPONENTS))
+_SHARES = frozenset(c.name for c in COMPONENTS if c.reference is None)
+
+
+@dataclass(frozen=True)
+class IndexInputs:
+    """One month's LSI inputs: the household count and each component, at every level."""
+
+    month: str
+    households: Areas
+    components: Mapping[str, Areas]
+    missing_districts: tuple[str, ...] = ()
+    charged_rho: Mapping[str, float] = field(default_factory=dict)  # by district, this call (0 when replayed)
+
+
+def index_query_id(month: str, name: str) -> str:
+    """The refresh's id for one input of one month: a month is refreshed once, at one budget (docs/lsi.md)."""
+    return f"lsi-index-{month}-{name}"
+
+
+def index_queries(month: str, *, rho: float) -> list[query_pb2.Query]:
+    """The refresh's queries for a month: each input by ward, the total rho split evenly (Gaussian, zCDP)."""
+    if not rho > 0:
+        raise ValueError(f"rho must be positive, got {rho}")
+    per_query = rho / len(INDEX_QUERIES)
+    return [
+        indicator_query(indicator(name), months=[month], group_by=["ward_code"], rho=per_query,
+                        purpose=f"Living Standards Index refresh, {month}", query_id=index_query_id(month, name))
+        for name in INDEX_QUERIES
+    ]
+
+
+def index_inputs(month: str, results: Mapping[str, coordinator_pb2.FederatedResult]) -> IndexInputs:
+    """Typed inputs from the refresh's results, keyed by indicator name."""
+    return IndexInputs(
+        month=month,
+        households=areas_of(results["households"], month),
+        components={c.name: areas_of(results[c.name], month) for c in COMPONENTS},
+        missing_districts=missing_districts(list(results.values())),
+        charged_rho=charged_rho(list(results.values())),
+    )
+
+
+def refresh_index_month(submit: Submit, month: str, *, rho: float) -> IndexInputs:
+    """Refresh one month's index inputs county-wide, spending at most `rho` at each node (less when replayed)."""
+    results = {q.indicator: send(submit, q) for q in index_queries(month, rho=rho)}
+    return index_inputs(month, results)
+
+
+def stored_index_month(fetch: Fetch, month: str) -> IndexInputs | None:
+    """A month's inputs from the coordinator's stored results (no query, no spend); None if not refreshed."""
+    results = {}
+    for name in INDEX_QUERIES:
+        found = fetch(index_query_id(month, name))
+        if found is None:
+            return None
+        results[name] = found
+    return index_inputs(month, results)
+
+
+@dataclass(frozen=True)
+class IndexSeries:
+    """The LSI per month for the county, each district and each ward, against one base month."""
+
+    base_month: str
+    months: tuple[str, ...]
+    county: Mapping[str, Estimate]
+    districts: Mapping[str, Mapping[str, Estimate]]
+    wards: Mapping[str, Mapping[str, Estimate]]
+    missing_districts: Mapping[str, tuple[str, ...]]  # month -> districts that did not answer
+    notes: tuple[str, ...] = ()
+
+
+def _shares(inputs: IndexInputs, pick: Callable[[Areas], Estimate | None]) -> dict[str, Estimate] | None:
+    """An area's component values (shares over its noisy household count; the mean as released), or None."""
+    households = pick(inputs.households)
+    if households is None or households.value <= 0:
+        return None
+    out: dict[str, Estimate] = {}
+    for c in COMPONENTS:
+        value = pick(inputs.components[c.name])
+        if value is None:
+            return None
+        # Numerator and denominator are separate releases, so their noise is independent (ratio's assumption).
+        out[c.name] = ratio(value, households) if c.name in _SHARES else value
+    return out
+
+
+def _area_series(per_month: Mapping[str, IndexInputs], base_month: str,
+                 pick: Callable[[Areas], Estimate | None]) -> dict[str, Estimate] | None:
+    values = {m: s for m, inp in per_month.items() if (s := _shares(inp, pick)) is not None}
+    if base_month not in values:
+        return None
+    try:
+        return lsi_index_series(values, base_month)
+    except ValueError:  # a base share of 1 or more (possible in a tiny ward after noise): no index there
+        return None
+
+
+def index_series(inputs_by_month: Mapping[str, IndexInputs], base_month: str) -> IndexSeries:
+    """The LSI with 95% intervals for every area and month against base_month (post-processing only).
+
+    An area gets no value for a month where one of its inputs was withheld (minimum published cell) or its
+    noisy household count is not positive, and no series at all without a usable base month."""
+    if base_month not in inputs_by_month:
+        raise KeyError(f"base month {base_month} has not been refreshed")
+    months = tuple(sorted(m for m in inputs_by_month if m >= base_month))
+    per_month = {m: inputs_by_month[m] for m in months}
+    base = per_month[base_month]
+    district_codes = sorted(base.households.districts)
+    ward_codes = sorted(base.households.wards)
+    districts = {code: s for code in district_codes
+                 if (s := _area_series(per_month, base_month, lambda a, c=code: a.districts.get(c)))}
+    wards = {code: s for code in ward_codes
+             if (s := _area_series(per_month, base_month, lambda a, c=code: a.wards.get(c)))}
+    county = _area_series(per_month, base_month, lambda a: a.county) or {}
+    missing = {m: inp.missing_districts for m, inp in per_month.items() if inp.missing_districts}
+    notes = []
+    if missing:
+        notes.append("County figures for months with a district missing cover the districts that answered, so "
+                     "they compare a different set of households with the base month.")
+    without = len(ward_codes) - len(wards)
+    if without:
+        notes.append(f"{without} of {len(ward_codes)} wards have no index: an input was withheld under a "
+                     "council's minimum published cell in the base month.")
+    return IndexSeries(base_month, months, county, districts, wards, missing, tuple(notes))
+
+
+def stored_series(fetch: Fetch, months: Sequence[str], base_month: str, month: str) -> tuple[IndexSeries | None,
+                                                                                         list[str]]:
+    """The index from base_month to month out of stored refreshes (no spend), and the months not refreshed."""
+    wanted = [m for m in months if base_month <= m <= month]
+    found = {m: inp for m in wanted if (inp := stored_index_month(fetch, m)) is not None}
+    not_refreshed = [m for m in wanted if m not in found]
+    if base_month not in found:
+        return None, not_refreshed
+    return index_series(found, base_month), not_refreshed

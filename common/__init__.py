@@ -1,0 +1,1 @@
+"""Small pieces both the county server and the analysts' library use: estimates, config reading, wire words."""

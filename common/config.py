@@ -1,0 +1,45 @@
+"""Reading TOML configuration files, shared by the node's and the coordinator's config loaders.
+
+Both servers read the same kind of file with the same [tls] section; keeping the reader here lets the
+coordinator load its file without importing the node's package.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from security.tls import TlsFiles
+
+
+class ConfigError(ValueError):
+    """A configuration file a server cannot start from."""
+
+
+def read_toml(path: Path) -> dict:
+    """A configuration file's contents, or a ConfigError naming the file."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def required_text(section: dict, key: str, path: Path, where: str) -> str:
+    """A non-empty text value, or a ConfigError naming the file, section and key."""
+    value = section.get(key)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: [{where}] {key} is required and must be text")
+    return value
+
+
+def tls_section(raw: dict, base: Path, path: Path) -> TlsFiles:
+    """The [tls] section: CA, certificate, key and optional CRL, relative to the configuration file."""
+    crl = raw.get("crl")
+    return TlsFiles(
+        ca=base / required_text(raw, "ca", path, "tls"),
+        cert=base / required_text(raw, "cert", path, "tls"),
+        key=base / required_text(raw, "key", path, "tls"),
+        crl=base / crl if crl else None,
+    )

@@ -1,0 +1,91 @@
+"""The ward choropleth of the index: sequential colours, hatched where no data, Medway greyed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from markupsafe import Markup
+
+from common.estimates import Estimate
+from report.colour import RAMP, ramp_colour
+from report.formatting import LEVEL, fmt
+from report.geometry import MAP_WIDTH, OUT_OF_SCOPE_LADS, district_label_points, map_geometry, map_wards
+
+M = Markup  # every piece below is a trusted template filled by .format, which escapes its arguments
+
+DEFS = M(
+    '<defs><pattern id="nodata" width="6" height="6" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(45)"><rect width="6" height="6" fill="#eeeeee"/>'
+    '<line x1="0" y1="0" x2="0" y2="6" stroke="#aaaaaa" stroke-width="2"/></pattern>'
+    '<linearGradient id="ramp" x1="0" x2="1">{}</linearGradient></defs>'
+).format(
+    M("").join(M('<stop offset="{:.3f}" stop-color="{}"/>').format(i / (len(RAMP) - 1), c) for i, c in enumerate(RAMP))
+)
+
+
+def colour_range(values: Mapping[str, Estimate]) -> tuple[float, float]:
+    """The index range the ramp spans: the in-scope wards' values, widened when they are all equal."""
+    scope_codes = {wd.ward_code for wd in map_wards() if wd.in_scope}
+    in_scope = [v.value for code, v in values.items() if code in scope_codes]
+    lo, hi = (min(in_scope), max(in_scope)) if in_scope else (99.0, 101.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1.0, hi + 1.0
+    return lo, hi
+
+
+def ward_map(values: Mapping[str, Estimate]) -> Markup:
+    """Choropleth of the ward index: sequential colours, hatched where no data, Medway greyed."""
+    proj, paths, outline = map_geometry()
+    w, h = int(MAP_WIDTH), math.ceil(proj.height) + 70
+    lo, hi = colour_range(values)
+    out = [M('<svg viewBox="0 0 {} {}" class="map" role="img" aria-label="Ward map of Kent">').format(w, h), DEFS]
+    for wd, d in zip(map_wards(), paths, strict=True):
+        if not wd.in_scope:
+            tip = f"{wd.ward_name}, {wd.lad_name}: not in scope (not one of the 12 Kent districts)"
+            out.append(M('<path class="out" d="{}"><title>{}</title></path>').format(d, tip))
+            continue
+        e = values.get(wd.ward_code)
+        if e is None:
+            fill, tip = "url(#nodata)", f"{wd.ward_name}, {wd.lad_name}: no data"
+        else:
+            low, high = e.ci(LEVEL)
+            fill = ramp_colour((e.value - lo) / (hi - lo))
+            tip = (
+                f"{wd.ward_name}, {wd.lad_name}: index {fmt(e.value, 1)} (95% interval {fmt(low, 1)} to {fmt(high, 1)})"
+            )
+        out.append(
+            M('<path class="ward" data-ward="{}" fill="{}" d="{}"><title>{}</title></path>').format(
+                wd.ward_code, fill, d, tip
+            )
+        )
+    out.append(M('<path class="lad" d="{}"/>').format(outline))
+    for code, (name, lon, lat) in district_label_points().items():
+        px, py = proj(lon, lat)
+        cls = "ladname out-label" if code in OUT_OF_SCOPE_LADS else "ladname"
+        out.append(M('<text class="{}" x="{:g}" y="{:g}" text-anchor="middle">{}</text>').format(cls, px, py, name))
+    out.append(legend(h - 46, lo, hi))
+    out.append(M("</svg>"))
+    return M("").join(out)
+
+
+def legend(ly: int, lo: float, hi: float) -> Markup:
+    """The ramp with its low, middle and high values, and keys for no data and out of scope."""
+    out = [
+        M('<text class="legendhead" x="20" y="{}">Living Standards Index (ward)</text>').format(ly - 6),
+        M('<rect x="20" y="{}" width="260" height="14" fill="url(#ramp)" stroke="#999"/>').format(ly),
+    ]
+    for frac, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
+        out.append(
+            M('<text class="tick" x="{:.1f}" y="{}" text-anchor="{}">{}</text>').format(
+                20 + 260 * frac, ly + 28, anchor, fmt(lo + (hi - lo) * frac, 1)
+            )
+        )
+    out += [
+        M('<text class="tick" x="20" y="{}">darker = lower index = worse living standards</text>').format(ly + 42),
+        M('<rect x="320" y="{}" width="22" height="14" fill="url(#nodata)" stroke="#999"/>').format(ly),
+        M('<text class="tick" x="348" y="{}">no data</text>').format(ly + 11),
+        M('<rect x="420" y="{}" width="22" height="14" class="out"/>').format(ly),
+        M('<text class="tick" x="448" y="{}">Medway: not in scope</text>').format(ly + 11),
+    ]
+    return M("").join(out)

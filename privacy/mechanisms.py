@@ -27,6 +27,9 @@ from privacy.sensitivity import Sensitivity
 enable_features("contrib")
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+# Defence in depth beside the node's per-query loss floor (node.query / policy): a loss this small asks for noise
+# no 64-bit release can carry, so it is refused before any scale is searched for.
+MIN_LOSS = 1e-30
 
 
 class Mechanism(StrEnum):
@@ -90,6 +93,8 @@ def scale_for_loss(
     target = float(epsilon if epsilon is not None else rho)  # type: ignore[arg-type]
     if not math.isfinite(target) or target <= 0:
         raise ValueError(f"privacy loss must be a positive finite number, got {target!r}")
+    if target < MIN_LOSS:
+        raise ValueError(f"privacy loss {target:.3g} is below the smallest a node plans for ({MIN_LOSS:g})")
     if mechanism is Mechanism.DISCRETE_LAPLACE:
         # eps = l1 / scale; a rho target means eps = sqrt(2 rho) under the pure-DP to zCDP conversion.
         loss_fn = privacy_loss if epsilon is not None else charge_rho

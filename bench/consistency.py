@@ -35,7 +35,7 @@ def measure(scale: float = 0.5, rho: float = 0.5, repetitions: int = 200) -> dic
             total = exact.counts[-1]
             county_exact += total
             for i in range(repetitions):
-                release = query_pb2.Release.FromString(engine._release(vq, exact, plans))
+                release = query_pb2.Release.FromString(engine._draw_unledgered(vq, exact, plans))
                 raw = sum(c.value for c in release.cells if c.level == query_pb2.Cell.GROUP)
                 rec = next(c.value for c in reconcile_release(release) if c.level == query_pb2.Cell.DISTRICT)
                 district_raw.append((raw - total) ** 2)

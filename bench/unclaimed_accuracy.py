@@ -67,7 +67,7 @@ def measure(county: dict[str, NodeEngine], query: query_pb2.Query, label: str, t
         prepared.append((engine, vq, exact, engine._plan(vq, exact)))
     estimates, covered = [], 0
     for _ in range(RUNS):
-        releases = [query_pb2.Release.FromString(e._release(vq, ex, plans)) for e, vq, ex, plans in prepared]
+        releases = [query_pb2.Release.FromString(e._draw_unledgered(vq, ex, plans)) for e, vq, ex, plans in prepared]
         (cell,) = [c for c in combine(query, releases) if c.level == query_pb2.Cell.COUNTY]
         estimates.append(cell.value)
         covered += cell.ci_low <= truth <= cell.ci_high

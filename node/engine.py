@@ -22,10 +22,11 @@ from node.query import EXACT_LIMIT, MAX_ROWS_PER_SNAPSHOT, QueryError, Validated
 from node.schema import Column, queryable_columns
 from node.versions import SnapshotVersions
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
-from privacy.accuracy import interval, noise_variance
+from privacy.accuracy import half_width, noise_variance
+from privacy.draw import charge_of, make_draw, run
 from privacy.integrity import check_ledger, open_signer
-from privacy.ledger import BudgetSummary, PolicyConflict, PrivacyStore, ReleaseRequest, StoredRelease
-from privacy.mechanisms import Mechanism, release
+from privacy.ledger import BudgetSummary, Drawn, PolicyConflict, PrivacyStore, ReleaseRequest, StoredRelease
+from privacy.mechanisms import Mechanism
 from privacy.policy import Policy, PolicyError, load_policy, parse_policy, save_policy
 from privacy.receipt import sign_receipt
 from privacy.sensitivity import Sensitivity, sensitivity
@@ -39,6 +40,22 @@ ALPHA = 0.05
 # of at most this scale reaches the int64 limit with probability below e^-64 (Laplace; Gaussian less), and a
 # release that noisy would be worthless anyway.
 MAX_NOISE_SCALE = EXACT_LIMIT / 64
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A plan's noise as the answer states it, computed before the ledger's lock (it depends only on the scale)."""
+
+    plan: Plan
+    half_width: int  # of the (1 - ALPHA) interval
+    half_width_mean_part: int  # of the (1 - ALPHA/2) interval, for each part of a mean's union bound
+    variance: float
+
+
+def spread(plan: Plan, measure: str) -> Spread:
+    """Interval half-widths and variance of a plan: OpenDP's accuracy, in bounded time (privacy.accuracy)."""
+    part = half_width(plan.mechanism, plan.scale, ALPHA / 2) if measure == "mean" else 0
+    return Spread(plan, half_width(plan.mechanism, plan.scale, ALPHA), part, noise_variance(plan.mechanism, plan.scale))
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class NodeEngine:
             # Planning sees only the query's loss, bounds and cell layout, never data, so its reason may leave.
             raise QueryError("privacy", f"no release can be planned for this loss: {exc}") from exc
         check_noise(plans)
+        spreads = [spread(p, vq.measure) for p in plans]
         data_key = ",".join(source.keys[m] for m in vq.months)
         version = ",".join(source.versions[m] for m in vq.months)
         question = canonical_question(vq, source.columns, [PlannedNoise(str(p.mechanism), p.scale) for p in plans])
@@ -139,10 +157,11 @@ class NodeEngine:
             role=caller.role,
             purpose=vq.purpose,
             canonical_query=vq.canonical(),
-            charge=_total_charge(plans),
+            draws=tuple(make_draw(p.mechanism, p.scale, p.sensitivity, values)
+                        for p, values in zip(plans, _vectors(vq, exact), strict=True)),
             months=tuple(vq.months),
         )
-        stored = self.store.charge_and_release(request, lambda: self._release(vq, exact, plans, version))
+        stored = self.store.charge_and_release(request, lambda drawn: self._render(vq, exact, spreads, drawn, version))
         return self._reply(stored)
 
     def _source(self, dataset: str) -> Source:
@@ -199,39 +218,40 @@ class NodeEngine:
                          alpha=ALPHA, delta=self.policy.delta)
         ]
 
-    def _release(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan], version: str = "") -> bytes:
-        """Runs inside the ledger's transaction, after the charge: the only place exact values meet noise."""
-        min_cell = self.policy.min_published_cell
+    def _render(self, vq: ValidatedQuery, exact: ExactAggregate, spreads: list[Spread], drawn: Drawn,
+                version: str = "") -> bytes:
+        """Runs inside the ledger's transaction, after the charge: formats the noisy vectors, nothing slow."""
+        min_cell = drawn.policy.min_published_cell
         if vq.measure == "mean":
-            sum_plan, count_plan = plans
-            assert exact.sums is not None
-            sums = release(list(exact.sums), sum_plan.mechanism, sum_plan.scale, sum_plan.sensitivity)
-            counts = release(list(exact.counts), count_plan.mechanism, count_plan.scale, count_plan.sensitivity)
+            sum_spread, count_spread = spreads
+            sums, counts = drawn.noisy
             cells = [
-                _mean_cell(key, s, c, sum_plan, count_plan, vq, self.district.code, min_cell)
+                _mean_cell(key, s, c, sum_spread, count_spread, vq, self.district.code, min_cell)
                 for key, s, c in zip(exact.keys, sums, counts, strict=True)
             ]
         else:
-            (plan,) = plans
-            values = exact.counts if vq.measure == "count" else exact.sums
-            assert values is not None
-            noisy = release(list(values), plan.mechanism, plan.scale, plan.sensitivity)
+            (one,) = spreads
+            (noisy,) = drawn.noisy
             threshold = min_cell if vq.measure == "count" else None
-            cells = [
-                _cell(key, v, plan, self.district.code, threshold)
-                for key, v in zip(exact.keys, noisy, strict=True)
-            ]
-        charge = _total_charge(plans)
+            cells = [_cell(key, v, one, self.district.code, threshold)
+                     for key, v in zip(exact.keys, noisy, strict=True)]
         message = query_pb2.Release(
             query_id=vq.query_id,
             district_code=self.district.code,
             district_name=self.district.name,
             cells=cells,
-            charge=charge_message(charge),
+            charge=charge_message(drawn.charge),
             released_at=datetime.now(UTC).isoformat(timespec="seconds"),
             snapshot_version=version,
         )
         return message.SerializeToString()
+
+    def _draw_unledgered(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan]) -> bytes:
+        """The release path without the ledger, for benchmarks and tests of noise only: never sent anywhere."""
+        draws = [make_draw(p.mechanism, p.scale, p.sensitivity, v) for p, v in zip(plans, _vectors(vq, exact),
+                                                                                      strict=True)]
+        drawn = Drawn(run(draws), charge_of(draws, self.policy.delta), self.policy)
+        return self._render(vq, exact, [spread(p, vq.measure) for p in plans], drawn)
 
     def _reply(self, stored: StoredRelease) -> query_pb2.Release:
         message = query_pb2.Release.FromString(stored.payload)
@@ -284,15 +304,14 @@ def check_noise(plans: list[Plan]) -> None:
                                         f"is above the node's limit of {MAX_NOISE_SCALE:.3g}; ask for a larger loss")
 
 
-def _total_charge(plans: list[Plan]) -> Charge:
-    """The cost of a query's releases together: rho adds up; pure-DP epsilons add up too."""
-    if len(plans) == 1:
-        return plans[0].charge
-    first = plans[0].charge
-    rho = sum(p.charge.rho for p in plans)
-    pure = first.delta == 0
-    epsilon = sum(p.charge.epsilon for p in plans) if pure else rho_to_epsilon(rho, first.delta)
-    return Charge(rho=rho, epsilon=epsilon, delta=first.delta, mechanism=first.mechanism, scale=first.scale)
+def _vectors(vq: ValidatedQuery, exact: ExactAggregate) -> list[list[int]]:
+    """The exact vectors a query releases, in plan order: (sums, counts) for a mean, else the one measured."""
+    if vq.measure == "mean":
+        assert exact.sums is not None
+        return [list(exact.sums), list(exact.counts)]
+    values = exact.counts if vq.measure == "count" else exact.sums
+    assert values is not None
+    return [list(values)]
 
 
 def _keys(key: CellKey) -> list[query_pb2.GroupKey]:
@@ -305,39 +324,39 @@ def _level(key: CellKey) -> int:
     return query_pb2.Cell.GROUP if key.level == "group" else query_pb2.Cell.DISTRICT
 
 
-def _cell(key: CellKey, value: int, plan: Plan, district_code: str, min_cell: int | None) -> query_pb2.Cell:
+def _cell(key: CellKey, value: int, sp: Spread, district_code: str, min_cell: int | None) -> query_pb2.Cell:
     # A policy minimum of 0 means no suppression: negative noisy counts are honest estimates, not disclosures.
     if min_cell and value < min_cell:
         return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
-                              noise_scale=plan.scale, suppressed=True)
-    low, high = interval(value, plan.mechanism, plan.scale, ALPHA)
+                              noise_scale=sp.plan.scale, suppressed=True)
     return query_pb2.Cell(
         level=_level(key), district_code=district_code, keys=_keys(key), value=float(value),
-        ci_low=low, ci_high=high, noise_scale=plan.scale, variance=noise_variance(plan.mechanism, plan.scale),
+        ci_low=float(value - sp.half_width), ci_high=float(value + sp.half_width), noise_scale=sp.plan.scale,
+        variance=sp.variance,
     )
 
 
-def _mean_cell(key: CellKey, noisy_sum: int, noisy_count: int, sum_plan: Plan, count_plan: Plan,
+def _mean_cell(key: CellKey, noisy_sum: int, noisy_count: int, sum_sp: Spread, count_sp: Spread,
                vq: ValidatedQuery, district_code: str, min_cell: int) -> query_pb2.Cell:
-    sum_var = noise_variance(sum_plan.mechanism, sum_plan.scale)
-    count_var = noise_variance(count_plan.mechanism, count_plan.scale)
+    sum_var, count_var = sum_sp.variance, count_sp.variance
     parts = query_pb2.MeanParts(sum=noisy_sum, sum_variance=sum_var, count=noisy_count, count_variance=count_var)
     if noisy_count < max(min_cell, 1):
         return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
-                              noise_scale=sum_plan.scale, suppressed=True)
-    low, high = mean_interval(noisy_sum, noisy_count, sum_plan, count_plan, vq.lower, vq.upper)
+                              noise_scale=sum_sp.plan.scale, suppressed=True)
+    low, high = mean_interval(noisy_sum, noisy_count, sum_sp.half_width_mean_part, count_sp.half_width_mean_part,
+                              vq.lower, vq.upper)
     mean = min(max(noisy_sum / noisy_count, vq.lower), vq.upper)
     variance = (sum_var + mean**2 * count_var) / noisy_count**2
     return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key), value=mean,
-                          ci_low=low, ci_high=high, noise_scale=sum_plan.scale, variance=variance,
+                          ci_low=low, ci_high=high, noise_scale=sum_sp.plan.scale, variance=variance,
                           mean_parts=parts)
 
 
-def mean_interval(noisy_sum: float, noisy_count: float, sum_plan: Plan, count_plan: Plan,
+def mean_interval(noisy_sum: float, noisy_count: float, sum_half_width: int, count_half_width: int,
                   lower: float, upper: float) -> tuple[float, float]:
-    """A 95% interval for sum/count: each part's 97.5% interval, then the extremes (a union bound)."""
-    s_lo, s_hi = interval(noisy_sum, sum_plan.mechanism, sum_plan.scale, ALPHA / 2)
-    c_lo, c_hi = interval(noisy_count, count_plan.mechanism, count_plan.scale, ALPHA / 2)
+    """A 95% interval for sum/count from each part's 97.5% half-width, then the extremes (a union bound)."""
+    s_lo, s_hi = noisy_sum - sum_half_width, noisy_sum + sum_half_width
+    c_lo, c_hi = noisy_count - count_half_width, noisy_count + count_half_width
     if c_lo <= 0:
         return float(lower), float(upper)
     corners = [s / c for s in (s_lo, s_hi) for c in (c_lo, c_hi)]

@@ -1,9 +1,14 @@
 """The node's durable privacy record: budget ledger, release store and audit log in one SQLite database.
 
-Every release is one ``BEGIN IMMEDIATE`` transaction: re-check for a stored answer, check the limits,
-insert the charge, draw the noisy answer, store it, append the signed audit entry, COMMIT. Only then does
-the answer leave. SQLite runs one writer at a time, so concurrent queries queue on the lock (busy_timeout)
-and can never overspend; a crash before COMMIT leaves neither charge nor release nor audit entry.
+The store charges what it runs: it is handed draws (exact integer vectors, each with its mechanism, scale and
+sensitivity; `privacy.draw`), never a charge, and derives the charge from OpenDP's privacy map of the very
+measurements it then runs. That map, like every plan and accuracy figure, is computed before the lock.
+
+Every release is one ``BEGIN IMMEDIATE`` transaction: re-check for a stored answer, check the limits, insert the
+charge, draw the noise (microseconds), render and store the answer, append the signed audit entry, COMMIT. Only
+then does the answer leave. Nothing slow runs inside it. SQLite runs one writer at a time, so concurrent queries
+queue on the lock (busy_timeout) and can never overspend; a crash before COMMIT leaves neither charge nor release
+nor audit entry.
 
 Budgets are kept as whole numbers of 1e-12 rho so that sums are exact and a long run of small charges
 cannot creep past a limit through float rounding. Charges (OpenDP's float maps) are rounded up; limits are
@@ -33,6 +38,7 @@ from pathlib import Path
 
 from privacy.accountant import Charge, rho_to_epsilon
 from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
+from privacy.draw import Draw, charge_of, run
 from privacy.policy import Policy, PolicyError, diff_policy
 from privacy.statedb import connect, transaction, use_wal
 
@@ -160,7 +166,7 @@ class BudgetExceeded(LedgerError):
 
 @dataclass(frozen=True)
 class ReleaseRequest:
-    """What the node asks the ledger to charge and release."""
+    """What the node asks the ledger to release: who, why, which question, and the draws to run (not a charge)."""
 
     query_id: str
     fingerprint: str
@@ -169,8 +175,22 @@ class ReleaseRequest:
     role: str
     purpose: str
     canonical_query: str
-    charge: Charge
+    draws: tuple[Draw, ...]
     months: tuple[str, ...] = ()  # the snapshot months the query reads (YYYY-MM); each is charged in full
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What a release's renderer gets inside the transaction: the noisy vectors, their charge, the policy in force."""
+
+    noisy: tuple[tuple[int, ...], ...]
+    charge: Charge
+    policy: Policy
+
+
+# Turns the noisy vectors into the serialized answer; runs inside the transaction, so it must be quick and must
+# not call back into the store.
+Render = Callable[[Drawn], bytes]
 
 
 @dataclass(frozen=True)
@@ -371,14 +391,16 @@ class PrivacyStore:
 
     # -- charging -----------------------------------------------------------------------------------
 
-    def charge_and_release(self, request: ReleaseRequest, compute: Callable[[], bytes]) -> StoredRelease:
-        """Charge, release and audit in one transaction; answers a replay from the store at no cost.
+    def charge_and_release(self, request: ReleaseRequest, render: Render) -> StoredRelease:
+        """Charge what the draws cost, run them, render and audit, in one transaction; a replay costs nothing.
 
-        compute() runs inside the transaction (it must not call back into this store) and returns the
+        The charge is derived here from OpenDP's map of the draws, before the lock. render() runs inside the
+        transaction after the charge (it must be quick and must not call back into this store) and returns the
         serialized answer; if it raises, nothing is charged.
         """
         _check_request(request)
-        units = charge_units(request.charge.rho)
+        delta = self.policy.delta
+        charge = charge_of(request.draws, delta)
         refusal: LedgerError | None = None
         with self._transaction() as conn:
             try:
@@ -411,11 +433,14 @@ class PrivacyStore:
                 return dataclasses.replace(stored, replayed=True)
             if refusal is None:
                 policy = self._current_policy(conn)
-                refusal = self._check_limits(conn, policy, request, units)
+                if policy.delta != delta:  # an IG officer changed delta since: epsilon is stated at the new one
+                    charge = charge_of(request.draws, policy.delta)
+                units = charge_units(charge.rho)
+                refusal = self._check_limits(conn, policy, request, charge, units)
                 if refusal is not None:
                     self._audit_refusal(conn, request, str(refusal))
             if refusal is None:
-                return self._release(conn, request, units, compute)
+                return self._release(conn, request, charge, units, lambda noisy: render(Drawn(noisy, charge, policy)))
         # The refusal's audit entry is committed (its own transaction, nothing charged); now refuse.
         raise refusal
 
@@ -435,13 +460,14 @@ class PrivacyStore:
         )
 
     def _check_limits(
-        self, conn: sqlite3.Connection, policy: Policy, request: ReleaseRequest, units: int
+        self, conn: sqlite3.Connection, policy: Policy, request: ReleaseRequest, charge: Charge, units: int
     ) -> LedgerError | None:
-        if request.charge.mechanism not in policy.allowed_mechanisms:
-            return MechanismNotAllowed(
-                f"query {request.query_id!r} refused: mechanism {request.charge.mechanism!r} is not allowed "
-                f"by this node's policy (allowed: {', '.join(policy.allowed_mechanisms)})"
-            )
+        for mechanism in sorted({str(d.mechanism) for d in request.draws}):
+            if mechanism not in policy.allowed_mechanisms:
+                return MechanismNotAllowed(
+                    f"query {request.query_id!r} refused: mechanism {mechanism!r} is not allowed "
+                    f"by this node's policy (allowed: {', '.join(policy.allowed_mechanisms)})"
+                )
         today = utc_now()[:10]
         if not policy.period_start <= today <= policy.period_end:
             return PeriodClosed(
@@ -492,10 +518,10 @@ class PrivacyStore:
         return None
 
     def _release(
-        self, conn: sqlite3.Connection, request: ReleaseRequest, units: int, compute: Callable[[], bytes]
+        self, conn: sqlite3.Connection, request: ReleaseRequest, c: Charge, units: int,
+        render: Callable[[tuple[tuple[int, ...], ...]], bytes],
     ) -> StoredRelease:
         now = utc_now()
-        c = request.charge
         conn.execute(
             "INSERT INTO charges (query_id, analyst, role, purpose, mechanism, scale, rho, rho_units, "
             "epsilon, "
@@ -524,10 +550,11 @@ class PrivacyStore:
             "ON CONFLICT (key) DO UPDATE SET units = units + excluded.units",
             [(k, units) for k in (LIFETIME_KEY, *(month_key(m) for m in months))],
         )
-        payload = compute()
+        # The noise is drawn only now, after the charge is written, from the measurements the charge was mapped from.
+        payload = render(run(request.draws))
         if not isinstance(payload, bytes | bytearray):
             raise TypeError(
-                f"compute() must return the serialized answer as bytes, got {type(payload).__name__}"
+                f"render() must return the serialized answer as bytes, got {type(payload).__name__}"
             )
         cursor = conn.execute(
             "INSERT INTO releases (query_id, fingerprint, snapshot_digest, canonical_query, payload, "
@@ -705,9 +732,8 @@ def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
 
 
 def _check_request(request: ReleaseRequest) -> None:
-    rho = request.charge.rho
-    if not isinstance(rho, float | int) or not math.isfinite(rho) or rho <= 0:
-        raise ValueError(f"query {request.query_id!r}: the charge must be a positive finite rho, got {rho!r}")
+    if not request.draws or not all(isinstance(d, Draw) for d in request.draws):
+        raise ValueError(f"query {request.query_id!r}: a release request needs its draws (privacy.draw.Draw)")
     for name in ("query_id", "fingerprint", "snapshot_digest", "analyst", "role", "canonical_query"):
         value = getattr(request, name)
         if not isinstance(value, str) or not value.strip():

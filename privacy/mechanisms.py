@@ -115,7 +115,8 @@ def scale_for_loss(
     raise ArithmeticError(f"could not find a scale meeting loss {target} for {mechanism.value}")
 
 
-def _as_i64(values: Sequence[int]) -> list[int]:
+def as_i64(values: Sequence[int]) -> list[int]:
+    """The cells as Python ints within 64 bits; the error names the cell, never its value."""
     out = []
     # Messages name the cell, never its exact value: an error must not become a way round the noise.
     for i, v in enumerate(values):
@@ -136,5 +137,5 @@ def _as_i64(values: Sequence[int]) -> list[int]:
 def release(exact: Sequence[int], mechanism: Mechanism, scale: float, sens: Sensitivity) -> list[int]:
     """Noisy copy of the exact integer cells, drawn by the OpenDP measurement (the only noise source)."""
     # A plain list of Python ints: OpenDP refuses read-only numpy arrays and 32-bit-only types.
-    cells = _as_i64(exact)
+    cells = as_i64(exact)
     return [int(v) for v in build_measurement(mechanism, scale, sens)(cells)]

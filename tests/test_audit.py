@@ -10,12 +10,12 @@ import sqlite3
 
 import pytest
 
-from privacy.accountant import Charge
 from privacy.audit import AuditKeyError, AuditSigner, append_entry, export_csv, verify_chain
 from privacy.ledger import PrivacyStore, ReleaseRequest
 from privacy.policy import Policy
+from tests.draws import costing
 
-CHARGE = Charge(rho=0.01, epsilon=0.5, delta=1e-7, mechanism="discrete_gaussian", scale=10.0)
+DRAWS = costing(0.01)
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def store(tmp_path) -> PrivacyStore:
     s = PrivacyStore(tmp_path / "node.db", policy, AuditSigner.generate())
     for i in range(5):
         s.charge_and_release(
-            ReleaseRequest(f"q{i}", f"f{i}", "snap", "alice", "analyst", "=cmd|' /C calc'!A0", "{}", CHARGE),
-            lambda: b"answer",
+            ReleaseRequest(f"q{i}", f"f{i}", "snap", "alice", "analyst", "=cmd|' /C calc'!A0", "{}", DRAWS),
+            lambda _: b"answer",
         )
     return s
 

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privacy.accountant import Charge
 from privacy.audit import AuditSigner, verify_chain
+from privacy.draw import charge_of
 from privacy.ledger import (
     RHO_UNITS,
     BudgetExceeded,
@@ -36,6 +36,7 @@ from privacy.ledger import (
     limit_units,
 )
 from privacy.policy import Policy
+from tests.draws import costing
 
 REPO = Path(__file__).resolve().parents[1]
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -54,8 +55,6 @@ def make_policy(total: float = 1.0, per_query: float = 0.5, **changes) -> Policy
     return dataclasses.replace(base, **changes)
 
 
-def charge(rho: float, mechanism: str = "discrete_gaussian") -> Charge:
-    return Charge(rho=rho, epsilon=1.0, delta=1e-7, mechanism=mechanism, scale=5.0)
 
 
 def request(
@@ -76,7 +75,7 @@ def request(
         "analyst",
         purpose,
         json.dumps({"q": qid}),
-        charge(rho, mechanism),
+        costing(rho, mechanism),
     )
 
 
@@ -94,47 +93,47 @@ def actions(store: PrivacyStore) -> list[str]:
 
 
 def test_a_release_is_charged_and_returned(store):
-    out = store.charge_and_release(request("q1", 0.1), lambda: b"noisy")
-    assert (out.payload, out.replayed, out.charge.rho) == (b"noisy", False, 0.1)
+    out = store.charge_and_release(request("q1", 0.1), lambda _: b"noisy")
+    assert (out.payload, out.replayed, out.charge.rho) == (b"noisy", False, pytest.approx(0.1, rel=1e-12))
     assert store.spent().spent_rho == pytest.approx(0.1)
 
 
 def test_a_retried_query_id_is_answered_from_the_store_at_no_cost(store):
-    store.charge_and_release(request("q1", 0.1), lambda: b"first")
+    store.charge_and_release(request("q1", 0.1), lambda _: b"first")
     calls = []
-    again = store.charge_and_release(request("q1", 0.1), lambda: calls.append(1) or b"second")
+    again = store.charge_and_release(request("q1", 0.1), lambda _: calls.append(1) or b"second")
     assert (again.payload, again.replayed, calls) == (b"first", True, [])
     assert store.spent().releases == 1 and store.spent().spent_rho == pytest.approx(0.1)
     assert store.replay("q1", "fp-q1").payload == b"first"
 
 
 def test_an_identical_query_on_the_same_snapshot_costs_nothing(store):
-    store.charge_and_release(request("q1", 0.1, fingerprint="same"), lambda: b"first")
-    twin = store.charge_and_release(request("q2", 0.1, fingerprint="same"), lambda: b"second")
+    store.charge_and_release(request("q1", 0.1, fingerprint="same"), lambda _: b"first")
+    twin = store.charge_and_release(request("q2", 0.1, fingerprint="same"), lambda _: b"second")
     assert (twin.payload, twin.replayed) == (b"first", True)
     assert store.spent().releases == 1
     assert actions(store)[-1] == "replay"
 
 
 def test_the_same_query_on_a_new_snapshot_is_charged(store):
-    store.charge_and_release(request("q1", 0.1, fingerprint="same", digest="snap-1"), lambda: b"first")
+    store.charge_and_release(request("q1", 0.1, fingerprint="same", digest="snap-1"), lambda _: b"first")
     fresh = store.charge_and_release(
-        request("q2", 0.1, fingerprint="same", digest="snap-2"), lambda: b"second"
+        request("q2", 0.1, fingerprint="same", digest="snap-2"), lambda _: b"second"
     )
     assert not fresh.replayed and store.spent().releases == 2
 
 
 def test_a_reused_query_id_with_a_different_query_is_refused_and_audited(store):
-    store.charge_and_release(request("q1", 0.1), lambda: b"first")
+    store.charge_and_release(request("q1", 0.1), lambda _: b"first")
     with pytest.raises(QueryIdReused, match="q1"):
-        store.charge_and_release(request("q1", 0.1, fingerprint="other"), lambda: b"second")
+        store.charge_and_release(request("q1", 0.1, fingerprint="other"), lambda _: b"second")
     with pytest.raises(QueryIdReused):
         store.replay("q1", "other")
     assert actions(store)[-1] == "refused" and store.spent().releases == 1
 
 
 def test_a_failing_computation_charges_nothing(store):
-    def boom() -> bytes:
+    def boom(_drawn) -> bytes:
         raise RuntimeError("snapshot unreadable")
 
     with pytest.raises(RuntimeError):
@@ -145,9 +144,9 @@ def test_a_failing_computation_charges_nothing(store):
 
 def test_over_budget_error_gives_requested_and_remaining_in_rho_and_epsilon(tmp_path):
     s = PrivacyStore(tmp_path / "n.db", make_policy(total=0.6, per_query=0.6), AuditSigner.generate())
-    s.charge_and_release(request("q1", 0.5), lambda: b"x")
+    s.charge_and_release(request("q1", 0.5), lambda _: b"x")
     with pytest.raises(BudgetExceeded) as err:
-        s.charge_and_release(request("q2", 0.5), lambda: b"y")
+        s.charge_and_release(request("q2", 0.5), lambda _: b"y")
     d, text = err.value.detail, str(err.value)
     assert "period total" in text and "rho 0.5" in text and "rho 0.1 " in text
     assert f"epsilon {d.requested_epsilon:.4g}" in text and f"epsilon {d.remaining_epsilon:.4g}" in text
@@ -156,24 +155,24 @@ def test_over_budget_error_gives_requested_and_remaining_in_rho_and_epsilon(tmp_
 
 def test_refusals_are_audited_and_charge_nothing(tmp_path):
     s = PrivacyStore(tmp_path / "n.db", make_policy(total=0.15, per_query=0.15), AuditSigner.generate())
-    s.charge_and_release(request("q1", 0.1), lambda: b"x")
+    s.charge_and_release(request("q1", 0.1), lambda _: b"x")
     with pytest.raises(BudgetExceeded):
-        s.charge_and_release(request("q2", 0.1), lambda: b"y")
+        s.charge_and_release(request("q2", 0.1), lambda _: b"y")
     assert actions(s) == ["policy_change", "release", "refused"]
     assert s.spent().releases == 1
 
 
 def test_the_per_query_cap_is_named(store):
     with pytest.raises(BudgetExceeded, match="per-query cap"):
-        store.charge_and_release(request("q1", 0.6), lambda: b"x")
+        store.charge_and_release(request("q1", 0.6), lambda _: b"x")
 
 
 def test_an_analysts_cap_is_named_and_binds_only_them(tmp_path):
     s = PrivacyStore(tmp_path / "n.db", make_policy(analyst_caps={"bob": 0.15}), AuditSigner.generate())
-    s.charge_and_release(request("q1", 0.1, analyst="bob"), lambda: b"x")
+    s.charge_and_release(request("q1", 0.1, analyst="bob"), lambda _: b"x")
     with pytest.raises(BudgetExceeded, match="cap for analyst 'bob'"):
-        s.charge_and_release(request("q2", 0.1, analyst="bob"), lambda: b"y")
-    s.charge_and_release(request("q3", 0.1, analyst="alice"), lambda: b"z")
+        s.charge_and_release(request("q2", 0.1, analyst="bob"), lambda _: b"y")
+    s.charge_and_release(request("q3", 0.1, analyst="alice"), lambda _: b"z")
 
 
 def test_a_mechanism_the_policy_forbids_is_refused(tmp_path):
@@ -181,19 +180,19 @@ def test_a_mechanism_the_policy_forbids_is_refused(tmp_path):
         tmp_path / "n.db", make_policy(allowed_mechanisms=("discrete_laplace",)), AuditSigner.generate()
     )
     with pytest.raises(MechanismNotAllowed, match="discrete_gaussian"):
-        s.charge_and_release(request("q1", 0.1), lambda: b"x")
+        s.charge_and_release(request("q1", 0.1), lambda _: b"x")
 
 
 def test_queries_outside_the_privacy_period_are_refused(tmp_path):
     past = make_policy(period_start="2020-04-01", period_end="2021-03-31")
     s = PrivacyStore(tmp_path / "n.db", past, AuditSigner.generate())
     with pytest.raises(PeriodClosed, match="new period"):
-        s.charge_and_release(request("q1", 0.1), lambda: b"x")
+        s.charge_and_release(request("q1", 0.1), lambda _: b"x")
 
 
 def test_spent_breaks_down_by_analyst_and_purpose(store):
-    store.charge_and_release(request("q1", 0.1, analyst="alice", purpose="a"), lambda: b"x")
-    store.charge_and_release(request("q2", 0.2, analyst="bob", purpose="a"), lambda: b"x")
+    store.charge_and_release(request("q1", 0.1, analyst="alice", purpose="a"), lambda _: b"x")
+    store.charge_and_release(request("q2", 0.2, analyst="bob", purpose="a"), lambda _: b"x")
     summary = store.spent()
     assert summary.by_analyst == pytest.approx({"alice": 0.1, "bob": 0.2})
     assert summary.by_purpose == pytest.approx({"a": 0.3})
@@ -228,7 +227,7 @@ def test_parallel_queries_admit_exactly_what_the_budget_allows(tmp_path):
     def run(i: int) -> None:
         barrier.wait()
         try:
-            s.charge_and_release(request(f"q{i}", rho), lambda: b"x")
+            s.charge_and_release(request(f"q{i}", rho), lambda _: b"x")
             outcomes.append("admitted")
         except BudgetExceeded:
             outcomes.append("refused")
@@ -251,10 +250,13 @@ def test_no_sequence_of_charges_spends_more_than_the_total(rhos, total):
         s = PrivacyStore(Path(d) / "n.db", make_policy(total=total, per_query=total), AuditSigner.generate())
         spent_units = 0
         for i, rho in enumerate(rhos):
-            fits = spent_units + charge_units(rho) <= limit_units(total)
+            # The store charges what OpenDP maps the draws to: the stated rho, never more.
+            cost = charge_units(charge_of(costing(rho), 1e-7).rho)
+            assert cost <= charge_units(rho)
+            fits = spent_units + cost <= limit_units(total)
             try:
-                s.charge_and_release(request(f"q{i}", rho), lambda: b"x")
-                spent_units += charge_units(rho)
+                s.charge_and_release(request(f"q{i}", rho), lambda _: b"x")
+                spent_units += cost
                 assert fits
             except BudgetExceeded:
                 assert not fits
@@ -268,23 +270,23 @@ CHILD = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, sys.argv[1])
-    from privacy.accountant import Charge
     from privacy.audit import AuditSigner
     from privacy.ledger import PrivacyStore, ReleaseRequest
     from privacy.policy import Policy
+    from tests.draws import costing
 
     policy = Policy(**json.loads(sys.argv[4]))
     store = PrivacyStore(sys.argv[2], policy, AuditSigner.load_or_create(sys.argv[3]))
-    charge = Charge(rho=0.001, epsilon=0.1, delta=1e-7, mechanism="discrete_gaussian", scale=5.0)
+    draws = costing(0.001)
 
-    def compute():
+    def compute(_drawn):
         time.sleep(0.0005)  # a little work inside the transaction, so kills land mid-transaction too
         return b"payload" * 50
 
     i = 0
     while True:
         store.charge_and_release(
-            ReleaseRequest(f"q{i}", f"fp{i}", "snap", "alice", "analyst", "load", "{}", charge), compute
+            ReleaseRequest(f"q{i}", f"fp{i}", "snap", "alice", "analyst", "load", "{}", draws), compute
         )
         i += 1
     """

@@ -38,7 +38,7 @@ def months_request(qid: str, rho: float, *months: str):
 
 def spend(store: PrivacyStore, n: int, rho: float = 0.1) -> None:
     for i in range(n):
-        store.charge_and_release(months_request(f"q{i}-{uuid.uuid4()}", rho, "2025-10"), lambda: b"noisy")
+        store.charge_and_release(months_request(f"q{i}-{uuid.uuid4()}", rho, "2025-10"), lambda _: b"noisy")
 
 
 def sql(store_or_path, statement: str, *args) -> None:
@@ -52,17 +52,18 @@ def sql(store_or_path, statement: str, *args) -> None:
 
 def test_a_months_lifetime_cap_is_not_renewed_by_a_new_period(tmp_path):
     store = PrivacyStore(tmp_path / "n.db", make_policy(total=1.0, month_lifetime_rho=0.3), AuditSigner.generate())
-    store.charge_and_release(months_request("old", 0.2, "2025-10"), lambda: b"x")
+    store.charge_and_release(months_request("old", 0.2, "2025-10"), lambda _: b"x")
     sql(store, "UPDATE charges SET charge_date = '2000-01-01'")  # as if charged in an earlier period
     assert store.spent().spent_rho == 0  # the period budget is fresh ...
     with pytest.raises(BudgetExceeded, match=r"snapshot month 2025-10 \(rho 0.3"):
-        store.charge_and_release(months_request("new", 0.2, "2025-10"), lambda: b"x")  # ... the month's is not
-    assert store.charge_and_release(months_request("other", 0.2, "2025-09"), lambda: b"x").charge.rho == 0.2
+        store.charge_and_release(months_request("new", 0.2, "2025-10"), lambda _: b"x")  # ... the month's is not
+    other = store.charge_and_release(months_request("other", 0.2, "2025-09"), lambda _: b"x")
+    assert other.charge.rho == pytest.approx(0.2, rel=1e-12)
 
 
 def test_a_query_over_several_months_is_charged_to_each(tmp_path):
     store = PrivacyStore(tmp_path / "n.db", make_policy(), AuditSigner.generate())
-    store.charge_and_release(months_request("q", 0.2, "2025-09", "2025-10"), lambda: b"x")
+    store.charge_and_release(months_request("q", 0.2, "2025-09", "2025-10"), lambda _: b"x")
     assert (store.month_spent("2025-09"), store.month_spent("2025-10"), store.month_spent("2025-08")) == (
         pytest.approx(0.2), pytest.approx(0.2), 0.0)
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from coordinator.fanout import NodePool, NodeReply
 from privacy.audit import utc_now
+from privacy.migrations import Migration, migrate
 from privacy.receipt import signature_ok
-from privacy.statedb import connect, make_private, transaction
+from privacy.statedb import state_at
 from protos.lsi.v1 import query_pb2
 
 METADATA_KEY = "lsi-receipt-seq"
@@ -33,6 +34,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS receipt_events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, "
     "district_code TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)",
 )
+# Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
+MIGRATIONS = (Migration(1, "pinned node keys, accepted receipt heads, acceptance events", _SCHEMA),)
 
 
 @dataclass(frozen=True)
@@ -50,18 +53,14 @@ class ReceiptBook:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        make_private(self.path)
-        with transaction(self.path) as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        self.db = state_at(self.path)  # owner-only, WAL; shared with the result store on the same file
+        with self.db.transaction() as conn:
+            migrate(conn, "receipts", MIGRATIONS, str(self.path))
 
     def known_seq(self, code: str) -> int:
         """The highest seq accepted from a node (0 before its first receipt): sent with the next query."""
-        conn = connect(self.path)
-        try:
+        with self.db.transaction(write=False) as conn:
             row = conn.execute("SELECT MAX(seq) FROM node_receipts WHERE district_code = ?", (code,)).fetchone()
-        finally:
-            conn.close()
         return int(row[0] or 0)
 
     def check(self, code: str, receipt: query_pb2.Receipt) -> str | None:
@@ -72,7 +71,7 @@ class ReceiptBook:
             return f"sent a ledger receipt for district {receipt.district_code!r}, not {code}"
         if not signature_ok(receipt):
             return "sent a ledger receipt whose signature does not verify"
-        with transaction(self.path) as conn:
+        with self.db.transaction() as conn:
             reason = _pin(conn, code, receipt) or _extends(conn, code, receipt)
             if reason is None:
                 conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
@@ -83,7 +82,7 @@ class ReceiptBook:
         """Forget a node's pinned key and receipts after a recovery, recording who accepted it and why."""
         if not actor.strip() or not reason.strip():
             raise ValueError("accepting a recovered node needs who accepts it (--by) and why (--reason)")
-        with transaction(self.path) as conn:
+        with self.db.transaction() as conn:
             latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
             was = f"last receipt seq {latest.seq}, spent {latest.spent_units} units, {latest.issued_at}" \
                 if latest else "no receipt on record"
@@ -94,12 +93,9 @@ class ReceiptBook:
 
     def events(self, code: str) -> list[tuple[str, str, str, str]]:
         """(time, actor, action, detail) of every acceptance recorded for a node."""
-        conn = connect(self.path)
-        try:
+        with self.db.transaction(write=False) as conn:
             return conn.execute("SELECT time, actor, action, detail FROM receipt_events WHERE district_code = ? "
                                 "ORDER BY id", (code,)).fetchall()
-        finally:
-            conn.close()
 
 
 def _seen(conn: sqlite3.Connection, code: str, where: str, *args: object) -> Seen | None:

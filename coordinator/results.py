@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-from privacy.statedb import make_private
+from privacy.migrations import Migration, migrate
+from privacy.statedb import state_at
 from protos.lsi.v1 import coordinator_pb2
+
+# Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
+MIGRATIONS = (
+    Migration(1, "federated results by query id", (
+        "CREATE TABLE IF NOT EXISTS results (query_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, "
+        "complete INTEGER NOT NULL, result BLOB NOT NULL)",
+    )),
+)
 
 
 class ResultStore:
-    """SQLite, WAL mode; results are immutable once stored."""
+    """SQLite (WAL, owner-only: the county's results and the nodes' receipts); results are immutable once stored."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        make_private(path)  # the county's results and the nodes' receipts: owner-only (0600)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS results (query_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, "
-                "complete INTEGER NOT NULL, result BLOB NOT NULL)"
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        self.path = Path(path)
+        self.db = state_at(self.path)  # the process's one connection to this file, shared with the receipt book
+        with self.db.transaction() as conn:
+            migrate(conn, "results", MIGRATIONS, str(self.path))
 
     def get(self, query_id: str) -> coordinator_pb2.FederatedResult | None:
         """The stored result for a query id, if any."""
-        with self._connect() as db:
-            row = db.execute("SELECT result FROM results WHERE query_id = ?", (query_id,)).fetchone()
+        with self.db.transaction(write=False) as conn:
+            row = conn.execute("SELECT result FROM results WHERE query_id = ?", (query_id,)).fetchone()
         return coordinator_pb2.FederatedResult.FromString(row[0]) if row else None
 
     def put(self, result: coordinator_pb2.FederatedResult) -> None:
         """Keep a result; an incomplete one may later be replaced by a complete retry."""
-        with self._connect() as db:
-            db.execute(
+        with self.db.transaction() as conn:
+            conn.execute(
                 "INSERT INTO results VALUES (?, ?, ?, ?) ON CONFLICT(query_id) DO UPDATE SET "
                 "created_at = excluded.created_at, complete = excluded.complete, result = excluded.result "
                 "WHERE results.complete = 0",

@@ -23,7 +23,8 @@ import pandas as pd
 
 from node.schema import Column, did_you_mean
 from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
-from privacy.statedb import transaction, use_wal
+from privacy.migrations import Migration, migrate
+from privacy.statedb import state_at
 from reference.geography import ward_codes, wards
 
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -64,6 +65,8 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS campaign_outcomes_latest ON campaign_outcomes (campaign, household_id, id)",
 )
+# Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
+MIGRATIONS = (Migration(1, "campaigns, their targets and append-only outcomes", _SCHEMA),)
 
 
 class CampaignError(ValueError):
@@ -375,15 +378,13 @@ class CampaignStore:
         # a target list names households, so IG officers see who made one and when.
         self.signer = signer
         self.wards = ward_codes(district_code)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        use_wal(self.path)  # the ledger sets WAL too; whichever opens the file first makes it so
+        self.db = state_at(self.path)  # the process's one connection to the node's state database
         with self._transaction() as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+            migrate(conn, "campaigns", MIGRATIONS, str(self.path))
             ensure_schema(conn)
 
     def _transaction(self, write: bool = True) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.path, write=write)
+        return self.db.transaction(write=write)
 
     # -- campaigns ----------------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from privacy.audit import utc_now
-from privacy.statedb import transaction, use_wal
+from privacy.migrations import Migration, migrate
+from privacy.statedb import state_at
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS snapshot_versions (
     month TEXT NOT NULL,
@@ -21,6 +22,8 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS snapshot_versions (
     PRIMARY KEY (month, digest),
     UNIQUE (month, number)
 )"""
+# Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
+MIGRATIONS = (Migration(1, "snapshot files seen, by month", (_SCHEMA,)),)
 
 
 def version_label(month: str, number: int) -> str:
@@ -33,14 +36,13 @@ class SnapshotVersions:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        use_wal(self.path)
-        with transaction(self.path) as conn:
-            conn.execute(_SCHEMA)
+        self.db = state_at(self.path)  # shared with the ledger: one connection per process
+        with self.db.transaction() as conn:
+            migrate(conn, "snapshot_versions", MIGRATIONS, str(self.path))
 
     def version(self, month: str, digest: str) -> str:
         """The version of the file with this digest for this month, assigning the next number if it is new."""
-        with transaction(self.path) as conn:
+        with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT number FROM snapshot_versions WHERE month = ? AND digest = ?", (month, digest)
             ).fetchone()

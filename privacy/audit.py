@@ -156,8 +156,15 @@ def entry_hash(fields: dict[str, Any]) -> str:
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the audit table if this database has none."""
-    conn.execute(AUDIT_SCHEMA)
+    """Create the audit table if this database has none, at this code's schema version."""
+    migrate_audit(conn)
+
+
+def migrate_audit(conn: sqlite3.Connection, label: str = "") -> None:
+    """Bring the audit log up to this code's schema (inside a write transaction)."""
+    from privacy.migrations import Migration, migrate  # migrations stamps times with utc_now from here
+
+    migrate(conn, "audit", (Migration(1, "signed, hash-chained audit log", (AUDIT_SCHEMA,)),), label)
 
 
 def append_entry(

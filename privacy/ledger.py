@@ -37,14 +37,15 @@ from fractions import Fraction
 from pathlib import Path
 
 from privacy.accountant import Charge, rho_to_epsilon
-from privacy.audit import AuditSigner, append_entry, ensure_schema, utc_now
+from privacy.audit import AuditSigner, append_entry, migrate_audit, utc_now
 from privacy.draw import Draw, charge_of, run
+from privacy.migrations import Migration, has_column, migrate
 from privacy.policy import Policy, PolicyError, diff_policy
-from privacy.statedb import connect, transaction, use_wal
+from privacy.statedb import SqliteState, StateDatabase, state_at
 
 RHO_UNITS = 10**12  # ledger resolution: 1e-12 rho
 
-_SCHEMA = (
+_SCHEMA_V1 = (
     """CREATE TABLE IF NOT EXISTS charges (
         id INTEGER PRIMARY KEY,
         query_id TEXT NOT NULL UNIQUE,
@@ -88,6 +89,19 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spend_totals (key TEXT PRIMARY KEY, units INTEGER NOT NULL CHECK (units >= 0))",
     # A ledger from before running totals: its lifetime total is what its charges add up to.
     "INSERT OR IGNORE INTO spend_totals (key, units) SELECT 'lifetime', COALESCE(SUM(rho_units), 0) FROM charges",
+)
+
+
+def _record_draws_column(conn: sqlite3.Connection) -> None:
+    if not has_column(conn, "charges", "draws"):
+        conn.execute("ALTER TABLE charges ADD COLUMN draws TEXT")
+
+
+# Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
+MIGRATIONS = (
+    Migration(1, "budget ledger, release store, query ids, policy, month charges, running totals", _SCHEMA_V1),
+    # Each charge states the draws it paid for (mechanism, scale, sensitivity, cells), as the store ran them.
+    Migration(2, "charges.draws: what each charge paid for", (_record_draws_column,)),
 )
 LIFETIME_KEY = "lifetime"
 
@@ -262,45 +276,48 @@ def _policy_from_json(text: str) -> Policy:
 class PrivacyStore:
     """Budget ledger, release store and audit log of one node; safe to share across threads."""
 
-    def __init__(self, path: Path, policy: Policy, signer: AuditSigner) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | StateDatabase, policy: Policy, signer: AuditSigner) -> None:
+        self.db = _database(path)
+        self.path = Path(self.db.label)
         self.signer = signer
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        mode = use_wal(self.path)
-        if mode.lower() != "wal":
-            raise LedgerError(f"privacy database {self.path} could not switch to WAL mode (got {mode})")
-        with self._transaction() as conn:
-            ensure_schema(conn)
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        with self.db.transaction() as conn:
+            if isinstance(self.db, SqliteState):
+                mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+                if mode.lower() != "wal":
+                    raise LedgerError(f"privacy database {self.path} could not switch to WAL mode (got {mode})")
+            migrate_schema(conn, self.db.label)
             self._seed_policy(conn, policy)
 
     @classmethod
-    def existing(cls, path: Path, signer: AuditSigner) -> PrivacyStore:
+    def existing(cls, path: Path | StateDatabase, signer: AuditSigner) -> PrivacyStore:
         """An existing ledger as it is, with its own policy (no policy file read or seeded)."""
         store = cls.__new__(cls)
-        store.path, store.signer = Path(path), signer
+        store.db = _database(path)
+        store.path, store.signer = Path(store.db.label), signer
+        with store.db.transaction() as conn:
+            migrate_schema(conn, store.db.label)
         store.policy  # noqa: B018 - fails clearly if the database holds no ledger
         return store
 
     # -- connections -------------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        return connect(self.path)
-
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.path)
+        return self.db.transaction()
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self.db.transaction(write=False)
+
+    def holding_lock(self) -> bool:
+        """Whether the calling thread is inside this ledger's write transaction (for checks that nothing slow is)."""
+        return self.db.holding_write_lock()
 
     # -- policy -------------------------------------------------------------------------------------
 
     @property
     def policy(self) -> Policy:
         """The policy in force (as stored in the database)."""
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             return self._current_policy(conn)
-        finally:
-            conn.close()
 
     @staticmethod
     def _current_policy(conn: sqlite3.Connection) -> Policy:
@@ -382,11 +399,8 @@ class PrivacyStore:
         Read-only and unaudited: the node should answer through charge_and_release, which replays too and
         audits the replay under the caller's name.
         """
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             found = self._find(conn, query_id, fingerprint, snapshot_digest)
-        finally:
-            conn.close()
         return None if found is None else found[0]
 
     # -- charging -----------------------------------------------------------------------------------
@@ -524,8 +538,7 @@ class PrivacyStore:
         now = utc_now()
         conn.execute(
             "INSERT INTO charges (query_id, analyst, role, purpose, mechanism, scale, rho, rho_units, "
-            "epsilon, "
-            "delta, created_at, charge_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "epsilon, delta, created_at, charge_date, draws) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.query_id,
                 request.analyst,
@@ -539,6 +552,7 @@ class PrivacyStore:
                 c.delta,
                 now,
                 now[:10],
+                _draws_json(request.draws),
             ),
         )
         months = sorted(set(request.months))
@@ -594,7 +608,7 @@ class PrivacyStore:
 
     def head(self, known_seq: int = 0) -> LedgerHead:
         """Audit head, lifetime spend and the entry hash at `known_seq`, read together (for a signed receipt)."""
-        with transaction(self.path, write=False) as conn:
+        with self._reading() as conn:
             row = conn.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             seq, head_hash = row if row is not None else (0, "")
             spent = conn.execute("SELECT units FROM spend_totals WHERE key = ?", (LIFETIME_KEY,)).fetchone()
@@ -611,19 +625,15 @@ class PrivacyStore:
 
     def month_spent(self, month: str) -> float:
         """Rho charged to one snapshot month over every period (its lifetime spend)."""
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             row = conn.execute("SELECT units FROM spend_totals WHERE key = ?", (month_key(month),)).fetchone()
-        finally:
-            conn.close()
         return _rho(row[0]) if row else 0.0
 
     # -- reporting ----------------------------------------------------------------------------------
 
     def spent(self, period: tuple[str, str] | None = None) -> BudgetSummary:
         """Budget spent in a period (default: the policy's current period), with breakdowns."""
-        conn = self._connect()
-        try:
+        with self._reading() as conn:
             policy = self._current_policy(conn)
             start, end = period if period is not None else (policy.period_start, policy.period_end)
             where = "FROM charges WHERE charge_date BETWEEN ? AND ?"
@@ -640,8 +650,6 @@ class PrivacyStore:
                     (start, end),
                 )
             )
-        finally:
-            conn.close()
         limit = limit_units(policy.total_rho)
         remaining = max(limit - total_units, 0)
         total_eps = rho_to_epsilon(_rho(limit), policy.delta)
@@ -664,6 +672,16 @@ class PrivacyStore:
             replays=actions.get("replay", 0),
             refusals=actions.get("refused", 0),
         )
+
+
+def _database(path: Path | StateDatabase) -> StateDatabase:
+    return state_at(Path(path)) if isinstance(path, str | Path) else path
+
+
+def migrate_schema(conn: sqlite3.Connection, label: str = "") -> None:
+    """Bring the audit log and the ledger up to this code's schema (inside a write transaction)."""
+    migrate_audit(conn, label)
+    migrate(conn, "ledger", MIGRATIONS, label)
 
 
 def _breakdown(
@@ -729,6 +747,15 @@ def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
             f"month {row[0].removeprefix('month:')}; a cap cannot be lowered below what is spent "
             f"(nothing was changed)",
         )
+
+
+def _draws_json(draws: tuple[Draw, ...]) -> str:
+    """What a charge paid for, as the store ran it: never the exact cells, only how many there were."""
+    return json.dumps([
+        {"mechanism": str(d.mechanism), "scale": d.scale, "l1": float(d.sensitivity.l1), "l2": d.sensitivity.l2,
+         "cells": len(d.exact)}
+        for d in draws
+    ])
 
 
 def _check_request(request: ReleaseRequest) -> None:

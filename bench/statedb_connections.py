@@ -75,7 +75,7 @@ def main() -> None:
     write_results("statedb_connections.md", "\n".join([
         "# One shared connection vs a connection per thread (statedb_connections.md)",
         "",
-        f"{THREADS} threads x {ROUNDS} rounds of (one INSERT transaction, one read transaction); WAL, synchronous=FULL.",
+        f"{THREADS} threads x {ROUNDS} rounds of (one INSERT, one read transaction); WAL, synchronous=FULL.",
         "",
         f"- one connection under a lock (privacy.statedb.SqliteState): {one:.2f} s, {one / n * 1000:.2f} ms per round",
         f"- a connection per thread: {many:.2f} s, {many / n * 1000:.2f} ms per round",

@@ -7,8 +7,8 @@ connection instead of opening six per answer. sqlite3 connections must not be us
 connection is guarded by a re-entrant lock (check_same_thread=False). Writes are short (nothing slow runs inside
 a ledger transaction); on a synthetic mix of tiny transactions from 8 threads the shared connection took 0.60 ms
 per round against 0.44 ms with a connection per thread (bench/statedb_connections.py), a difference lost in a
-20 ms answer, and it is simpler: no connections stranded on finished threads, one place to close. Other processes (the CLI, a second node process) still meet SQLite's own
-file lock, with busy_timeout.
+20 ms answer, and it is simpler: no connections stranded on finished threads, one place to close. Other processes
+(the CLI, a second node process) still meet SQLite's own file lock, with busy_timeout.
 
 Stores see the database through the `StateDatabase` protocol, so a second backend could be added later without
 touching them; `tests/test_statedb.py` is the conformance suite every backend must pass.

@@ -15,7 +15,7 @@ from cli.filters import FilterSyntaxError, parse_filter
 from cli.options import connection_options, endpoint, json_option, with_options
 from cli.render import charges_table, result_table, to_json
 from protos.lsi.v1 import coordinator_pb2, query_pb2
-from protos.serde import Mechanism, measure_to_wire
+from protos.serde import MeasureKind, Mechanism, measure_to_wire
 
 
 def month_range(text: str) -> list[str]:
@@ -117,7 +117,7 @@ def query_count(address, pki_dir, identity, server_name, plaintext, wheres, by, 
     submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
 
 
-def _bounded(kind: int) -> Callable[..., Any]:
+def _bounded(kind: MeasureKind) -> Callable[..., Any]:
     @click.argument("column")
     @click.option("--lower", type=float, required=True, help="each household's value is clamped to at least this")
     @click.option("--upper", type=float, required=True, help="... and at most this")
@@ -125,7 +125,7 @@ def _bounded(kind: int) -> Callable[..., Any]:
     @grpc_errors
     def command(column, lower, upper, address, pki_dir, identity, server_name, plaintext, wheres, by, months,
                 epsilon, rho, accuracy, gaussian, purpose, query_id, districts, as_json) -> None:
-        measure = query_pb2.Measure(kind=kind, column=column, lower=lower, upper=upper)
+        measure = measure_to_wire(kind, column, lower, upper)
         q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
         submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
 
@@ -133,9 +133,9 @@ def _bounded(kind: int) -> Callable[..., Any]:
 
 
 query.command("sum", help="Sum a numeric column with clamping bounds, e.g. `lsi query sum cts_award_annual "
-                          "--lower 0 --upper 3000 --epsilon 1`.")(_bounded(query_pb2.Measure.SUM))
+                          "--lower 0 --upper 3000 --epsilon 1`.")(_bounded("sum"))
 query.command("mean", help="Mean of a numeric column with clamping bounds (the loss is split between a noisy "
-                           "sum and a noisy count).")(_bounded(query_pb2.Measure.MEAN))
+                           "sum and a noisy count).")(_bounded("mean"))
 
 
 @query.command("indicator")

@@ -19,6 +19,7 @@ from protos.serde import (
     mechanism_from_wire,
     question_fields,
 )
+
 ORDERED_OPS = {"lt", "le", "gt", "ge"}
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Large enough for a year of monthly snapshots twice over; bounds the sensitivity a single query can carry.

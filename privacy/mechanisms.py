@@ -22,6 +22,7 @@ import opendp.metrics as dpmet
 from opendp.mod import Measurement, enable_features
 
 from privacy.sensitivity import Sensitivity
+
 # The mechanism names are the wire vocabulary's; re-exported for the privacy package's callers.
 from protos.serde import Mechanism as Mechanism
 

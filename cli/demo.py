@@ -96,15 +96,6 @@ def step(message: str) -> None:
     click.secho(f"\n== {message}", bold=True)
 
 
-@click.command("demo")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), help="keep everything here (default: temp)")
-@click.option("--scale", default=0.5, show_default=True, help="synthetic caseload size (1.0 = realistic)")
-@click.option("--report", "report_path", type=click.Path(path_type=Path), help="where to write the HTML report")
-def demo_command(directory: Path | None, scale: float, report_path: Path | None) -> None:
-    """Synthetic Kent end to end: 12 district nodes, a coordinator, real queries over mutual TLS."""
-    run_demo(directory, scale=scale, report_path=report_path)
-
-
 def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | None = None) -> None:
     """Make data and certificates, start 12 nodes and a coordinator, ask real questions, shut down."""
     started = time.monotonic()

@@ -10,7 +10,7 @@ import click
 
 from cli.analysis_cmd import benchmark_command, index, report_command, unclaimed_command
 from cli.campaign_cmd import campaign
-from cli.demo import demo_command
+from cli.demo_cmd import demo
 from cli.governance_cmd import audit, budget
 from cli.query_cmd import indicators, query, status
 from cli.server_cmd import coordinator, node
@@ -25,7 +25,7 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-for command in (synth, pki, node, coordinator, query, indicators, status, budget, audit, demo_command, campaign,
+for command in (synth, pki, node, coordinator, query, indicators, status, budget, audit, demo, campaign,
                 index, benchmark_command, unclaimed_command, report_command):
     main.add_command(command)
 

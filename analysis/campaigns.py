@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from analysis.federated import Submit, send
 from analysis.indicators import indicator
 from analysis.queries import indicator_query
 from analysis.report_data import CampaignRow
 from common.estimates import Estimate
-from common.wire import CAMPAIGN_PREFIX
-from protos.lsi.v1 import query_pb2
+from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.serde import CAMPAIGN_PREFIX
 from reference.geography import district as district_info
 
 CAMPAIGN_INDICATORS: tuple[str, ...] = ("campaign_households", "campaign_contacted", "campaign_claimed",
@@ -27,6 +28,15 @@ def campaign_queries(name: str, epsilon: float, purpose: str = "") -> list[query
                         purpose=purpose or f"campaign {name} results", dataset=f"{CAMPAIGN_PREFIX}{name}")
         for i in CAMPAIGN_INDICATORS
     ]
+
+
+def campaign_figures(submit: Submit, name: str, epsilon: float, purpose: str = "",
+                     districts: Sequence[str] = ()) -> dict[str, coordinator_pb2.FederatedResult]:
+    """Each campaign indicator's combined result, by indicator name (the total epsilon split evenly)."""
+    return {
+        q.indicator: submit(coordinator_pb2.FederatedQuery(query=q, districts=list(districts)))
+        for q in campaign_queries(name, epsilon, purpose)
+    }
 
 
 def campaign_results(submit: Submit, name: str, *, epsilon: float) -> list[CampaignRow]:

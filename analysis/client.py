@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 
-from protos.lsi.v1 import coordinator_pb2_grpc, node_pb2_grpc
+from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2_grpc
 from security.tls import TlsFiles, channel_credentials, warn_plaintext
 
 
@@ -41,3 +42,44 @@ def coordinator_stub(endpoint: Endpoint) -> coordinator_pb2_grpc.CoordinatorStub
 def node_stub(endpoint: Endpoint) -> node_pb2_grpc.NodeStub:
     """A stub for one district node (IG officers only)."""
     return node_pb2_grpc.NodeStub(endpoint.channel())
+
+
+class NoServingNodeError(RuntimeError):
+    """The coordinator reaches no district node that is serving."""
+
+
+class CoordinatorClient:
+    """The calls the analyses need from the county coordinator, over one stub."""
+
+    def __init__(self, stub: Any) -> None:
+        self.stub = stub
+
+    @classmethod
+    def connect(cls, endpoint: Endpoint) -> CoordinatorClient:
+        """The coordinator at an endpoint (ValueError when mutual TLS lacks its files)."""
+        return cls(coordinator_stub(endpoint))
+
+    def submit(self, fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
+        """Ask a question county-wide (may spend budget at the nodes)."""
+        return self.stub.Submit(fq, timeout=120)
+
+    def fetch(self, query_id: str) -> coordinator_pb2.FederatedResult | None:
+        """A stored result by id, or None if that id was never asked (spends nothing)."""
+        try:
+            return self.stub.Result(coordinator_pb2.ResultRequest(query_id=query_id), timeout=30)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+                return None
+            raise
+
+    def budgets(self) -> coordinator_pb2.CountyBudget:
+        """Every node's budget (spends nothing)."""
+        return self.stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=60)
+
+    def months(self) -> list[str]:
+        """Months every serving node holds."""
+        nodes = [n for n in self.stub.Nodes(coordinator_pb2.NodesRequest(), timeout=30).nodes if n.serving]
+        if not nodes:
+            raise NoServingNodeError("no district node is serving")
+        common = set(nodes[0].months).intersection(*(set(n.months) for n in nodes[1:]))
+        return sorted(common)

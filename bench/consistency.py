@@ -10,18 +10,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from analysis.queries import build_query
 from bench.common import county_engines, write_results
 from coordinator.combine import reconcile_release
 from node.executor import exact_aggregate
 from node.query import validate
 from protos.lsi.v1 import query_pb2
+from protos.serde import filter_to_wire, measure_to_wire
 
 
 def measure(scale: float = 0.5, rho: float = 0.5, repetitions: int = 200) -> dict[str, float]:
-    query = query_pb2.Query(
-        query_id="bench", measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-        filters=[query_pb2.Filter(column="resilience", op=query_pb2.Filter.EQ, text="in_crisis")],
-        group_by=["ward_code"], months=["2025-10"], privacy=query_pb2.PrivacyRequest(rho=rho))
+    query = build_query(measure_to_wire("count"), filters=[filter_to_wire("resilience", "eq", "in_crisis")],
+                        group_by=["ward_code"], months=["2025-10"], rho=rho, query_id="bench")
     with tempfile.TemporaryDirectory() as tmp:
         county = county_engines(Path(tmp), seed=7, scale=scale, months=1, end_month="2025-10")
         district_raw, district_rec = [], []

@@ -7,12 +7,13 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from analysis.queries import build_query
 from bench.common import write_results
 from node.synth import write_county
-from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.lsi.v1 import coordinator_pb2
+from protos.serde import filter_to_wire, measure_to_wire
 from tests.county import running_county
 
 
@@ -24,12 +25,9 @@ def percentile(values: list[float], q: float) -> float:
 def time_queries(stub, group_by: list[str], n: int) -> list[float]:
     times = []
     for _ in range(n):
-        query = query_pb2.Query(
-            query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-            filters=[query_pb2.Filter(column="on_cts", op=query_pb2.Filter.EQ, flag=True)],
-            group_by=group_by, months=["2025-10"],
-            # A fresh loss each time: an identical query would be replayed from the store.
-            privacy=query_pb2.PrivacyRequest(epsilon=1.0 + len(times) * 1e-6))
+        # A fresh loss each time: an identical query would be replayed from the store.
+        query = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)],
+                            group_by=group_by, months=["2025-10"], epsilon=1.0 + len(times) * 1e-6)
         start = time.perf_counter()
         stub.Submit(coordinator_pb2.FederatedQuery(query=query), timeout=60)
         times.append((time.perf_counter() - start) * 1000)
@@ -43,10 +41,8 @@ def time_node_answers(engine, n: int) -> list[float]:
     caller = Caller("county-coordinator", "coordinator")
     times = []
     for i in range(n):
-        query = query_pb2.Query(
-            query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-            filters=[query_pb2.Filter(column="on_cts", op=query_pb2.Filter.EQ, flag=True)],
-            group_by=["ward_code"], months=["2025-10"], privacy=query_pb2.PrivacyRequest(epsilon=2.0 + i * 1e-6))
+        query = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)],
+                            group_by=["ward_code"], months=["2025-10"], epsilon=2.0 + i * 1e-6)
         start = time.perf_counter()
         engine.answer(query, caller)
         times.append((time.perf_counter() - start) * 1000)

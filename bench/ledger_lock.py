@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from analysis.queries import build_query
 from bench.common import write_results
 from node.engine import Caller, NodeEngine
 from node.loader import load_district
@@ -27,6 +28,7 @@ from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
 from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
+from protos.serde import measure_to_wire
 
 CODE, MONTH = "E07000110", "2025-10"
 CALLER = Caller(name="bench", role="analyst")
@@ -72,18 +74,17 @@ def engine(root: Path, scale: float) -> NodeEngine:
 
 def count_query(i: int) -> query_pb2.Query:
     # A fresh loss each time: an identical question would be replayed from the store.
-    return query_pb2.Query(query_id=f"count-{i}", measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           months=[MONTH], privacy=query_pb2.PrivacyRequest(rho=0.01 + i * 1e-6), purpose="bench")
+    return build_query(measure_to_wire("count"), query_id=f"count-{i}", months=[MONTH], rho=0.01 + i * 1e-6,
+                       purpose="bench")
 
 
 def hostile() -> list[tuple[str, float, query_pb2.Query]]:
     """(label, Gaussian noise scale it asks for roughly, query)."""
     def q(qid: str, measure: query_pb2.Measure, rho: float, group_by: list[str]) -> query_pb2.Query:
-        return query_pb2.Query(query_id=qid, measure=measure, group_by=group_by, months=[MONTH],
-                               privacy=query_pb2.PrivacyRequest(rho=rho), purpose="hostile")
+        return build_query(measure, query_id=qid, group_by=group_by, months=[MONTH], rho=rho, purpose="hostile")
 
-    count = query_pb2.Measure(kind=query_pb2.Measure.COUNT)
-    big_sum = query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=0, upper=10_000_000)
+    count = measure_to_wire("count")
+    big_sum = measure_to_wire("sum", "earnings_weekly", 0, 10_000_000)
     return [
         ("count by ward, rho 1e-12 (tiny loss)", 1e6, q("h-tiny", count, 1e-12, ["ward_code"])),
         ("sum, bounds 0..1e7, rho 5", 5e6, q("h-bounds", big_sum, 5.0, [])),

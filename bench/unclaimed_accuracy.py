@@ -8,6 +8,7 @@ bench/results/unclaimed_accuracy.md."""
 
 from __future__ import annotations
 
+import copy
 import statistics
 import tempfile
 import time
@@ -84,8 +85,7 @@ def main() -> None:
         households = float(sum(len(p) for p in pc))
         value = float(sum(p["pc_unclaimed_annual"].sum() for p in pc))
         over = sum(int((p["pc_unclaimed_annual"] > PC_VALUE_UPPER).sum()) for p in pc)
-        wide = query_pb2.Query()
-        wide.CopyFrom(queries["pc_unclaimed_value"])
+        wide = copy.deepcopy(queries["pc_unclaimed_value"])
         wide.measure.upper = 12000
         hh = measure(county, queries["pc_unclaimed_households"], "households", households)
         pounds = measure(county, queries["pc_unclaimed_value"], f"£ a year, clamp £{PC_VALUE_UPPER:,.0f}", value)

@@ -7,73 +7,20 @@ its 95% interval, and every command that may spend budget says what each node wa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-import grpc
 
+from analysis.client import CoordinatorClient
+from cli.errors import grpc_errors
+from cli.options import connection_options, endpoint, json_option
 from common.estimates import Estimate
-from protos.lsi.v1 import coordinator_pb2
 
 COUNTY = "Kent (12 districts)"
-
-
-def register(main: click.Group) -> None:
-    """Add the analysis commands to the `lsi` group."""
-    # Imported here, not at the top: cli.main imports this module while it is still being loaded.
-    from cli.main import _grpc_errors, connection_options
-
-    def command(group: click.Group, name: str, fn: Callable[..., Any], options: Sequence[Any]) -> None:
-        wrapped = _grpc_errors(fn)
-        for option in reversed(options):
-            wrapped = option(wrapped)
-        group.command(name)(connection_options("county-coordinator")(wrapped))
-
-    as_json = click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-    command(index, "refresh", _index_refresh, [
-        click.option("--month", required=True, help="YYYY-MM"),
-        click.option("--rho", type=float, required=True,
-                     help="total zCDP loss for the month at each node, split evenly over its 7 queries"),
-        as_json,
-    ])
-    command(index, "show", _index_show, [
-        click.option("--from", "from_month", default=None, help="first month (default: the first held)"),
-        click.option("--to", "to_month", default=None, help="last month (default: the latest held)"),
-        click.option("--base-month", default=None, help="index = 100 here (default: --from)"),
-        click.option("--district", "district_code", default=None, help="ONS code: that district and its wards"),
-        as_json,
-    ])
-    main.add_command(index)
-    command(main, "benchmark", _benchmark, [
-        click.argument("indicator_name", metavar="INDICATOR"),
-        click.option("--month", required=True, help="YYYY-MM"),
-        click.option("--epsilon", type=float, help="pure-DP loss at each node (discrete Laplace)"),
-        click.option("--rho", type=float, help="zCDP loss at each node (discrete Gaussian)"),
-        as_json,
-    ])
-    command(main, "unclaimed", _unclaimed, [
-        click.option("--month", required=True, help="YYYY-MM"),
-        click.option("--epsilon", type=float, required=True,
-                     help="total pure-DP loss at each node, split evenly over the 4 figures"),
-        click.option("--by", type=click.Choice(["district", "ward"]), default="district", show_default=True),
-        as_json,
-    ])
-    command(main, "report", _report, [
-        click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
-                     help="the HTML file to write"),
-        click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)"),
-        click.option("--base-month", default=None, help="index = 100 here (default: the first month held)"),
-        click.option("--campaign", default=None, help="include this campaign's results"),
-        click.option("--benchmark-epsilon", type=float, default=1.0, show_default=True,
-                     help="for the crisis benchmark (free if already asked at this epsilon)"),
-        click.option("--unclaimed-epsilon", type=float, default=2.0, show_default=True,
-                     help="for unclaimed support (free if already asked at this epsilon)"),
-        click.option("--campaign-epsilon", type=float, default=1.0, show_default=True),
-    ])
 
 
 @click.group()
@@ -84,42 +31,11 @@ def index() -> None:
 # ------------------------------------------------------------------------------------------- plumbing
 
 
-class Coordinator:
-    """The three calls the analyses need, over one channel."""
-
-    def __init__(self, stub: Any) -> None:
-        self.stub = stub
-
-    def submit(self, fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
-        return self.stub.Submit(fq, timeout=120)
-
-    def fetch(self, query_id: str) -> coordinator_pb2.FederatedResult | None:
-        try:
-            return self.stub.Result(coordinator_pb2.ResultRequest(query_id=query_id), timeout=30)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
-                return None
-            raise
-
-    def budgets(self) -> coordinator_pb2.CountyBudget:
-        return self.stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=60)
-
-    def months(self) -> list[str]:
-        """Months every serving node holds."""
-        nodes = [n for n in self.stub.Nodes(coordinator_pb2.NodesRequest(), timeout=30).nodes if n.serving]
-        if not nodes:
-            raise click.ClickException("no district node is serving")
-        common = set(nodes[0].months).intersection(*(set(n.months) for n in nodes[1:]))
-        return sorted(common)
-
-
 def connect(address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-            plaintext: bool) -> Coordinator:
+            plaintext: bool) -> CoordinatorClient:
     """The coordinator at an address, over mutual TLS as the given identity."""
-    from analysis.client import Endpoint, coordinator_stub
-
     try:
-        return Coordinator(coordinator_stub(Endpoint(address, pki_dir, identity, server_name, plaintext)))
+        return CoordinatorClient.connect(endpoint(address, pki_dir, identity, server_name, plaintext))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -187,7 +103,14 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
 # ------------------------------------------------------------------------------------------- commands
 
 
-def _index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir: Path | None,
+@index.command("refresh")
+@connection_options("county-coordinator")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--rho", type=float, required=True,
+              help="total zCDP loss for the month at each node, split evenly over its 7 queries")
+@json_option
+@grpc_errors
+def index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir: Path | None,
                    identity: str | None, server_name: str | None, plaintext: bool) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
     from analysis.index_refresh import refresh_index_month
@@ -221,7 +144,15 @@ def _pct(e: Estimate) -> Estimate:
     return scale(e, 100.0)
 
 
-def _index_show(from_month: str | None, to_month: str | None, base_month: str | None, district_code: str | None,
+@index.command("show")
+@connection_options("county-coordinator")
+@click.option("--from", "from_month", default=None, help="first month (default: the first held)")
+@click.option("--to", "to_month", default=None, help="last month (default: the latest held)")
+@click.option("--base-month", default=None, help="index = 100 here (default: --from)")
+@click.option("--district", "district_code", default=None, help="ONS code: that district and its wards")
+@json_option
+@grpc_errors
+def index_show(from_month: str | None, to_month: str | None, base_month: str | None, district_code: str | None,
                 as_json: bool, address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
                 plaintext: bool) -> None:
     """The index from stored refreshes (spends nothing): the county, districts, or one district and its wards."""
@@ -294,7 +225,15 @@ def benchmark_text(b: Any) -> str:
                                   "vs county"], rows)
 
 
-def _benchmark(indicator_name: str, month: str, epsilon: float | None, rho: float | None, as_json: bool,
+@click.command("benchmark")
+@connection_options("county-coordinator")
+@click.argument("indicator_name", metavar="INDICATOR")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--epsilon", type=float, help="pure-DP loss at each node (discrete Laplace)")
+@click.option("--rho", type=float, help="zCDP loss at each node (discrete Gaussian)")
+@json_option
+@grpc_errors
+def benchmark_command(indicator_name: str, month: str, epsilon: float | None, rho: float | None, as_json: bool,
                address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
                plaintext: bool) -> None:
     """Districts per 1,000 households with ranks, change on month and year, and the gap to the county."""
@@ -335,7 +274,15 @@ def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
                                   "free school meals: households", "free school meals: children"], rows)
 
 
-def _unclaimed(month: str, epsilon: float, by: str, as_json: bool, address: str, pki_dir: Path | None,
+@click.command("unclaimed")
+@connection_options("county-coordinator")
+@click.option("--month", required=True, help="YYYY-MM")
+@click.option("--epsilon", type=float, required=True,
+              help="total pure-DP loss at each node, split evenly over the 4 figures")
+@click.option("--by", type=click.Choice(["district", "ward"]), default="district", show_default=True)
+@json_option
+@grpc_errors
+def unclaimed_command(month: str, epsilon: float, by: str, as_json: bool, address: str, pki_dir: Path | None,
                identity: str | None, server_name: str | None, plaintext: bool) -> None:
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
     from analysis.unclaimed import unclaimed
@@ -349,7 +296,20 @@ def _unclaimed(month: str, epsilon: float, by: str, as_json: bool, address: str,
     click.echo(f"\n{charged_line(t.charged_rho)}")
 
 
-def _report(out: Path, month: str | None, base_month: str | None, campaign: str | None, benchmark_epsilon: float,
+@click.command("report")
+@connection_options("county-coordinator")
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="the HTML file to write")
+@click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)")
+@click.option("--base-month", default=None, help="index = 100 here (default: the first month held)")
+@click.option("--campaign", default=None, help="include this campaign's results")
+@click.option("--benchmark-epsilon", type=float, default=1.0, show_default=True,
+              help="for the crisis benchmark (free if already asked at this epsilon)")
+@click.option("--unclaimed-epsilon", type=float, default=2.0, show_default=True,
+              help="for unclaimed support (free if already asked at this epsilon)")
+@click.option("--campaign-epsilon", type=float, default=1.0, show_default=True)
+@grpc_errors
+def report_command(out: Path, month: str | None, base_month: str | None, campaign: str | None, benchmark_epsilon: float,
             unclaimed_epsilon: float, campaign_epsilon: float, address: str, pki_dir: Path | None,
             identity: str | None, server_name: str | None, plaintext: bool) -> None:
     """Write the county report as one self-contained HTML file and print its path."""
@@ -359,7 +319,7 @@ def _report(out: Path, month: str | None, base_month: str | None, campaign: str 
     click.echo(str(path))
 
 
-def write_report(c: Coordinator, out: Path, *, month: str | None = None, base_month: str | None = None,
+def write_report(c: CoordinatorClient, out: Path, *, month: str | None = None, base_month: str | None = None,
                  campaign: str | None = None, benchmark_epsilon: float = 1.0, unclaimed_epsilon: float = 2.0,
                  campaign_epsilon: float = 1.0) -> Path:
     """Assemble the report's data from the analyses and the nodes' budgets, write it, return its absolute path."""

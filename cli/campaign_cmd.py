@@ -16,29 +16,13 @@ from typing import Any
 import click
 
 from analysis.campaigns import CAMPAIGN_INDICATORS as RESULT_INDICATORS
-from analysis.campaigns import campaign_queries
+from analysis.campaigns import campaign_figures
+from analysis.client import coordinator_stub
+from cli.errors import grpc_errors
+from cli.options import connection_options, endpoint, json_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 
 RESULT_HEADERS = ("households targeted", "contacted", "claimed", "£ a year gained")
-
-
-def register(main: click.Group) -> None:
-    """Add the campaign commands to the `lsi` group."""
-    # Imported here, not at the top: cli.main imports this module while it is still being loaded.
-    from cli.main import _grpc_errors, connection_options
-
-    results = _grpc_errors(_results_command)
-    for option in reversed([
-        click.option("--name", required=True, help="the campaign's county-wide name"),
-        click.option("--epsilon", type=float, required=True,
-                     help="privacy loss per figure (four figures: each district is charged four times)"),
-        click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)"),
-        click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
-        click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table"),
-    ]):
-        results = option(results)
-    campaign.command("results")(connection_options("county-coordinator")(results))
-    main.add_command(campaign)
 
 
 @click.group()
@@ -74,6 +58,39 @@ def _snapshot(config: Any, month: str | None) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
+def create_target_list(config_path: Path, name: str, target: str, out: Path, *, month: str | None = None,
+                       limit: int | None = None, by: str) -> tuple[Any, Any]:
+    """Create a campaign from the district's snapshot and write its target list; the campaign and its targets."""
+    from node.campaigns import CampaignError, write_target_list
+    from node.derive import derive
+    from reference.rates import rates_for_month
+
+    config, store = _open(config_path)
+    if not out.parent.is_dir():
+        raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
+    snapshot = _snapshot(config, month)
+    derived = derive(snapshot.frame, rates_for_month(snapshot.month), month=snapshot.month)
+    try:
+        created, targets = store.create_campaign(name, target, snapshot.month, derived, created_by=by, limit=limit,
+                                                 source_digest=snapshot.digest)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    write_target_list(targets, out)
+    return created, targets
+
+
+def import_outcomes(config_path: Path, name: str, csv_path: Path, *, by: str) -> int:
+    """Record a CSV of outcomes for a campaign's households (all or nothing); how many rows were recorded."""
+    from node.campaigns import CampaignError
+
+    config, store = _open(config_path)
+    try:
+        known = _household_ids(config, store.get(name).month)
+        return store.import_outcomes_csv(name, csv_path, recorded_by=by, known_households=known)
+    except CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @campaign.command("create")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True),
               help="the node's configuration (node.toml)")
@@ -87,22 +104,8 @@ def _snapshot(config: Any, month: str | None) -> Any:
 def campaign_create(config_path: Path, name: str, target: str, month: str | None, limit: int | None, out: Path,
                     by: str | None) -> None:
     """Build a target list from the district's own records and write it as CSV for the district's team."""
-    from node.campaigns import CampaignError, write_target_list
-    from node.derive import derive
-    from reference.rates import rates_for_month
-
-    config, store = _open(config_path)
-    if not out.parent.is_dir():
-        raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
-    snapshot = _snapshot(config, month)
-    derived = derive(snapshot.frame, rates_for_month(snapshot.month), month=snapshot.month)
-    try:
-        created, targets = store.create_campaign(name, target, snapshot.month, derived,
-                                                 created_by=by or getpass.getuser(), limit=limit,
-                                                 source_digest=snapshot.digest)
-    except CampaignError as exc:
-        raise click.ClickException(str(exc)) from None
-    write_target_list(targets, out)
+    created, targets = create_target_list(config_path, name, target, out, month=month, limit=limit,
+                                          by=by or getpass.getuser())
     gains = targets["expected_annual_gain"]
     worth = f", expected £{gains.sum():,.0f} a year if all claim" if gains.notna().any() else ""
     click.echo(f"campaign {created.name}: {created.households} households from the {created.month} snapshot"
@@ -150,14 +153,14 @@ def campaign_outcome(config_path: Path, name: str, household: str | None, contac
         raise click.ClickException("give either --household ID (with --contacted, --claimed, --gained) or --csv")
     if csv_path is not None and (contacted, claimed, gained) != (None, None, None):
         raise click.ClickException("--contacted, --claimed and --gained go with --household, not --csv")
-    config, store = _open(config_path)
     recorded_by = by or getpass.getuser()
+    if csv_path is not None:
+        n = import_outcomes(config_path, name, csv_path, by=recorded_by)
+        click.echo(f"recorded {n} outcome row(s) from {csv_path.name} for campaign {name}")
+        return
+    config, store = _open(config_path)
     try:
         known = _household_ids(config, store.get(name).month)
-        if csv_path is not None:
-            n = store.import_outcomes_csv(name, csv_path, recorded_by=recorded_by, known_households=known)
-            click.echo(f"recorded {n} outcome row(s) from {csv_path.name} for campaign {name}")
-            return
         if (contacted, claimed, gained) == (None, None, None):
             raise click.ClickException("say what happened: --contacted, --claimed and/or --gained")
         try:
@@ -189,11 +192,19 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def _results_command(name: str, epsilon: float, purpose: str, districts: tuple[str, ...], as_json: bool,
-                     address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-                     plaintext: bool) -> None:
+@campaign.command("results")
+@connection_options("county-coordinator")
+@click.option("--name", required=True, help="the campaign's county-wide name")
+@click.option("--epsilon", type=float, required=True,
+              help="privacy loss per figure (four figures: each district is charged four times)")
+@click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)")
+@click.option("--district", "districts", multiple=True, help="ONS code; default all districts")
+@json_option
+@grpc_errors
+def campaign_results_command(name: str, epsilon: float, purpose: str, districts: tuple[str, ...], as_json: bool,
+                             address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
+                             plaintext: bool) -> None:
     """County view of a campaign: households targeted, contacted, claimed and £ gained, with 95% intervals."""
-    from analysis.client import Endpoint, coordinator_stub
     from cli.render import to_json
     from node.campaigns import CampaignError, validate_name
 
@@ -201,11 +212,9 @@ def _results_command(name: str, epsilon: float, purpose: str, districts: tuple[s
         validate_name(name)
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from None
-    stub = coordinator_stub(Endpoint(address, pki_dir, identity, server_name, plaintext))
-    results = {
-        q.indicator: stub.Submit(coordinator_pb2.FederatedQuery(query=q, districts=list(districts)), timeout=120)
-        for q in campaign_queries(name, epsilon, purpose)  # the total epsilon, split across the figures
-    }
+    stub = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext))
+    # The total epsilon, split across the figures.
+    results = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), name, epsilon, purpose, districts)
     if as_json:
         click.echo(json.dumps({i: json.loads(to_json(results[i])) for i in RESULT_INDICATORS}, indent=2))
         return

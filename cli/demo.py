@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import shutil
 import tempfile
 import time
@@ -16,17 +14,21 @@ from pathlib import Path
 import click
 import grpc
 
+from analysis.campaigns import campaign_figures
+from analysis.client import CoordinatorClient
 from analysis.district_benchmarks import benchmark
 from analysis.federated import shift_month
 from analysis.index_refresh import index_series, refresh_index_month
 from analysis.indicators import indicator
-from analysis.queries import indicator_query
+from analysis.queries import build_query, indicator_query
 from analysis.unclaimed import unclaimed
-from cli.analysis_cmd import Coordinator, benchmark_text, charged_line, series_text, unclaimed_text, write_report
+from cli.analysis_cmd import benchmark_text, charged_line, series_text, unclaimed_text, write_report
+from cli.campaign_cmd import create_target_list, import_outcomes, results_table
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, node_name
 from cli.render import budget_table, charges_table, result_table
 from privacy.policy import Policy
 from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.serde import Mechanism, filter_to_wire, measure_to_wire
 from reference.geography import District, districts
 from security.tls import channel_credentials
 
@@ -127,7 +129,7 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
 
             stub = coordinator_pb2_grpc.CoordinatorStub(channel)
             _questions(stub)
-            coordinator = Coordinator(stub)
+            coordinator = CoordinatorClient(stub)
             _analyses(coordinator)
             _campaign(county, stub)
             budgets = stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=30)
@@ -160,14 +162,9 @@ def _ask(stub, query: query_pb2.Query, title: str, unit: str = "", *, show=None)
 
 
 def _questions(stub) -> None:
-    cts = query_pb2.Query(
-        query_id="demo-cts-by-district",
-        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-        filters=[query_pb2.Filter(column="on_cts", op=query_pb2.Filter.EQ, flag=True)],
-        months=[END_MONTH],
-        privacy=query_pb2.PrivacyRequest(epsilon=QUESTION_EPSILONS[0]),
-        purpose="Council Tax Support caseloads for the county benchmark",
-    )
+    cts = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)], months=[END_MONTH],
+                      epsilon=QUESTION_EPSILONS[0], query_id="demo-cts-by-district",
+                      purpose="Council Tax Support caseloads for the county benchmark")
     cts_result = _ask(stub, cts, f"Households with Council Tax Support, by district, {END_MONTH}, "
                                  f"epsilon {QUESTION_EPSILONS[0]:g}")
     click.echo("")
@@ -190,11 +187,8 @@ def _questions(stub) -> None:
     _ask(stub, surplus, f"Mean monthly surplus after housing and essentials, by tenure (zCDP, rho {SURPLUS_RHO:g})",
          show=_county_only, unit="£")
 
-    accurate = indicator_query(indicator("uc_without_cts"), months=[END_MONTH], epsilon=1.0,
-                               query_id="demo-uc-without-cts")
-    accurate.privacy.Clear()
-    accurate.privacy.target_accuracy = ACCURACY_TARGET
-    accurate.privacy.mechanism = query_pb2.DISCRETE_LAPLACE
+    accurate = indicator_query(indicator("uc_without_cts"), months=[END_MONTH], accuracy=ACCURACY_TARGET,
+                               mechanism=Mechanism.DISCRETE_LAPLACE, query_id="demo-uc-without-cts")
     result = _ask(stub, accurate, "Universal Credit households without Council Tax Support, asked as an accuracy "
                                   f"(each district within +/-{ACCURACY_TARGET} households, 95% of the time)")
     first = next(d for d in result.districts if d.answered)
@@ -207,7 +201,7 @@ def _questions(stub) -> None:
                f"privacy spent by the retry: rho {_county_spent(stub) - before:g}")
 
 
-def _analyses(c: Coordinator) -> None:
+def _analyses(c: CoordinatorClient) -> None:
     months = [shift_month(BASE_MONTH, k) for k in range(MONTHS)]
     step(f"Living Standards Index: refreshing {months[0]} to {months[-1]}, rho {INDEX_RHO_PER_MONTH:g} a month at "
          "each node (7 queries by ward)")
@@ -234,11 +228,7 @@ def _analyses(c: Coordinator) -> None:
 
 
 def _campaign(county: LocalCounty, stub) -> None:
-    """Each district runs a Pension Credit campaign on its own records, with the real `lsi campaign` commands."""
-    from analysis.campaigns import campaign_queries
-    from cli.campaign_cmd import results_table
-    from cli.main import main as lsi
-
+    """Each district runs a Pension Credit campaign on its own records, as `lsi campaign create` and `outcome` do."""
     step(f"Campaign {CAMPAIGN}: each district lists its own pensioner households missing out (largest gain "
          "first); the lists stay on the district's machine")
     click.echo(f"   as each district's team would: lsi campaign create --config node.toml --name {CAMPAIGN} "
@@ -246,19 +236,13 @@ def _campaign(county: LocalCounty, stub) -> None:
     for d in districts():
         folder = county.root / "nodes" / d.code
         targets = folder / "pension-credit-targets.csv"
-        # The commands' own messages are for a district officer at a terminal; here one line per district.
-        with contextlib.redirect_stdout(io.StringIO()):
-            lsi.main(["campaign", "create", "--config", str(folder / "node.toml"), "--name", CAMPAIGN,
-                      "--target", "pc_unclaimed", "--out", str(targets), "--by", "benefits-team"],
-                     standalone_mode=False)
-            outcomes = _synthetic_outcomes(targets, folder / "pension-credit-outcomes.csv")
-            lsi.main(["campaign", "outcome", "--config", str(folder / "node.toml"), "--name", CAMPAIGN,
-                      "--csv", str(outcomes.path), "--by", "benefits-team"], standalone_mode=False)
+        create_target_list(folder / "node.toml", CAMPAIGN, "pc_unclaimed", targets, by="benefits-team")
+        outcomes = _synthetic_outcomes(targets, folder / "pension-credit-outcomes.csv")
+        import_outcomes(folder / "node.toml", CAMPAIGN, outcomes.path, by="benefits-team")
         click.echo(f"   {d.name}: {outcomes.listed} households listed, {outcomes.contacted} contacted, "
                    f"{outcomes.claimed} claimed (synthetic outcomes)")
     step(f"The county sees the campaign only as DP aggregates (epsilon {CAMPAIGN_EPSILON:g} in all at each node)")
-    results = {q.indicator: stub.Submit(coordinator_pb2.FederatedQuery(query=q), timeout=120)
-               for q in campaign_queries(CAMPAIGN, CAMPAIGN_EPSILON)}
+    results = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), CAMPAIGN, CAMPAIGN_EPSILON)
     click.echo(results_table(results))
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from coordinator.config import CoordinatorConfig, NodeEntry, write_coordinator_config
+from node.config import NodeConfig, write_node_config
 from privacy.policy import Policy, save_policy
 from reference.geography import District, districts
 from security.pki import Role, init_ca, issue
@@ -96,37 +98,22 @@ class LocalCounty:
             folder = self.root / "nodes" / d.code
             folder.mkdir(parents=True, exist_ok=True)
             save_policy(policy(d), folder / "policy.toml")
-            (folder / "node.toml").write_text(
-                "[node]\n"
-                f'district_code = "{d.code}"\n'
-                f'listen = "127.0.0.1:{self.node_ports[d.code]}"\n'
-                f'data_dir = "{self.data_dir / d.code}"\n'
-                'state_db = "state.sqlite"\n'
-                'policy = "policy.toml"\n'
-                'audit_key = "audit-ed25519.pem"\n'
-                "\n[tls]\n"
-                f'ca = "{self.pki_dir / "ca.crt"}"\n'
-                f'cert = "{self.pki_dir / (node_name(d) + ".crt")}"\n'
-                f'key = "{self.pki_dir / (node_name(d) + ".key")}"\n'
-                f'crl = "{self.pki_dir / "crl.pem"}"\n'
-            )
+            write_node_config(NodeConfig(
+                district_code=d.code, listen=self.node_address(d.code), data_dir=self.data_dir / d.code,
+                state_db=folder / "state.sqlite", policy=folder / "policy.toml",
+                audit_key=folder / "audit-ed25519.pem", tls=self._tls_files(node_name(d)),
+            ), folder / "node.toml")
         self.coordinator_port = free_port()
-        entries = "".join(
-            f'\n[[nodes]]\ndistrict_code = "{d.code}"\naddress = "{self.node_address(d.code)}"\n'
-            f'certificate_name = "{node_name(d)}"\n'
-            for d in districts()
-        )
-        (self.root / "coordinator.toml").write_text(
-            "[coordinator]\n"
-            f'listen = "{self.coordinator_address}"\n'
-            'state_db = "coordinator.sqlite"\n'
-            "deadline_seconds = 20\n"
-            "\n[tls]\n"
-            f'ca = "{self.pki_dir / "ca.crt"}"\n'
-            f'cert = "{self.pki_dir / (COORDINATOR + ".crt")}"\n'
-            f'key = "{self.pki_dir / (COORDINATOR + ".key")}"\n'
-            f'crl = "{self.pki_dir / "crl.pem"}"\n' + entries
-        )
+        nodes = tuple(NodeEntry(d.code, self.node_address(d.code), node_name(d)) for d in districts())
+        write_coordinator_config(CoordinatorConfig(
+            listen=self.coordinator_address, state_db=self.root / "coordinator.sqlite", deadline_seconds=20.0,
+            nodes=nodes, tls=self._tls_files(COORDINATOR),
+        ), self.root / "coordinator.toml")
+
+    def _tls_files(self, identity: str) -> TlsFiles:
+        """A server's [tls] files in the county PKI, with the CRL it reads."""
+        return TlsFiles(ca=self.pki_dir / "ca.crt", cert=self.pki_dir / f"{identity}.crt",
+                        key=self.pki_dir / f"{identity}.key", crl=self.pki_dir / "crl.pem")
 
     def _spawn(self, name: str, args: list[str]) -> None:
         logs = self.root / "logs"

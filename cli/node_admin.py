@@ -1,4 +1,7 @@
-"""Audited repairs an officer runs on the node's machine: recover a ledger, reconcile a policy, accept a node."""
+"""Audited repairs an officer runs on the node's machine: recover a ledger, reconcile a policy, accept a node.
+
+`lsi node recover`, `lsi node policy-sync` and `lsi coordinator accept-node`; cli.server_cmd adds them to
+their groups."""
 
 from __future__ import annotations
 
@@ -47,75 +50,70 @@ def ig_officer(pki_dir: Path, identity: str, district_code: str) -> str:
     return read_name(cert_pem)
 
 
-def register(main: click.Group) -> None:
-    """Add `lsi node recover`, `lsi node policy-sync` and `lsi coordinator accept-node`."""
-    node_group, coordinator_group = main.commands["node"], main.commands["coordinator"]
-    assert isinstance(node_group, click.Group) and isinstance(coordinator_group, click.Group)
+@click.command("recover")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--pki", "pki_dir", required=True, type=click.Path(path_type=Path), help="folder with ca.crt")
+@click.option("--identity", required=True, help="the IG officer's certificate name")
+@click.option("--reason", required=True, help="why (goes in the audit log)")
+def node_recover(config_path: Path, pki_dir: Path, identity: str, reason: str) -> None:
+    """Accept a ledger that fails its start-up check (lost key, deleted database, edited charges); audited."""
+    from node.config import load_node_config
+    from privacy.integrity import LedgerIntegrityError, recover
 
-    @node_group.command("recover")
-    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
-    @click.option("--pki", "pki_dir", required=True, type=click.Path(path_type=Path), help="folder with ca.crt")
-    @click.option("--identity", required=True, help="the IG officer's certificate name")
-    @click.option("--reason", required=True, help="why (goes in the audit log)")
-    def node_recover(config_path: Path, pki_dir: Path, identity: str, reason: str) -> None:
-        """Accept a ledger that fails its start-up check (lost key, deleted database, edited charges); audited."""
-        from node.config import load_node_config
-        from privacy.integrity import LedgerIntegrityError, recover
+    config = load_node_config(config_path)
+    officer = ig_officer(pki_dir, identity, config.district_code)
+    try:
+        done = recover(config.state_db, config.audit_key, officer, reason)
+    except (LedgerIntegrityError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"recovery recorded as audit entry #{done.seq} by {officer}"
+               f"{'; new audit key' if done.new_key else ''}{'; new ledger' if done.new_ledger else ''}")
+    for problem in done.problems:
+        click.echo(f"  acknowledged: {problem}")
+    click.echo("The coordinator will refuse this node until county IT runs `lsi coordinator accept-node`.")
 
-        config = load_node_config(config_path)
+@click.command("policy-sync")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--keep", type=click.Choice(["ledger", "file"]), required=True,
+              help="ledger: rewrite the file from the ledger; file: put the file's policy in force (audited)")
+@click.option("--pki", "pki_dir", type=click.Path(path_type=Path), help="with --keep file: folder with ca.crt")
+@click.option("--identity", help="with --keep file: the IG officer's certificate name")
+def node_policy_sync(config_path: Path, keep: str, pki_dir: Path | None, identity: str | None) -> None:
+    """Make the policy file and the ledger agree again, after the node refused to start over them."""
+    from node.config import load_node_config
+    from privacy.integrity import check_ledger, open_signer
+    from privacy.ledger import PrivacyStore
+    from privacy.policy import PolicyError, load_policy, save_policy
+
+    config = load_node_config(config_path)
+    signer = open_signer(config.audit_key, config.state_db)
+    check_ledger(config.state_db, signer)
+    file_policy = load_policy(config.policy)
+    if keep == "file":
+        if pki_dir is None or identity is None:
+            raise click.ClickException("--keep file changes the budget: give --pki and --identity (IG officer)")
         officer = ig_officer(pki_dir, identity, config.district_code)
-        try:
-            done = recover(config.state_db, config.audit_key, officer, reason)
-        except (LedgerIntegrityError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"recovery recorded as audit entry #{done.seq} by {officer}"
-                   f"{'; new audit key' if done.new_key else ''}{'; new ledger' if done.new_ledger else ''}")
-        for problem in done.problems:
-            click.echo(f"  acknowledged: {problem}")
-        click.echo("The coordinator will refuse this node until county IT runs `lsi coordinator accept-node`.")
+    store = PrivacyStore.existing(config.state_db, signer)
+    if keep == "ledger":
+        save_policy(store.policy, config.policy)
+        click.echo(f"{config.policy} now states the ledger's policy")
+        return
+    try:
+        changes = store.set_policy(file_policy, changed_by=officer)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"the file's policy is in force (audited): {'; '.join(changes) or 'no change'}")
 
-    @node_group.command("policy-sync")
-    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
-    @click.option("--keep", type=click.Choice(["ledger", "file"]), required=True,
-                  help="ledger: rewrite the file from the ledger; file: put the file's policy in force (audited)")
-    @click.option("--pki", "pki_dir", type=click.Path(path_type=Path), help="with --keep file: folder with ca.crt")
-    @click.option("--identity", help="with --keep file: the IG officer's certificate name")
-    def node_policy_sync(config_path: Path, keep: str, pki_dir: Path | None, identity: str | None) -> None:
-        """Make the policy file and the ledger agree again, after the node refused to start over them."""
-        from node.config import load_node_config
-        from privacy.integrity import check_ledger, open_signer
-        from privacy.ledger import PrivacyStore
-        from privacy.policy import PolicyError, load_policy, save_policy
+@click.command("accept-node")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--district", "code", required=True, help="the district code of the recovered node")
+@click.option("--by", "actor", required=True, help="who accepts it (recorded)")
+@click.option("--reason", required=True, help="why, e.g. the IG officer's recovery reference (recorded)")
+def accept_node(config_path: Path, code: str, actor: str, reason: str) -> None:
+    """Accept a node whose ledger was recovered: forget its pinned key and receipts; recorded."""
+    from coordinator.config import load_coordinator_config
+    from coordinator.receipts import ReceiptBook
 
-        config = load_node_config(config_path)
-        signer = open_signer(config.audit_key, config.state_db)
-        check_ledger(config.state_db, signer)
-        file_policy = load_policy(config.policy)
-        if keep == "file":
-            if pki_dir is None or identity is None:
-                raise click.ClickException("--keep file changes the budget: give --pki and --identity (IG officer)")
-            officer = ig_officer(pki_dir, identity, config.district_code)
-        store = PrivacyStore.existing(config.state_db, signer)
-        if keep == "ledger":
-            save_policy(store.policy, config.policy)
-            click.echo(f"{config.policy} now states the ledger's policy")
-            return
-        try:
-            changes = store.set_policy(file_policy, changed_by=officer)
-        except PolicyError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"the file's policy is in force (audited): {'; '.join(changes) or 'no change'}")
-
-    @coordinator_group.command("accept-node")
-    @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
-    @click.option("--district", "code", required=True, help="the district code of the recovered node")
-    @click.option("--by", "actor", required=True, help="who accepts it (recorded)")
-    @click.option("--reason", required=True, help="why, e.g. the IG officer's recovery reference (recorded)")
-    def accept_node(config_path: Path, code: str, actor: str, reason: str) -> None:
-        """Accept a node whose ledger was recovered: forget its pinned key and receipts; recorded."""
-        from coordinator.config import load_coordinator_config
-        from coordinator.receipts import ReceiptBook
-
-        config = load_coordinator_config(config_path)
-        ReceiptBook(config.state_db).accept_node(code, actor, reason)
-        click.echo(f"{code} accepted: its next receipt is pinned afresh (recorded under {actor})")
+    config = load_coordinator_config(config_path)
+    ReceiptBook(config.state_db).accept_node(code, actor, reason)
+    click.echo(f"{code} accepted: its next receipt is pinned afresh (recorded under {actor})")

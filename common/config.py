@@ -1,13 +1,17 @@
 """Reading TOML configuration files, shared by the node's and the coordinator's config loaders.
 
 Both servers read the same kind of file with the same [tls] section; keeping the reader here lets the
-coordinator load its file without importing the node's package.
+coordinator load its file without importing the node's package. Files are written from the config dataclasses
+(their `to_dict`) with tomli-w, never by formatting strings, so what is written is what the loader reads.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+
+import tomli_w
 
 from security.tls import TlsFiles
 
@@ -43,3 +47,22 @@ def tls_section(raw: dict, base: Path, path: Path) -> TlsFiles:
         key=base / required_text(raw, "key", path, "tls"),
         crl=base / crl if crl else None,
     )
+
+
+def write_toml(path: Path, data: Mapping[str, object]) -> None:
+    """Write a configuration file from its dict form (tomli-w quotes and escapes every value)."""
+    path.write_text(tomli_w.dumps(dict(data)))
+
+
+def relative_path(path: Path, base: Path) -> str:
+    """A path as written in a file in `base`: relative when inside it, else absolute (the loader joins either)."""
+    return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+
+def tls_dict(tls: TlsFiles, base: Path) -> dict[str, str]:
+    """The [tls] section for a file in `base`: the inverse of `tls_section`."""
+    out = {"ca": relative_path(tls.ca, base), "cert": relative_path(tls.cert, base),
+           "key": relative_path(tls.key, base)}
+    if tls.crl is not None:
+        out["crl"] = relative_path(tls.crl, base)
+    return out

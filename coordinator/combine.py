@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from common.estimates import Estimate, add, ratio
 from coordinator.postprocess import county_total, reconcile
 from protos.lsi.v1 import query_pb2
+from protos.serde import MEASURES
 
 Key = tuple[tuple[str, str], ...]
 
@@ -29,7 +30,7 @@ def estimate(cell: query_pb2.Cell) -> Estimate:
 
 def combine(query: query_pb2.Query, releases: Sequence[query_pb2.Release]) -> list[query_pb2.Cell]:
     """Group cells and district totals (reconciled where possible) from each district, then county cells."""
-    if query.measure.kind == query_pb2.Measure.MEAN:
+    if MEASURES.get(query.measure.kind) == "mean":
         district_cells = [c for r in releases for c in r.cells]
         return district_cells + _pooled_means(district_cells)
     cells: list[query_pb2.Cell] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.config import ConfigError, read_toml, tls_section
+from common.config import ConfigError, read_toml, relative_path, tls_dict, tls_section, write_toml
 from security.tls import TlsFiles
 
 
@@ -27,6 +27,21 @@ class CoordinatorConfig:
     deadline_seconds: float
     nodes: tuple[NodeEntry, ...]
     tls: TlsFiles | None
+
+    def to_dict(self, base: Path) -> dict[str, object]:
+        """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
+        section = {"listen": self.listen, "state_db": relative_path(self.state_db, base),
+                   "deadline_seconds": self.deadline_seconds}
+        return {
+            "coordinator": section,
+            **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {}),
+            "nodes": [asdict(n) for n in self.nodes],
+        }
+
+
+def write_coordinator_config(config: CoordinatorConfig, path: Path) -> None:
+    """Write the coordinator's configuration file; `load_coordinator_config(path)` reads back the same config."""
+    write_toml(path, config.to_dict(path.parent))
 
 
 def load_coordinator_config(path: Path) -> CoordinatorConfig:

@@ -18,6 +18,7 @@ from coordinator.fanout import NodePool, NodeReply
 from coordinator.receipts import ReceiptBook, check_receipts
 from coordinator.results import ResultStore
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
+from protos.serde import canonical_query
 from reference.geography import district
 from security.pki import Role
 from security.serving import start_server
@@ -149,14 +150,8 @@ def as_replay(stored: coordinator_pb2.FederatedResult) -> coordinator_pb2.Federa
 
 
 def same_question(a: query_pb2.Query, b: query_pb2.Query) -> bool:
-    """Whether two queries ask the same thing, whoever asked and why."""
-    left, right = query_pb2.Query(), query_pb2.Query()
-    left.CopyFrom(a)
-    right.CopyFrom(b)
-    for q in (left, right):
-        q.analyst = ""
-        q.purpose = ""
-    return left.SerializeToString(deterministic=True) == right.SerializeToString(deterministic=True)
+    """Whether two queries ask the same thing, whoever asked and why (the vocabulary's canonical form)."""
+    return canonical_query(a) == canonical_query(b)
 
 
 def _name(code: str) -> str:

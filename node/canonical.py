@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from node.query import FilterClause, ValidatedQuery
 from node.schema import Column
+from protos.serde import canonical_json, question_fields
 
 # A clause no row meets, standing for any contradiction the normaliser recognises (x = 2.5 on whole numbers).
 NEVER = FilterClause("", "never", "")
@@ -196,18 +197,12 @@ def _categories(col: Column, clauses: Sequence[FilterClause]) -> list[FilterClau
 
 
 def canonical_question(vq: ValidatedQuery, columns: Mapping[str, Column], noise: Sequence[PlannedNoise]) -> str:
-    """The canonical question as JSON: the replay identity, before the data's version is added."""
-    return json.dumps(
-        {
-            "measure": vq.measure,
-            "column": vq.column,
-            "bounds": [vq.lower, vq.upper] if vq.measure != "count" else None,
-            "filters": [[f.column, f.op, _jsonable(f.value)] for f in normalise_filters(vq.filters, columns)],
-            "group_by": list(vq.group_by),
-            "months": list(vq.months),
-            "dataset": vq.dataset,
-            "noise": [[n.mechanism, repr(float(n.scale))] for n in noise],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    """The canonical question as JSON: the replay identity, before the data's version is added.
+
+    The wire vocabulary's question fields, over the normalised filters, with the dataset and planned noise."""
+    fields = question_fields(vq.measure, vq.column, vq.lower, vq.upper,
+                             [(f.column, f.op, f.value) for f in normalise_filters(vq.filters, columns)],
+                             vq.group_by, vq.months)
+    fields["dataset"] = vq.dataset
+    fields["noise"] = [[n.mechanism, repr(float(n.scale))] for n in noise]
+    return canonical_json(fields)

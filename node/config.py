@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import ConfigError, read_toml, tls_section
+from common.config import ConfigError, read_toml, relative_path, tls_dict, tls_section, write_toml
 from security.tls import TlsFiles
 
 
@@ -21,6 +21,24 @@ class NodeConfig:
     audit_key: Path
     tls: TlsFiles | None
     strict_data: bool = True
+
+    def to_dict(self, base: Path) -> dict[str, object]:
+        """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
+        node = {
+            "district_code": self.district_code,
+            "listen": self.listen,
+            "data_dir": relative_path(self.data_dir, base),
+            "state_db": relative_path(self.state_db, base),
+            "policy": relative_path(self.policy, base),
+            "audit_key": relative_path(self.audit_key, base),
+            "strict_data": self.strict_data,
+        }
+        return {"node": node, **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {})}
+
+
+def write_node_config(config: NodeConfig, path: Path) -> None:
+    """Write a node's configuration file; `load_node_config(path)` reads back the same config."""
+    write_toml(path, config.to_dict(path.parent))
 
 
 def load_node_config(path: Path) -> NodeConfig:

@@ -26,7 +26,6 @@ from privacy.accuracy import half_width, noise_variance
 from privacy.draw import charge_of, make_draw, run
 from privacy.integrity import check_ledger, open_signer
 from privacy.ledger import BudgetSummary, Drawn, PolicyConflict, PrivacyStore, ReleaseRequest, StoredRelease
-from privacy.mechanisms import Mechanism
 from privacy.policy import Policy, PolicyError, load_policy, parse_policy, save_policy
 from privacy.receipt import sign_receipt
 from privacy.sensitivity import Sensitivity, sensitivity
@@ -196,7 +195,7 @@ class NodeEngine:
                               detail=detail)
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
-        mechanism = Mechanism.DISCRETE_GAUSSIAN if vq.loss.mechanism == "gaussian" else Mechanism.DISCRETE_LAPLACE
+        mechanism = vq.loss.mechanism
         k, cells = len(vq.months), exact.cells_per_contribution
         # Each month has its own cells (the executor keys every cell by month), which the L2 bound relies on.
         def sens(measure: Literal["count", "sum"], lower: int = 0, upper: int = 0) -> Sensitivity:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from common.wire import CAMPAIGN_PREFIX, OPERATORS
 from node.schema import Column, did_you_mean
 from protos.lsi.v1 import query_pb2
+from protos.serde import (
+    CAMPAIGN_PREFIX,
+    MEASURES,
+    OPERATORS,
+    MeasureKind,
+    Mechanism,
+    canonical_json,
+    mechanism_from_wire,
+    question_fields,
+)
 
-MeasureKind = Literal["count", "sum", "mean"]
 ORDERED_OPS = {"lt", "le", "gt", "ge"}
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 # Large enough for a year of monthly snapshots twice over; bounds the sensitivity a single query can carry.
@@ -52,7 +58,7 @@ class LossRequest:
     epsilon: float | None
     rho: float | None
     accuracy: float | None
-    mechanism: Literal["laplace", "gaussian"]
+    mechanism: Mechanism
 
 
 @dataclass(frozen=True)
@@ -72,32 +78,19 @@ class ValidatedQuery:
 
     def canonical(self) -> str:
         """The query as asked, in canonical JSON, for the audit log (the replay identity is node.canonical's)."""
-        return json.dumps(
-            {
-                "measure": self.measure,
-                "column": self.column,
-                "bounds": [self.lower, self.upper] if self.measure != "count" else None,
-                "filters": [[f.column, f.op, _jsonable(f.value)] for f in self.filters],
-                "group_by": list(self.group_by),
-                "months": list(self.months),
-                "loss": {
-                    "epsilon": self.loss.epsilon,
-                    "rho": self.loss.rho,
-                    "accuracy": self.loss.accuracy,
-                    "mechanism": self.loss.mechanism,
-                },
-                "indicator": self.indicator,
-                # Left out for the household snapshots, so their canonical form and stored fingerprints are
-                # what they were before campaigns existed.
-                **({"dataset": self.dataset} if self.dataset else {}),
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-
-
-def _jsonable(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
+        fields = question_fields(self.measure, self.column, self.lower, self.upper,
+                                 [(f.column, f.op, f.value) for f in self.filters], self.group_by, self.months)
+        fields["loss"] = {
+            "epsilon": self.loss.epsilon,
+            "rho": self.loss.rho,
+            "accuracy": self.loss.accuracy,
+            "mechanism": self.loss.mechanism.value,
+        }
+        fields["indicator"] = self.indicator
+        # Left out for the household snapshots, so their canonical form is what it was before campaigns existed.
+        if self.dataset:
+            fields["dataset"] = self.dataset
+        return canonical_json(fields)
 
 
 def campaign_of(dataset: str, campaigns: Collection[str]) -> str | None:
@@ -142,10 +135,9 @@ def validate(
 
 
 def _measure(measure: query_pb2.Measure, columns: Mapping[str, Column]) -> tuple[MeasureKind, str, int, int]:
-    kinds = {query_pb2.Measure.COUNT: "count", query_pb2.Measure.SUM: "sum", query_pb2.Measure.MEAN: "mean"}
-    if measure.kind not in kinds:
+    if measure.kind not in MEASURES:
         raise QueryError("measure.kind", "must be COUNT, SUM or MEAN")
-    kind: MeasureKind = kinds[measure.kind]  # type: ignore[assignment]
+    kind = MEASURES[measure.kind]
     if kind == "count":
         if measure.column:
             raise QueryError("measure.column", "a count takes no column")
@@ -260,15 +252,10 @@ def _loss(p: query_pb2.PrivacyRequest) -> LossRequest:
     value = getattr(p, which)
     if not (math.isfinite(value) and value > 0):
         raise QueryError(f"privacy.{which}", f"must be a positive number, not {value:g}")
-    if p.mechanism == query_pb2.DISCRETE_GAUSSIAN:
-        mechanism = "gaussian"
-    elif p.mechanism == query_pb2.DISCRETE_LAPLACE:
-        mechanism = "laplace"
-    else:
-        mechanism = "gaussian" if which == "rho" else "laplace"
-    if which == "epsilon" and mechanism == "gaussian":
+    mechanism = mechanism_from_wire(p.mechanism, which)
+    if which == "epsilon" and mechanism is Mechanism.DISCRETE_GAUSSIAN:
         raise QueryError("privacy.mechanism", "a Gaussian release is asked for by rho, not epsilon")
-    if which == "rho" and mechanism == "laplace":
+    if which == "rho" and mechanism is Mechanism.DISCRETE_LAPLACE:
         raise QueryError("privacy.mechanism", "a Laplace release is asked for by epsilon, not rho")
     return LossRequest(
         epsilon=value if which == "epsilon" else None,

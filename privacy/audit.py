@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from privacy.migrations import Migration, migrate
+
 GENESIS_HASH = "0" * 64
 ACTIONS = (
     "release", "replay", "policy_change", "refused", "campaign_create", "campaign_outcomes", "recovery",
@@ -162,8 +164,6 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 def migrate_audit(conn: sqlite3.Connection, label: str = "") -> None:
     """Bring the audit log up to this code's schema (inside a write transaction)."""
-    from privacy.migrations import Migration, migrate  # migrations stamps times with utc_now from here
-
     migrate(conn, "audit", (Migration(1, "signed, hash-chained audit log", (AUDIT_SCHEMA,)),), label)
 
 

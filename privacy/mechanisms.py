@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from enum import StrEnum
 
 import opendp.combinators as dpc
 import opendp.domains as dpd
@@ -24,19 +23,15 @@ from opendp.mod import Measurement, enable_features
 
 from privacy.sensitivity import Sensitivity
 
+# The mechanism names are the wire vocabulary's; re-exported for the privacy package's callers.
+from protos.serde import Mechanism as Mechanism
+
 enable_features("contrib")
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 # Defence in depth beside the node's per-query loss floor (node.query / policy): a loss this small asks for noise
 # no 64-bit release can carry, so it is refused before any scale is searched for.
 MIN_LOSS = 1e-30
-
-
-class Mechanism(StrEnum):
-    """Noise mechanisms a node may use; the value is what policies and the ledger store."""
-
-    DISCRETE_LAPLACE = "discrete_laplace"
-    DISCRETE_GAUSSIAN = "discrete_gaussian"
 
 
 def _check_scale(scale: float) -> float:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from privacy.audit import utc_now
+from datetime import UTC, datetime
 
 Step = str | Callable[[sqlite3.Connection], None]
 
@@ -69,7 +68,7 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[Migra
         conn.execute(
             "INSERT INTO schema_versions (component, version, applied_at) VALUES (?, ?, ?) "
             "ON CONFLICT (component) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at",
-            (component, migration.version, utc_now()),
+            (component, migration.version, datetime.now(UTC).isoformat(timespec="microseconds")),
         )
     return latest
 

@@ -2,8 +2,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+# No test asserts wall-clock time: hypothesis's per-example deadline would fail a correct test on a busy 2-core CI.
+settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("project")
 
 from tests.county import RunningCounty, running_county  # noqa: E402
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import grpc
 
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, ig_officer_name, node_name
-from coordinator.config import load_coordinator_config
+from coordinator.config import load_coordinator_config, write_coordinator_config
 from coordinator.server import build_server as build_coordinator
 from node.config import load_node_config
 from node.engine import NodeEngine
@@ -94,6 +94,5 @@ def running_county(root: Path, *, codes: list[str] | None = None, scale: float =
 def _register_only(local: LocalCounty, codes: list[str]) -> None:
     """Rewrite the coordinator's registry to hold only some districts."""
     path = local.root / "coordinator.toml"
-    head, *entries = path.read_text().split("\n[[nodes]]\n")
-    kept = [e for e in entries if any(f'"{c}"' in e for c in codes)]
-    path.write_text(head + "".join("\n[[nodes]]\n" + e for e in kept))
+    config = load_coordinator_config(path)
+    write_coordinator_config(replace(config, nodes=tuple(n for n in config.nodes if n.district_code in codes)), path)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cli.main import month_range
+from cli.query_cmd import month_range
 
 
 def test_a_single_month_is_itself() -> None:

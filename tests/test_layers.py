@@ -14,6 +14,8 @@ FORBIDDEN = {
     "analysis": {"report", "coordinator", "node", "cli"},  # domain never imports the view or a server
     "report": {"coordinator", "node", "cli"},
     "common": {"node", "coordinator", "analysis", "report", "cli"},
+    # The vocabulary beside the contract: generated messages only, so every side can use it.
+    "protos": {"node", "coordinator", "analysis", "report", "cli", "common", "privacy", "security", "reference"},
 }
 
 

@@ -1,0 +1,18 @@
+"""`lsi demo`: the command only; the demo itself (cli/demo.py) is imported when it runs, so `lsi` starts fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("demo")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help="keep everything here (default: temp)")
+@click.option("--scale", default=0.5, show_default=True, help="synthetic caseload size (1.0 = realistic)")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="where to write the HTML report")
+def demo(directory: Path | None, scale: float, report_path: Path | None) -> None:
+    """Synthetic Kent end to end: 12 district nodes, a coordinator, real queries over mutual TLS."""
+    from cli.demo import run_demo
+
+    run_demo(directory, scale=scale, report_path=report_path)

@@ -1,0 +1,194 @@
+"""`lsi query`, `lsi indicators` and `lsi status`: ask the county a question, see the catalogue and the nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from analysis.client import Endpoint, coordinator_stub
+from analysis.indicators import Indicator
+from analysis.queries import build_query, indicator_query
+from cli.errors import fail, grpc_errors
+from cli.filters import FilterSyntaxError, parse_filter
+from cli.options import connection_options, endpoint, json_option, with_options
+from cli.render import charges_table, result_table, to_json
+from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.serde import MeasureKind, Mechanism, measure_to_wire
+
+
+def month_range(text: str) -> list[str]:
+    """'2025-01..2025-03' as ['2025-01', '2025-02', '2025-03']; a single month as itself."""
+    if ".." not in text:
+        return [text]
+    start, end = (part.strip() for part in text.split("..", 1))
+    try:
+        y, m = int(start[:4]), int(start[5:7])
+        ey, em = int(end[:4]), int(end[5:7])
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write a range as YYYY-MM..YYYY-MM") from None
+    if (ey, em) < (y, m):
+        raise click.BadParameter(f"{text!r}: the range ends before it starts")
+    months = []
+    while (y, m) <= (ey, em):
+        months.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
+
+
+def _expand_months(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(m for v in value for m in month_range(v))
+
+
+def query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every query: filters, grouping, months, privacy loss, purpose, output."""
+    return connection_options("county-coordinator")(with_options(fn, [
+        click.option("--where", "wheres", multiple=True, help="filter, e.g. 'on_cts = true' (repeatable)"),
+        click.option("--by", "by", multiple=True, default=("district",), show_default=True,
+                     help="district, ward, or a category column (repeatable)"),
+        click.option("--month", "months", multiple=True, callback=_expand_months,
+                     help="YYYY-MM, or a range FROM..TO (repeatable; default: latest). k months cost k times"),
+        click.option("--epsilon", type=float, help="privacy loss, pure DP (discrete Laplace)"),
+        click.option("--rho", type=float, help="privacy loss, zCDP (discrete Gaussian)"),
+        click.option("--accuracy", type=float, help="target: each cell within +/- this, 95% of the time"),
+        click.option("--gaussian", is_flag=True, help="with --accuracy: use the discrete Gaussian"),
+        click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)"),
+        click.option("--query-id", default=None, help="idempotency key; a retry with it costs nothing"),
+        click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
+        json_option,
+    ]))
+
+
+def query_from_options(
+    what: query_pb2.Measure | Indicator, wheres: tuple[str, ...], by: tuple[str, ...], months: tuple[str, ...],
+    epsilon: float | None, rho: float | None, accuracy: float | None, gaussian: bool, purpose: str,
+    query_id: str | None,
+) -> query_pb2.Query:
+    """The Query the options ask for (a measure, or a catalogue indicator), built by the library's one builder."""
+    from node.schema import queryable_columns
+
+    if sum(x is not None for x in (epsilon, rho, accuracy)) != 1:
+        fail("give exactly one of --epsilon, --rho or --accuracy")
+    columns = queryable_columns()
+    try:
+        filters = [parse_filter(w, columns) for w in wheres]
+    except FilterSyntaxError as exc:
+        fail(str(exc))
+    group_by = [{"ward": "ward_code"}.get(b, b) for b in by if b != "district"]
+    # --gaussian chooses the mechanism only for an accuracy; epsilon and rho each name their own.
+    mechanism = None if accuracy is None else (
+        Mechanism.DISCRETE_GAUSSIAN if gaussian else Mechanism.DISCRETE_LAPLACE)
+    loss = {"epsilon": epsilon, "rho": rho, "accuracy": accuracy, "mechanism": mechanism}
+    if isinstance(what, Indicator):
+        return indicator_query(what, months=months, group_by=group_by, purpose=purpose, query_id=query_id,
+                               extra_filters=filters, **loss)  # type: ignore[arg-type]
+    return build_query(what, months=months, filters=filters, group_by=group_by, purpose=purpose,
+                       query_id=query_id, **loss)  # type: ignore[arg-type]
+
+
+def submit_and_print(where: Endpoint, query: query_pb2.Query, districts: tuple[str, ...], as_json: bool,
+                     unit: str = "") -> coordinator_pb2.FederatedResult:
+    """Send a query to the coordinator and print the combined answer."""
+    stub = coordinator_stub(where)
+    result = stub.Submit(coordinator_pb2.FederatedQuery(query=query, districts=list(districts)), timeout=120)
+    if as_json:
+        click.echo(to_json(result))
+    else:
+        click.echo(result_table(result, unit))
+        click.echo("")
+        click.echo(charges_table(result))
+    return result
+
+
+@click.group()
+def query() -> None:
+    """Ask the county a question; every figure comes back as a noisy aggregate with its 95% interval."""
+
+
+@query.command("count")
+@query_options
+@grpc_errors
+def query_count(address, pki_dir, identity, server_name, plaintext, wheres, by, months, epsilon, rho, accuracy,
+                gaussian, purpose, query_id, districts, as_json) -> None:
+    """Count households, e.g. `lsi query count --where 'on_cts = true' --epsilon 1.0`."""
+    q = query_from_options(measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian,
+                           purpose, query_id)
+    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
+
+
+def _bounded(kind: MeasureKind) -> Callable[..., Any]:
+    @click.argument("column")
+    @click.option("--lower", type=float, required=True, help="each household's value is clamped to at least this")
+    @click.option("--upper", type=float, required=True, help="... and at most this")
+    @query_options
+    @grpc_errors
+    def command(column, lower, upper, address, pki_dir, identity, server_name, plaintext, wheres, by, months,
+                epsilon, rho, accuracy, gaussian, purpose, query_id, districts, as_json) -> None:
+        measure = measure_to_wire(kind, column, lower, upper)
+        q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
+        submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
+
+    return command
+
+
+query.command("sum", help="Sum a numeric column with clamping bounds, e.g. `lsi query sum cts_award_annual "
+                          "--lower 0 --upper 3000 --epsilon 1`.")(_bounded("sum"))
+query.command("mean", help="Mean of a numeric column with clamping bounds (the loss is split between a noisy "
+                           "sum and a noisy count).")(_bounded("mean"))
+
+
+@query.command("indicator")
+@click.argument("name")
+@query_options
+@grpc_errors
+def query_indicator(name, address, pki_dir, identity, server_name, plaintext, wheres, by, months, epsilon, rho,
+                    accuracy, gaussian, purpose, query_id, districts, as_json) -> None:
+    """Query a named indicator from the catalogue (`lsi indicators` lists them)."""
+    from analysis.indicators import indicator
+
+    try:
+        ind = indicator(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    if ind.dataset == "campaign":
+        fail(f"{name} is measured over a campaign: use `lsi campaign results --name NAME`")
+    q = query_from_options(ind, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
+    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json,
+                     unit="£" if ind.unit.startswith("£") else "")
+
+
+@click.command()
+@json_option
+def indicators(as_json: bool) -> None:
+    """List the indicator catalogue."""
+    import json
+
+    from analysis.indicators import CATALOGUE
+    from cli.render import table
+
+    if as_json:
+        click.echo(json.dumps({n: {"title": i.title, "definition": i.definition, "unit": i.unit,
+                                   "measure": i.measure, "column": i.column, "bounds": [i.lower, i.upper]}
+                               for n, i in CATALOGUE.items()}, indent=2))
+        return
+    rows = [[i.name, i.measure, i.unit, i.title] for i in CATALOGUE.values()]
+    click.echo(table(["name", "measure", "unit", "what it counts"], rows))
+
+
+@click.command()
+@connection_options("county-coordinator")
+@json_option
+@grpc_errors
+def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
+    """Which district nodes the coordinator can reach, and what they hold."""
+    from cli.render import table
+
+    result = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).Nodes(
+        coordinator_pb2.NodesRequest(), timeout=30)
+    if as_json:
+        click.echo(to_json(result))
+        return
+    rows = [[n.district_name, n.address, "serving" if n.serving else "NOT SERVING",
+             f"{n.months[0]} to {n.months[-1]}" if n.months else "-", n.detail] for n in result.nodes]
+    click.echo(table(["district", "address", "state", "months", "detail"], rows))

@@ -1,0 +1,71 @@
+"""`lsi node` and `lsi coordinator`: run the servers, and the audited repairs an officer runs beside them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from cli.errors import fail
+from cli.node_admin import accept_node, node_policy_sync, node_recover
+from cli.options import plaintext_option
+
+
+@click.group()
+def node() -> None:
+    """Run a district node."""
+
+
+@node.command("serve")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
+@plaintext_option
+def node_serve(config_path: Path, plaintext: bool) -> None:
+    """Load and validate the district's snapshots, then answer the coordinator's queries."""
+    from node.config import load_node_config
+    from node.engine import NodeEngine
+    from node.server import build_server
+    from security.serving import serve_forever
+
+    logging.getLogger().setLevel(logging.INFO)
+    config = load_node_config(config_path)
+    try:
+        engine = NodeEngine.open(config.district_code, config.data_dir, config.state_db, config.policy,
+                                 config.audit_key, strict=config.strict_data)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(f"node {config.district_code} not started: {exc}")
+    from security.pki import PkiError
+
+    try:
+        server, port, health_servicer = build_server(engine, config, plaintext=plaintext)
+    except (PkiError, ValueError, OSError) as exc:
+        fail(f"node {config.district_code} not started: {exc}")
+    click.echo(f"node {engine.district.name} ({engine.district.code}) serving on port {port}: "
+               f"{len(engine.months)} months, {len(engine.wards)} wards", err=True)
+    serve_forever(server, health_servicer)
+
+
+@click.group()
+def coordinator() -> None:
+    """Run the county coordinator."""
+
+
+@coordinator.command("serve")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
+@plaintext_option
+def coordinator_serve(config_path: Path, plaintext: bool) -> None:
+    """Fan analysts' queries out to the registered district nodes and combine their releases."""
+    from coordinator.config import load_coordinator_config
+    from coordinator.server import build_server
+    from security.serving import serve_forever
+
+    logging.getLogger().setLevel(logging.INFO)
+    config = load_coordinator_config(config_path)
+    server, port, health_servicer, pool = build_server(config, plaintext=plaintext)
+    click.echo(f"coordinator serving on port {port} for {len(config.nodes)} districts", err=True)
+    serve_forever(server, health_servicer, on_stop=pool.close)
+
+
+node.add_command(node_recover)
+node.add_command(node_policy_sync)
+coordinator.add_command(accept_node)

@@ -570,7 +570,8 @@ def _step(
     if april:  # social rents rise by CPI + 1% (2.7% in April 2025)
         s["rent"] = np.where(social, s["rent"] * 1.027, s["rent"])
 
-    leave = rng.random(n) < np.where(s["pens"], MONTHLY_LEAVERS * 1.1, MONTHLY_LEAVERS * 0.93)
+    # pensioners and working-age households leave at the same rate, so the calibrated mix holds month by month
+    leave = rng.random(n) < MONTHLY_LEAVERS
     s = {k: v[~leave] for k, v in s.items()}
     n_new = int(rng.binomial(prof.households, MONTHLY_LEAVERS))
     new = _new_households(rng, n_new, prof, ward_weights, ward_dep, next_id, first_month=False, arrival=arrival)

@@ -27,8 +27,9 @@ def main() -> None:
     by_month: dict[str, list[pd.DataFrame]] = {}
     uc_rows = []
     for d in geography.districts():
-        snaps = synth.generate_district(d.code, seed=args.seed, scale=args.scale, months=args.months,
-                                        end_month=args.end_month)
+        snaps = synth.generate_district(
+            d.code, seed=args.seed, scale=args.scale, months=args.months, end_month=args.end_month
+        )
         for month, frame in snaps.items():
             by_month.setdefault(month, []).append(derive(frame, rates_for_month(month)))
         last = by_month[args.end_month][-1]
@@ -41,15 +42,19 @@ def main() -> None:
     un = d[d["pc_unclaimed"]]
     print(f"records {len(d)}; pension-age share {d['pension_age'].mean():.3f} (target about 0.40)")
     print(f"Pension Credit claimants {pc} (target {synth.TARGET_PC_CLAIMANTS * args.scale:.0f})")
-    print(f"unclaimed Pension Credit {len(un)} households (target {synth.TARGET_PC_UNCLAIMED * args.scale:.0f}), "
-          f"mean £{un['pc_unclaimed_annual'].mean():.0f} a year (target £1,700), total £{un['pc_unclaimed_annual'].sum():,.0f}")
+    print(
+        f"unclaimed Pension Credit {len(un)} households (target {synth.TARGET_PC_UNCLAIMED * args.scale:.0f}), "
+        f"mean £{un['pc_unclaimed_annual'].mean():.0f} a year (target £1,700), total £{un['pc_unclaimed_annual'].sum():,.0f}"
+    )
     print(f"free school meals not taken up: {int(d['fsm_unclaimed'].sum())} households")
     print("month    water  fuel   food   short  crisis mean_surplus")
     for month, frames in by_month.items():
         m = pd.concat(frames)
-        print(f"{month}  {m['water_poverty'].mean():.3f}  {m['fuel_poverty'].mean():.3f}  {m['food_poverty'].mean():.3f}  "
-              f"{m['cash_shortfall'].mean():.3f}  {(m['resilience'] == 'in_crisis').mean():.3f}  "
-              f"{m['monthly_surplus'].mean():8.1f}")
+        print(
+            f"{month}  {m['water_poverty'].mean():.3f}  {m['fuel_poverty'].mean():.3f}  {m['food_poverty'].mean():.3f}  "
+            f"{m['cash_shortfall'].mean():.3f}  {(m['resilience'] == 'in_crisis').mean():.3f}  "
+            f"{m['monthly_surplus'].mean():8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from node import synth
 from node.derive import derive
 from node.loader import load_district
-from node import synth
 from node.synth import generate_district, write_county
 from reference.geography import district, districts, ward_codes
 from reference.rates import rates_for_month

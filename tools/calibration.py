@@ -44,14 +44,16 @@ def main() -> None:
     print(f"Pension Credit claimants {pc} (target {synth.TARGET_PC_CLAIMANTS * args.scale:.0f})")
     print(
         f"unclaimed Pension Credit {len(un)} households (target {synth.TARGET_PC_UNCLAIMED * args.scale:.0f}), "
-        f"mean £{un['pc_unclaimed_annual'].mean():.0f} a year (target £1,700), total £{un['pc_unclaimed_annual'].sum():,.0f}"
+        f"mean £{un['pc_unclaimed_annual'].mean():.0f} a year (target £1,700), "
+        f"total £{un['pc_unclaimed_annual'].sum():,.0f}"
     )
     print(f"free school meals not taken up: {int(d['fsm_unclaimed'].sum())} households")
     print("month    water  fuel   food   short  crisis mean_surplus")
     for month, frames in by_month.items():
         m = pd.concat(frames)
         print(
-            f"{month}  {m['water_poverty'].mean():.3f}  {m['fuel_poverty'].mean():.3f}  {m['food_poverty'].mean():.3f}  "
+            f"{month}  {m['water_poverty'].mean():.3f}  {m['fuel_poverty'].mean():.3f}  "
+            f"{m['food_poverty'].mean():.3f}  "
             f"{m['cash_shortfall'].mean():.3f}  {(m['resilience'] == 'in_crisis').mean():.3f}  "
             f"{m['monthly_surplus'].mean():8.1f}"
         )

@@ -10,6 +10,8 @@ import argparse
 
 import pandas as pd
 
+from analysis.lsi import index_series, rates_year_breaks
+from common.estimates import Estimate
 from node import synth
 from node.derive import derive
 from reference import geography
@@ -48,15 +50,32 @@ def main() -> None:
         f"total £{un['pc_unclaimed_annual'].sum():,.0f}"
     )
     print(f"free school meals not taken up: {int(d['fsm_unclaimed'].sum())} households")
-    print("month    water  fuel   food   short  crisis mean_surplus")
+    print("month    water  fuel   food   short  crisis mean_surplus  LSI (exact, no noise)")
+    exact = {}
+    for month, frames in by_month.items():
+        m = pd.concat(frames)
+        exact[month] = {
+            "cash_shortfall": Estimate(float(m["cash_shortfall"].mean()), 0.0),
+            "households_in_crisis": Estimate(float((m["resilience"] == "in_crisis").mean()), 0.0),
+            "fuel_poverty": Estimate(float(m["fuel_poverty"].mean()), 0.0),
+            "food_poverty": Estimate(float(m["food_poverty"].mean()), 0.0),
+            "water_poverty": Estimate(float(m["water_poverty"].mean()), 0.0),
+            "mean_monthly_surplus": Estimate(float(m["monthly_surplus"].mean()), 0.0),
+        }
+    lsi = index_series(exact, next(iter(exact)))
     for month, frames in by_month.items():
         m = pd.concat(frames)
         print(
             f"{month}  {m['water_poverty'].mean():.3f}  {m['fuel_poverty'].mean():.3f}  "
             f"{m['food_poverty'].mean():.3f}  "
             f"{m['cash_shortfall'].mean():.3f}  {(m['resilience'] == 'in_crisis').mean():.3f}  "
-            f"{m['monthly_surplus'].mean():8.1f}"
+            f"{m['monthly_surplus'].mean():8.1f}  {lsi[month].value:7.2f}"
         )
+    months = list(exact)
+    for brk in rates_year_breaks(months):
+        i = months.index(brk)
+        print(f"break at {brk}: step {lsi[brk].value - lsi[months[i - 1]].value:+.2f} points")
+    print(f"change over the series: {lsi[months[-1]].value - 100:+.2f} points")
 
 
 if __name__ == "__main__":

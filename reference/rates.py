@@ -114,7 +114,7 @@ class Rates:
     other_first_adult_monthly: float
     other_other_adult_monthly: float
     other_child_monthly: float
-    # snapshot month ("YYYY-MM") when chosen by rates_for_month; "" means no seasonal adjustment
+    # snapshot month ("YYYY-MM") when chosen by rates_for_month; "" means the tax year's April (effective_month)
     month: str = ""
     partial: bool = False
 
@@ -134,7 +134,10 @@ class Rates:
 
     @property
     def energy_season_factor(self) -> float:
-        """Multiplier of the average monthly energy bill for this snapshot's calendar month (1.0 if none)."""
+        """Multiplier of the average monthly energy bill for this calendar month (1.0 if none).
+
+        Kept for reference: derived measures use seasonally adjusted energy (annual / 12), docs/lsi.md.
+        """
         if not self.month:
             return 1.0
         return self.energy_monthly_factor[int(self.month[5:7]) - 1]
@@ -210,5 +213,5 @@ def load_rates(tax_year: str) -> Rates:
 
 
 def rates_for_month(month: str) -> Rates:
-    """Rates in force in a snapshot month ("YYYY-MM"), carrying the month for seasonal energy costs."""
+    """Rates in force in a snapshot month ("YYYY-MM"), carrying the month for date-dependent rules (school meals)."""
     return dataclasses.replace(load_rates(tax_year_of(month)), month=month)

@@ -16,7 +16,7 @@ unclaimed Pension Credit at about £1,700 a year (the Kent analysis). Most homes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +33,8 @@ PENSION_SHARE = 0.40  # target: about 40% of a CTS caseload is pension age (refe
 UC_SHARE_WORKING_AGE = 0.92  # working-age records on UC; the rest on legacy benefits or none
 PC_CLAIMANT_SHARE = 0.352  # of pensioner records: gives about 36,000 Pension Credit claimants at scale 1.0
 MONTHLY_LEAVERS = 0.015
-UNCLAIMED_PC_SHARE = 0.0143  # of pensioners not on Pension Credit: about 921 households at scale 1.0
-UNCLAIMED_GAP_SCALE = 16.3  # gamma(2, scale) weekly gap: mean about £32.6 a week, £1,700 a year
+UNCLAIMED_PC_SHARE = 0.0147  # of pensioners not on Pension Credit: about 921 households at scale 1.0
+UNCLAIMED_GAP_SCALE = 16.8  # gamma(2, scale) weekly gap, mean about £33 a week: £1,700 a year after disregards
 MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the Kent check)
 WATER_METERED = 0.88  # Southern Water's universal metering programme: about 88-90% of homes metered
 WATER_SOCIAL_TARIFF = 0.15  # ASSUMPTION: of households on a means-tested benefit; 0.03 otherwise
@@ -591,6 +591,10 @@ def generate_district(
     weights = rng.lognormal(0.0, 0.5, len(ward_list))
     ward_weights = weights / weights.sum()
     ward_dep = rng.normal(0.0, 1.0, len(ward_list))
+    # Size the caseload on this draw of wards, so its UC households match DWP's count up to sampling noise.
+    pension = float(ward_weights @ _pension_share(ward_dep + 0.5 * prof.deprivation))
+    uc = geography.district(district_code).uc_households
+    prof = replace(prof, households=max(int(round(uc / ((1 - pension) * UC_SHARE_WORKING_AGE) * scale)), 1))
 
     month_list = _months(end_month, months)
     first = np.datetime64(month_list[0] + "-01")

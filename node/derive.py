@@ -122,10 +122,14 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
     spa = rates.state_pension_age
     claimant_age = _num(frame, "claimant_age")
     partner_age = _num(frame, "partner_age")
-    start = frame["claim_start_date"].fillna("").astype(str).to_numpy(dtype=str)
-    on_pension_benefit = on_hb | _is(frame, "passported", "pension_credit_guarantee")
-    protected = on_pension_benefit & ~on_uc & (start != "") & (start < rates.pc_mixed_age_protection_before)
     older, younger = np.fmax(claimant_age, partner_age), np.fmin(claimant_age, partner_age)
+    # Only mixed-age couples need their claim start date read (string work, so kept to those few rows).
+    mixed = np.flatnonzero(has_partner & (older >= spa) & (younger < spa))
+    start = frame["claim_start_date"].iloc[mixed].fillna("").astype(str).to_numpy(dtype=str)
+    on_pension_benefit = on_hb | _is(frame, "passported", "pension_credit_guarantee")
+    protected = np.zeros(len(frame), dtype=bool)
+    protected[mixed] = (start != "") & (start < rates.pc_mixed_age_protection_before)
+    protected &= on_pension_benefit & ~on_uc
     pension_age = np.where(has_partner, (older >= spa) & ((younger >= spa) | protected), claimant_age >= spa)
     tariff = np.where(_is(frame, "savings_band", "6k_to_16k"), rates.pc_tariff_income_6k_to_16k_weekly, 0.0)
     sd_adults = _num(frame, "severe_disability_adults")

@@ -39,6 +39,7 @@ MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138
 WATER_METERED = 0.88  # Southern Water's universal metering programme: about 88-90% of homes metered
 WATER_SOCIAL_TARIFF = 0.15  # ASSUMPTION: of households on a means-tested benefit; 0.03 otherwise
 FSM_TAKEUP = 0.85
+MAX_EARNINGS_WEEKLY = 2500.0  # no synthetic earnings above this (the schema refuses over £5,000 a week)
 # Calibration targets at scale 1.0, checked by tests/test_synth.py (sources in docs/lsi.md, "Synthetic data").
 TARGET_PC_CLAIMANTS = 36_000  # reference/kent.md: 18,000 missing out is about a third of those eligible
 TARGET_PC_UNCLAIMED = 921  # reference/kent.md: households found in the councils' own records
@@ -177,7 +178,7 @@ def _new_households(
         )
         * earn_mult
         * np.where(couple & wa, 1.25, 1.0)
-    )
+    ).clip(0.0, MAX_EARNINGS_WEEKLY)
 
     sick = employment == 4
     on_uc = wa & (rng.random(n) < UC_SHARE_WORKING_AGE)
@@ -563,6 +564,8 @@ def _step(
     lose = working & ~s["pens"] & (rng.random(n) < 0.01)
     gain = ~working & ~s["pens"] & (s["employment"] == 2) & (rng.random(n) < 0.02)
     s["earnings"] = np.where(lose, 0.0, np.where(gain, rng.lognormal(np.log(220), 0.5, n), s["earnings"]))
+    # Month-on-month changes are a random walk; cap it well inside the loader's £5,000 a week limit.
+    s["earnings"] = np.minimum(s["earnings"], MAX_EARNINGS_WEEKLY)
     s["employment"] = np.where(lose, 2, np.where(gain, 0, s["employment"]))
     private = (s["tenure"] == 2) | (s["tenure"] == 3)
     social = s["tenure"] <= 1

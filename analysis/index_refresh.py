@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from analysis.federated import Areas, Fetch, Submit, areas_of, charged_rho, missing_districts, send
 from analysis.indicators import indicator
-from analysis.lsi import COMPONENTS
+from analysis.lsi import COMPONENTS, rates_year_breaks
 from analysis.lsi import index_series as lsi_index_series
 from analysis.queries import indicator_query
 from common.estimates import Estimate, ratio
@@ -89,6 +89,7 @@ class IndexSeries:
     wards: Mapping[str, Mapping[str, Estimate]]
     missing_districts: Mapping[str, tuple[str, ...]]  # month -> districts that did not answer
     notes: tuple[str, ...] = ()
+    breaks: tuple[str, ...] = ()  # months that start a new rates year: a step there is the rates, not lives
 
 
 def _shares(inputs: IndexInputs, pick: Callable[[Areas], Estimate | None]) -> dict[str, Estimate] | None:
@@ -143,7 +144,12 @@ def index_series(inputs_by_month: Mapping[str, IndexInputs], base_month: str) ->
     if without:
         notes.append(f"{without} of {len(ward_codes)} wards have no index: an input was withheld under a "
                      "council's minimum published cell in the base month.")
-    return IndexSeries(base_month, months, county, districts, wards, missing, tuple(notes))
+    breaks = rates_year_breaks(months)
+    for month in breaks:
+        notes.append(f"Break in {month}: a new rates year begins (benefit uprating, bills, poverty line). A change "
+                     "across it reflects the new rates as well as households' lives; compare months within one "
+                     "rates year, or the same month a year apart.")
+    return IndexSeries(base_month, months, county, districts, wards, missing, tuple(notes), breaks)
 
 
 def stored_series(fetch: Fetch, months: Sequence[str], base_month: str, month: str) -> tuple[IndexSeries | None,

@@ -101,13 +101,13 @@ _ALL: tuple[Indicator, ...] = (
     _count(
         "fuel_poverty",
         "Households in fuel poverty",
-        "LILEE: EPC band D-G and equivalised income after housing and energy costs below the poverty line.",
+        "LILEE: EPC D-G and equivalised income after housing costs, council tax and energy below the poverty line.",
         _flag("fuel_poverty"),
     ),
     _count(
         "water_poverty",
         "Households in water poverty",
-        "Water bill above 5% of net income after housing costs.",
+        "The household's water bill above 5% of net income after housing costs and council tax.",
         _flag("water_poverty"),
     ),
     _count(
@@ -145,7 +145,8 @@ _ALL: tuple[Indicator, ...] = (
     _count(
         "fsm_unclaimed_households",
         "Households missing free school meals",
-        "On Universal Credit, net earnings up to £7,400 a year, school-age children, free school meals not recorded.",
+        "On a qualifying benefit (UC: earnings up to £7,400 until Aug 2026, any from Sept 2026; legacy benefits; "
+        "Pension Credit guarantee), school-age children, free school meals not recorded.",
         _flag("fsm_unclaimed"),
     ),
     Indicator(

@@ -15,12 +15,20 @@ own OpenDP release, so current and base noise are independent: covariance zero).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from common.estimates import Estimate
+from reference.rates import tax_year_of
 
-__all__ = ["COMPONENTS", "SURPLUS_REFERENCE_GBP", "Component", "area_month_index", "index_series"]
+__all__ = [
+    "COMPONENTS",
+    "SURPLUS_REFERENCE_GBP",
+    "Component",
+    "area_month_index",
+    "index_series",
+    "rates_year_breaks",
+]
 
 # A £ change in mean monthly surplus is measured against the 2025/26 Universal Credit standard allowance
 # for a single adult aged 25+ (£400.14 a month; reference/kent.md): the state's own yardstick of a month's
@@ -107,3 +115,15 @@ def index_series(per_month: Mapping[str, Mapping[str, Estimate]], base_month: st
         month: Estimate(100.0, 0.0) if month == base_month else area_month_index(shares, base)
         for month, shares in per_month.items()
     }
+
+
+def rates_year_breaks(months: Sequence[str]) -> tuple[str, ...]:
+    """Months (of a sorted series) that start a new rates year: the index has a break there, not a change.
+
+    Each April the nodes re-derive every measure with the new tax year's rates (benefit uprating, bills, the
+    poverty line), so a household whose life did not change can cross a line. A step at a break is the
+    rates file, not living standards; compare months within one rates year, or the same month a year apart
+    (docs/lsi.md).
+    """
+    years = [tax_year_of(m) for m in months]
+    return tuple(m for m, prev, year in zip(months[1:], years, years[1:], strict=False) if year != prev)

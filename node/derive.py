@@ -43,7 +43,8 @@ def _codes(frame: pd.DataFrame, col: str, categories: tuple[str, ...]) -> np.nda
 def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd.DataFrame:
     """Return a copy of a validated snapshot with every DERIVED column added, using one tax year's rates.
 
-    ``month`` ("YYYY-MM") sets the seasonal energy factor when the rates do not already carry the month.
+    ``month`` ("YYYY-MM") is the snapshot month when the rates do not already carry it; it decides which free
+    school meals rules apply. Energy is seasonally adjusted (annual / 12), so the month does not change costs.
     """
     if month is not None and month != rates.month:
         rates = dataclasses.replace(rates, month=month)
@@ -84,8 +85,17 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         * np.asarray(rates.energy_size_factor)[size_idx]
         * np.asarray(rates.energy_epc_factor)[epc]
     )
-    energy_month = energy_year / 12 * rates.energy_season_factor
-    water_month = rules.water_monthly(rates)
+    energy_month = energy_year / 12  # seasonally adjusted, as rules.energy_monthly
+    metered = _bool(frame, "water_metered")
+    water_year = np.where(
+        metered,
+        rates.water_metered_standing_annual + size * rates.water_metered_per_person_annual,
+        rates.water_unmetered_annual,
+    )
+    water_year = np.where(
+        _bool(frame, "water_social_tariff"), water_year * (1 - rates.water_social_tariff_discount), water_year
+    )
+    water_month = rules.water_monthly(water_year)
     essentials = rules.essential_costs_monthly(food, other, energy_month, water_month)
     surplus = rules.monthly_surplus(income, housing, ct_net, essentials)
 
@@ -102,38 +112,63 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         + extra_adults * rates.poverty_line_equivalence_other_adult
         + n_children * rates.poverty_line_equivalence_child
     )
-    residual = income - rules.monthly_to_weekly(housing) - energy_year / 52
+    ahc = rules.income_after_housing_and_council_tax_weekly(income, housing, ct_net)
+    residual = ahc - energy_year / 52
     fuel_poor = (epc >= EPC_BANDS.index("D")) & (residual / equivalence < rates.poverty_line_ahc_weekly_couple)
-    water_poor = rates.water_annual_bill > rates.water_poverty_share * (income * 52 - housing * 12)
+    water_poor = water_year > rates.water_poverty_share * ahc * 52
     left_for_food = rules.weekly_to_monthly(income) - housing - energy_month - water_month - ct_net
     food_poor = left_for_food < food
 
     spa = rates.state_pension_age
     claimant_age = _num(frame, "claimant_age")
     partner_age = _num(frame, "partner_age")
-    pension_age = (claimant_age >= spa) & (~has_partner | (partner_age >= spa) | (on_hb & ~on_uc))
+    older, younger = np.fmax(claimant_age, partner_age), np.fmin(claimant_age, partner_age)
+    # Only mixed-age couples need their claim start date read (string work, so kept to those few rows).
+    mixed = np.flatnonzero(has_partner & (older >= spa) & (younger < spa))
+    start = frame["claim_start_date"].iloc[mixed].fillna("").astype(str).to_numpy(dtype=str)
+    on_pension_benefit = on_hb | _is(frame, "passported", "pension_credit_guarantee")
+    protected = np.zeros(len(frame), dtype=bool)
+    protected[mixed] = (start != "") & (start < rates.pc_mixed_age_protection_before)
+    protected &= on_pension_benefit & ~on_uc
+    pension_age = np.where(has_partner, (older >= spa) & ((younger >= spa) | protected), claimant_age >= spa)
     tariff = np.where(_is(frame, "savings_band", "6k_to_16k"), rates.pc_tariff_income_6k_to_16k_weekly, 0.0)
+    sd_adults = _num(frame, "severe_disability_adults")
+    carer_paid = _bool(frame, "carer_paid_for_household")
+    n_carers = _num(frame, "n_carers")
+    sda = np.where(
+        n_nondeps > 0,
+        0,
+        np.where(has_partner, np.where(sd_adults >= 2, 2 - carer_paid.astype(int), 0), (sd_adults >= 1) & ~carer_paid),
+    )
+    disregard = np.where(
+        (n_carers > 0) | (sd_adults > 0),
+        rates.pc_earnings_disregard_special_weekly,
+        np.where(has_partner, rates.pc_earnings_disregard_couple_weekly, rates.pc_earnings_disregard_single_weekly),
+    )
     assessable = (
-        _num(frame, "earnings_weekly")
+        np.maximum(_num(frame, "earnings_weekly") - disregard, 0.0)
         + _num(frame, "state_pension_weekly")
         + _num(frame, "private_pension_weekly")
         + _num(frame, "legacy_benefits_weekly")
         + _num(frame, "carers_allowance_weekly")
         + tariff
     )
-    guarantee = np.where(has_partner, rates.pc_guarantee_couple_weekly, rates.pc_guarantee_single_weekly)
+    guarantee = (
+        np.where(has_partner, rates.pc_guarantee_couple_weekly, rates.pc_guarantee_single_weekly)
+        + sda * rates.pc_severe_disability_addition_weekly
+        + n_carers * rates.pc_carer_addition_weekly
+    )
     eligible = (
         pension_age & ~_is(frame, "passported", "pension_credit_guarantee") & ~_is(frame, "savings_band", "over_16k")
     )
     gap = np.where(eligible, np.maximum(guarantee - assessable, 0.0), 0.0)
 
     school_kids = _num(frame, "n_school_age_children")
-    fsm_gap = (
-        on_uc
-        & (_num(frame, "earnings_weekly") * 52 <= rates.fsm_uc_net_earnings_threshold_annual)
-        & (school_kids > 0)
-        & ~_bool(frame, "fsm_awarded")
-    )
+    uc_all = rates.effective_month >= rates.fsm_uc_all_households_from
+    line_pence = round(rates.fsm_uc_net_earnings_threshold_annual * 100)
+    uc_line = np.round(_num(frame, "earnings_weekly") * 52 * 100) <= line_pence  # whole pence, as rules.annual_pence
+    legacy_route = frame["passported"].isin(list(rules.FSM_PASSPORTS)).to_numpy(dtype=bool)
+    fsm_gap = (legacy_route | (on_uc & (uc_all | uc_line))) & (school_kids > 0) & ~_bool(frame, "fsm_awarded")
     cts = _num(frame, "cts_award_annual")
 
     derived = {
@@ -145,6 +180,7 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         "cash_shortfall": shortfall,
         "fuel_poverty": fuel_poor,
         "water_poverty": water_poor,
+        "water_bill_annual": water_year.astype(float),
         "food_poverty": food_poor,
         "pension_age": pension_age,
         "on_cts": cts > 0,

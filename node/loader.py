@@ -136,6 +136,9 @@ def _convert(col: Column, s: pd.Series, categories: tuple[str, ...]) -> tuple[pd
     if col.kind == "text":
         if not col.nullable:
             problems.append((empty, lambda v: "value is empty but required"))
+        if col.pattern:
+            wrong = ~empty & ~text.str.fullmatch(col.pattern).to_numpy(dtype=bool)
+            problems.append((wrong, lambda v, h=col.pattern_hint: f"value {v!r} is not {h}"))
         return text.astype("str").reset_index(drop=True), problems
     # category: exact match first, then case-insensitive (spreadsheets often change case)
     codes = pd.Index(categories).get_indexer(text)

@@ -65,27 +65,77 @@ def household_size(has_partner: bool, n_children: int, n_non_dependants: int) ->
     return 1 + int(has_partner) + n_children + n_non_dependants
 
 
+def mixed_age_protected(
+    on_hb: bool, on_uc: bool, claim_start_date: str | None, rates: Rates, passported: str = "none"
+) -> bool:
+    """A mixed-age couple keeps pension-age status: on HB or Pension Credit, not UC, claim begun before 15 May 2019.
+
+    Transitional protection covers only couples continuously entitled since before the change; the record's
+    claim start date is the evidence. No date, no protection (we do not presume it).
+    """
+    if not claim_start_date or not isinstance(claim_start_date, str):
+        return False
+    on_pension_benefit = on_hb or passported == "pension_credit_guarantee"
+    return on_pension_benefit and not on_uc and claim_start_date < rates.pc_mixed_age_protection_before
+
+
 def is_pension_age(
-    claimant_age: int, partner_age: int | None, on_hb: bool, on_uc: bool, state_pension_age: int
+    claimant_age: int,
+    partner_age: int | None,
+    on_hb: bool,
+    on_uc: bool,
+    state_pension_age: int,
+    protected: bool = False,
 ) -> bool:
     """Pension Credit age household.
 
-    A single claimant counts from State Pension age. Since 15 May 2019 a couple counts only when both are
-    over State Pension age (a mixed-age couple claims UC instead), except a mixed-age couple still on
-    Housing Benefit and not UC, which we treat as protected under the pre-2019 rules.
+    A single claimant counts from State Pension age. Since 15 May 2019 a couple counts only when both are at
+    State Pension age (a mixed-age couple claims UC instead), unless ``protected`` (see mixed_age_protected).
+    ``on_hb`` and ``on_uc`` are kept for callers' symmetry; protection already encodes them.
     """
-    if claimant_age < state_pension_age:
-        return False
     if _missing(partner_age):
-        return True
-    if partner_age >= state_pension_age:  # type: ignore[operator]
-        return True
-    return on_hb and not on_uc
+        return claimant_age >= state_pension_age
+    older, younger = max(claimant_age, partner_age), min(claimant_age, partner_age)  # type: ignore[type-var]
+    if older < state_pension_age:
+        return False
+    return younger >= state_pension_age or protected
 
 
-def pc_guarantee_weekly(has_partner: bool, rates: Rates) -> float:
-    """Pension Credit standard minimum guarantee for a single person or couple, £ a week."""
-    return rates.pc_guarantee_couple_weekly if has_partner else rates.pc_guarantee_single_weekly
+def severe_disability_additions(
+    has_partner: bool, severe_disability_adults: int, n_non_dependants: int, carer_paid: bool
+) -> int:
+    """How many Pension Credit severe disability additions a household gets (0, 1 or 2).
+
+    Conditions: a qualifying disability benefit (AA, PIP daily living, DLA care middle/high); no non-dependant
+    adult in the home; no one paid Carer's Allowance or the UC carer element for caring for them. A couple
+    needs both partners on a qualifying benefit (a partner registered blind also counts; records do not show
+    it, so such couples are missed); then one addition each, less one if someone is paid to care (the record
+    says only that someone is, so we assume for one partner).
+    """
+    if n_non_dependants > 0:
+        return 0
+    if not has_partner:
+        return int(severe_disability_adults >= 1 and not carer_paid)
+    if severe_disability_adults < 2:
+        return 0
+    return 1 if carer_paid else 2
+
+
+def pc_guarantee_weekly(has_partner: bool, rates: Rates, severe_disability_count: int = 0, n_carers: int = 0) -> float:
+    """Pension Credit minimum guarantee, £ a week: the standard amount plus severe disability and carer additions."""
+    standard = rates.pc_guarantee_couple_weekly if has_partner else rates.pc_guarantee_single_weekly
+    return (
+        standard
+        + severe_disability_count * rates.pc_severe_disability_addition_weekly
+        + n_carers * rates.pc_carer_addition_weekly
+    )
+
+
+def pc_earnings_disregard_weekly(has_partner: bool, special: bool, rates: Rates) -> float:
+    """Earnings Pension Credit ignores, £ a week: £20 for a carer or disabled claimant/partner, else £10/£5."""
+    if special:
+        return rates.pc_earnings_disregard_special_weekly
+    return rates.pc_earnings_disregard_couple_weekly if has_partner else rates.pc_earnings_disregard_single_weekly
 
 
 def tariff_income_weekly(savings_band: str, rates: Rates) -> float:
@@ -101,14 +151,16 @@ def pc_assessable_income_weekly(
     carers_allowance: float,
     savings_band: str,
     rates: Rates,
+    earnings_disregard: float = 0.0,
 ) -> float:
     """Income Pension Credit counts, £ a week.
 
-    Disability benefits (AA, PIP, DLA), Child Benefit, Housing Benefit and CTS are disregarded. Earnings
-    count in full: ignoring the small £5/£10 earnings disregard errs towards flagging fewer households.
+    Disability benefits (AA, PIP, DLA), Child Benefit, Housing Benefit and CTS are disregarded; earnings count
+    after their disregard (pc_earnings_disregard_weekly). Tariff income is charged at the savings band's
+    midpoint (see tariff_income_weekly and docs/lsi.md for its measured effect).
     """
     return (
-        earnings
+        max(earnings - earnings_disregard, 0.0)
         + state_pension
         + private_pension
         + legacy_benefits
@@ -183,13 +235,37 @@ def energy_annual(household_size: int, epc_band: str, rates: Rates) -> float:
 
 
 def energy_monthly(household_size: int, epc_band: str, rates: Rates) -> float:
-    """Energy bill for the snapshot month, £: the annual bill / 12 times the month's seasonal factor."""
-    return energy_annual(household_size, epc_band, rates) / MONTHS_PER_YEAR * rates.energy_season_factor
+    """Seasonally adjusted energy bill, £ a month: the annual bill / 12 in every month.
+
+    Households pay winter bills from the whole year's income (direct debits are level), and an index that
+    fell every December with no household changing would be measuring the weather (docs/lsi.md).
+    """
+    return energy_annual(household_size, epc_band, rates) / MONTHS_PER_YEAR
 
 
-def water_monthly(rates: Rates) -> float:
-    """Average Southern Water bill, £ a month."""
-    return rates.water_annual_bill / MONTHS_PER_YEAR
+def water_bill_annual(household_size: int, metered: bool, social_tariff: bool, rates: Rates) -> float:
+    """The household's modelled water bill, £ a year (assumptions and sources in the rates file).
+
+    Metered: standing charges plus a volume per occupant. Unmetered: the average bill (it follows rateable
+    value, not occupants). The social tariff takes its discount off either.
+    """
+    if metered:
+        bill = rates.water_metered_standing_annual + household_size * rates.water_metered_per_person_annual
+    else:
+        bill = rates.water_unmetered_annual
+    return bill * (1.0 - rates.water_social_tariff_discount) if social_tariff else bill
+
+
+def water_monthly(bill_annual: float) -> float:
+    """A water bill in £ a month."""
+    return bill_annual / MONTHS_PER_YEAR
+
+
+def income_after_housing_and_council_tax_weekly(
+    weekly_income: float, housing_monthly: float, council_tax_monthly: float
+) -> float:
+    """Net income after housing costs and council tax (net of CTS), £ a week: the official AHC base."""
+    return weekly_income - monthly_to_weekly(housing_monthly + council_tax_monthly)
 
 
 def essential_costs_monthly(food: float, other: float, energy: float, water: float) -> float:
@@ -237,26 +313,29 @@ def is_fuel_poor(
     epc_band: str,
     weekly_income: float,
     housing_monthly: float,
+    council_tax_monthly: float,
     energy_annual_cost: float,
     equivalence: float,
     rates: Rates,
 ) -> bool:
     """Fuel poverty, Low Income Low Energy Efficiency (LILEE).
 
-    Fuel poor when the home is EPC band D-G and equivalised income after housing and (annual, unseasoned)
-    energy costs is below the poverty line: 60% of the median equivalised income after housing costs, given
-    in the rates file as ``poverty_line.ahc_weekly_couple``.
+    Fuel poor when the home is EPC band D-G and equivalised income after housing costs, council tax and
+    (annual) energy costs is below the poverty line: 60% of the median equivalised income after housing
+    costs, given in the rates file as ``poverty_line.ahc_weekly_couple``.
     """
     if epc_band not in FUEL_POOR_EPC:
         return False
-    residual = weekly_income - monthly_to_weekly(housing_monthly) - energy_annual_cost / WEEKS_PER_YEAR
-    return residual / equivalence < rates.poverty_line_ahc_weekly_couple
+    ahc = income_after_housing_and_council_tax_weekly(weekly_income, housing_monthly, council_tax_monthly)
+    return (ahc - energy_annual_cost / WEEKS_PER_YEAR) / equivalence < rates.poverty_line_ahc_weekly_couple
 
 
-def is_water_poor(weekly_income: float, housing_monthly: float, rates: Rates) -> bool:
-    """Water poverty: the annual water bill is above 5% of annual net income after housing costs."""
-    income_ahc_annual = weekly_income * WEEKS_PER_YEAR - housing_monthly * MONTHS_PER_YEAR
-    return rates.water_annual_bill > rates.water_poverty_share * income_ahc_annual
+def is_water_poor(
+    weekly_income: float, housing_monthly: float, council_tax_monthly: float, bill_annual: float, rates: Rates
+) -> bool:
+    """Water poverty: the household's water bill is above 5% of its net income after housing costs and council tax."""
+    ahc = income_after_housing_and_council_tax_weekly(weekly_income, housing_monthly, council_tax_monthly)
+    return bill_annual > rates.water_poverty_share * ahc * WEEKS_PER_YEAR
 
 
 def is_food_poor(
@@ -276,17 +355,47 @@ def is_food_poor(
     return left < food_budget
 
 
-def fsm_unclaimed(
-    on_uc: bool, earnings_weekly: float, n_school_age_children: int, fsm_awarded: bool, rates: Rates
-) -> bool:
-    """Free school meals not taken up.
+# Passports to free school meals whatever the date: Income Support, income-based JSA, income-related ESA
+# (one category in the records) and the guarantee credit of Pension Credit.
+FSM_PASSPORTS = frozenset({"income_support", "income_based_jsa_esa", "pension_credit_guarantee"})
 
-    On UC, annual net earnings (weekly x 52) up to the threshold (£7,400), school-age children, and free
-    school meals not recorded as awarded.
+
+def annual_pence(weekly: float) -> int:
+    """A weekly £ amount as whole pence a year (x 52), so a line such as £7,400 compares exactly."""
+    return round(weekly * WEEKS_PER_YEAR * 100)
+
+
+def fsm_qualifying_benefit(on_uc: bool, earnings_weekly: float, passported: str, month: str, rates: Rates) -> bool:
+    """The household is on a benefit that gives free school meals in ``month`` ("YYYY-MM").
+
+    Legacy benefits and the Pension Credit guarantee always; Universal Credit with annual net earnings up to
+    £7,400 (in whole pence) before the rates file's ``uc_all_households_from`` month, and any UC from then.
     """
+    if passported in FSM_PASSPORTS:
+        return True
+    if not on_uc:
+        return False
+    if month >= rates.fsm_uc_all_households_from:
+        return True
+    return annual_pence(earnings_weekly) <= round(rates.fsm_uc_net_earnings_threshold_annual * 100)
+
+
+def fsm_unclaimed(
+    on_uc: bool,
+    earnings_weekly: float,
+    n_school_age_children: int,
+    fsm_awarded: bool,
+    rates: Rates,
+    passported: str = "none",
+    month: str | None = None,
+) -> bool:
+    """Free school meals not taken up: a qualifying benefit in the snapshot month, school-age children, none awarded.
+
+    ``month`` defaults to the rates' month (the tax year's April when the rates carry none).
+    """
+    when = month or rates.effective_month
     return (
-        on_uc
-        and earnings_weekly * WEEKS_PER_YEAR <= rates.fsm_uc_net_earnings_threshold_annual
+        fsm_qualifying_benefit(on_uc, earnings_weekly, passported, when, rates)
         and n_school_age_children > 0
         and not fsm_awarded
     )

@@ -48,6 +48,8 @@ class Column:
     identifier: bool = False
     derived: bool = False
     unit: str = ""
+    pattern: str = ""  # text columns: a regular expression every non-empty value must match in full
+    pattern_hint: str = ""  # how the pattern reads to a council officer, e.g. "a date YYYY-MM-DD"
 
 
 def _money(name: str, description: str, unit: str, maximum: float = _WEEKLY_MAX, **kw: object) -> Column:
@@ -140,6 +142,40 @@ _RAW: tuple[Column, ...] = (
         maximum=100000.0,
     ),
     Column("fsm_awarded", "bool", "Children recorded as receiving free school meals (education data link)."),
+    Column(
+        "claim_start_date",
+        "text",
+        "Date (YYYY-MM-DD) the household's current continuous Housing Benefit or Pension Credit claim began; "
+        "empty if not known. A mixed-age couple counts as pension age only if it began before 15 May 2019.",
+        nullable=True,
+        # Quasi-identifying in combination with ward and ages, so never grouped or filtered on.
+        identifier=True,
+        pattern=r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])",
+        pattern_hint="a date written YYYY-MM-DD, e.g. 2018-03-01",
+    ),
+    Column(
+        "severe_disability_adults",
+        "int",
+        "Claimant and partner receiving a qualifying disability benefit for the Pension Credit severe "
+        "disability addition: Attendance Allowance, PIP daily living, or DLA care at the middle or highest rate.",
+        minimum=0,
+        maximum=2,
+    ),
+    Column(
+        "carer_paid_for_household",
+        "bool",
+        "Someone (in or outside the home) is paid Carer's Allowance or the UC carer element for caring for the "
+        "claimant or partner.",
+    ),
+    Column(
+        "n_carers",
+        "int",
+        "Claimant and partner entitled to Carer's Allowance, paid or underlying (the Pension Credit carer addition).",
+        minimum=0,
+        maximum=2,
+    ),
+    Column("water_metered", "bool", "The home's water supply is metered."),
+    Column("water_social_tariff", "bool", "The household is on the water company's social tariff (Essentials)."),
 )
 
 _DERIVED: tuple[Column, ...] = (
@@ -160,7 +196,8 @@ _DERIVED: tuple[Column, ...] = (
     Column(
         "essential_costs_monthly",
         "float",
-        "Modelled food, other essentials, energy (seasonal) and water.",
+        "Modelled food, other essentials, energy (seasonally adjusted: the annual bill / 12) and the household's "
+        "water bill / 12.",
         derived=True,
         unit="£ a month",
     ),
@@ -183,10 +220,23 @@ _DERIVED: tuple[Column, ...] = (
     Column(
         "fuel_poverty",
         "bool",
-        "LILEE: EPC D-G and equivalised income after housing and energy costs below the poverty line.",
+        "LILEE: EPC D-G and equivalised income after housing costs, council tax and energy below the poverty line.",
         derived=True,
     ),
-    Column("water_poverty", "bool", "Water bill above 5% of income after housing costs.", derived=True),
+    Column(
+        "water_poverty",
+        "bool",
+        "The household's water bill (by occupants, metering and social tariff) above 5% of net income after "
+        "housing costs and council tax.",
+        derived=True,
+    ),
+    Column(
+        "water_bill_annual",
+        "float",
+        "Modelled water bill: metered by occupants, unmetered the average; less the social tariff discount.",
+        derived=True,
+        unit="£ a year",
+    ),
     Column(
         "food_poverty",
         "bool",
@@ -196,8 +246,8 @@ _DERIVED: tuple[Column, ...] = (
     Column(
         "pension_age",
         "bool",
-        "Pension Credit age household: claimant, and partner if any, over State "
-        "Pension age; a mixed-age couple counts only if on HB and not UC (pre-2019 protection).",
+        "Pension Credit age household: claimant, and partner if any, at State Pension age; a mixed-age couple "
+        "counts only if on HB, not UC, with a claim begun before 15 May 2019 (the protection).",
         derived=True,
     ),
     Column("on_cts", "bool", "Council Tax Support award above zero.", derived=True),
@@ -205,7 +255,8 @@ _DERIVED: tuple[Column, ...] = (
     Column(
         "pc_unclaimed",
         "bool",
-        "Pension-age household apparently entitled to Pension Credit guarantee but not receiving it.",
+        "Pension-age household apparently entitled to Pension Credit guarantee but not receiving it (minimum "
+        "guarantee with the severe disability and carer additions).",
         derived=True,
     ),
     Column(
@@ -218,8 +269,9 @@ _DERIVED: tuple[Column, ...] = (
     Column(
         "fsm_unclaimed",
         "bool",
-        "UC household with net earnings up to the threshold and school-age "
-        "children not recorded as receiving free school meals.",
+        "Household on a qualifying benefit (UC: earnings up to £7,400 until August 2026, any from September "
+        "2026; Income Support, income-based JSA/ESA, Pension Credit guarantee) with school-age children not "
+        "recorded as receiving free school meals.",
         derived=True,
     ),
     Column(

@@ -6,16 +6,17 @@ rates, so benefit amounts step up each April with the new tax year. Between mont
 households leave and are replaced, earnings change for some, private rents drift and arrears come and go.
 The same seed always gives byte-identical files.
 
-Calibration choices (all synthetic, none is a published figure for a district): caseload = DWP UC households
-x 1.0 x scale; about 40% pension age; most homes in council tax bands A-C; about 3.5% of pensioners not
-passported on Pension Credit have income below the guarantee (a mean gap near £34 a week, so about
-£1,750 a year, in line with the Kent analysis of 921 households at about £1,700 each); 15% of households
-eligible for free school meals are not recorded as receiving them.
+Calibration targets (each checked by a test at scale 1.0; sources in docs/lsi.md): UC households among the records
+equal DWP's count for the district (May 2025, reference/kent.md), so the caseload is that count / (share of
+working-age records on UC x share of working age); about 40% pension age; about 36,000 Pension Credit
+claimants county-wide (18,000 missing out is "roughly a third of those eligible"); 921 households with
+unclaimed Pension Credit at about £1,700 a year (the Kent analysis). Most homes are in council tax bands A-C;
+15% of households eligible for free school meals are not recorded as receiving them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +29,21 @@ from node.schema import CT_BANDS, EMPLOYMENT, EPC_BANDS, PASSPORTS, SAVINGS_BAND
 from reference import geography
 from reference.rates import Rates, rates_for_month
 
-CASELOAD_PER_UC_HOUSEHOLD = 1.0
-PENSION_SHARE = 0.42
+PENSION_SHARE = 0.40  # target: about 40% of a CTS caseload is pension age (reference/kent.md)
+UC_SHARE_WORKING_AGE = 0.92  # working-age records on UC; the rest on legacy benefits or none
+PC_CLAIMANT_SHARE = 0.352  # of pensioner records: gives about 36,000 Pension Credit claimants at scale 1.0
 MONTHLY_LEAVERS = 0.015
-UNCLAIMED_PC_SHARE = 0.035  # of pensioners not passported on Pension Credit
+UNCLAIMED_PC_SHARE = 0.0147  # of pensioners not on Pension Credit: about 921 households at scale 1.0
+UNCLAIMED_GAP_SCALE = 16.8  # gamma(2, scale) weekly gap, mean about £33 a week: £1,700 a year after disregards
+MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the Kent check)
+WATER_METERED = 0.88  # Southern Water's universal metering programme: about 88-90% of homes metered
+WATER_SOCIAL_TARIFF = 0.15  # ASSUMPTION: of households on a means-tested benefit; 0.03 otherwise
 FSM_TAKEUP = 0.85
+MAX_EARNINGS_WEEKLY = 2500.0  # no synthetic earnings above this (the schema refuses over £5,000 a week)
+# Calibration targets at scale 1.0, checked by tests/test_synth.py (sources in docs/lsi.md, "Synthetic data").
+TARGET_PC_CLAIMANTS = 36_000  # reference/kent.md: 18,000 missing out is about a third of those eligible
+TARGET_PC_UNCLAIMED = 921  # reference/kent.md: households found in the councils' own records
+TARGET_PC_UNCLAIMED_ANNUAL_MEAN = 1_700.0  # ... worth about £1,700 a year each
 FORMATS = ("csv", "parquet", "xlsx")
 
 # Districts that still own council housing (the rest transferred their stock to housing associations).
@@ -65,6 +76,16 @@ class _Profile:
     cts_max_share: float  # working-age CTS scheme maximum share of liability
 
 
+def _pension_share(dep: np.ndarray | float) -> np.ndarray:
+    """Chance a new household is of pension age, lower in more deprived places."""
+    return np.clip(PENSION_SHARE - 0.04 * np.asarray(dep), 0.2, 0.6)
+
+
+def _uc_share(district_dep: float) -> float:
+    """Expected share of a district's records on UC (wards' deprivation averages about zero)."""
+    return float((1.0 - _pension_share(0.5 * district_dep)) * UC_SHARE_WORKING_AGE)
+
+
 def _months(end_month: str, months: int) -> list[str]:
     end = pd.Period(end_month, freq="M")
     return [str(end - k) for k in range(months - 1, -1, -1)]
@@ -81,7 +102,7 @@ def _profile(code: str, scale: float) -> _Profile:
     return _Profile(
         code=code,
         index=index,
-        households=max(int(round(d.uc_households * CASELOAD_PER_UC_HOUSEHOLD * scale)), 1),
+        households=max(int(round(d.uc_households / _uc_share(dep) * scale)), 1),
         deprivation=dep,
         council_stock=code in _COUNCIL_STOCK,
         rent_factor=_RENT_FACTOR[code],
@@ -103,14 +124,15 @@ def _new_households(
     ward_dep: np.ndarray,
     first_id: int,
     first_month: bool,
+    arrival: np.datetime64,
 ) -> dict[str, np.ndarray]:
-    """Latent traits for n new households."""
+    """Latent traits for n new households arriving in the month starting ``arrival``."""
     ward = rng.choice(len(ward_weights), size=n, p=ward_weights)
     if first_month:  # every ward gets at least one household, so every ward appears in the data
         k = min(n, len(ward_weights))
         ward[:k] = rng.permutation(len(ward_weights))[:k]
     dep = ward_dep[ward] + 0.5 * prof.deprivation
-    pens = rng.random(n) < np.clip(PENSION_SHARE - 0.04 * dep, 0.2, 0.6)
+    pens = rng.random(n) < _pension_share(dep)
     wa = ~pens
 
     # composition: pensioners mostly single; working age single, lone parent or couple
@@ -156,10 +178,10 @@ def _new_households(
         )
         * earn_mult
         * np.where(couple & wa, 1.25, 1.0)
-    )
+    ).clip(0.0, MAX_EARNINGS_WEEKLY)
 
     sick = employment == 4
-    on_uc = wa & (rng.random(n) < 0.85)
+    on_uc = wa & (rng.random(n) < UC_SHARE_WORKING_AGE)
     legacy_kind = np.where(
         wa & ~on_uc,
         np.where(
@@ -169,12 +191,18 @@ def _new_households(
         ),
         3,
     )
-    pc_passported = pens & (rng.random(n) < 0.38)
+    pc_passported = pens & (rng.random(n) < PC_CLAIMANT_SHARE)
     passported = np.where(pc_passported, 0, legacy_kind)
     lcwra = on_uc & sick & (rng.random(n) < 0.75)
     pip_dl = np.where(wa & (rng.random(n) < np.where(sick, 0.55, 0.06)), 1 + (rng.random(n) < 0.45), 0)
     pip_mob = np.where(pip_dl > 0, _pick(rng, n, [0.35, 0.35, 0.30]), 0)
     aa = np.where(pens & (rng.random(n) < 0.18), 1 + (rng.random(n) < 0.45), 0)
+    partner_aa = np.where(pens & couple & (rng.random(n) < 0.15), 1 + (rng.random(n) < 0.45), 0)
+    severe_adults = np.where(pens, (aa > 0).astype(int) + (partner_aa > 0), (pip_dl > 0).astype(int))
+    # someone (often a relative living elsewhere) is paid Carer's Allowance for a disabled claimant or partner
+    carer_paid = (severe_adults > 0) & (rng.random(n) < 0.12)
+    # a pensioner caring for a disabled partner has underlying entitlement to Carer's Allowance
+    pens_carer = pens & couple & (severe_adults == 1) & (rng.random(n) < 0.35)
 
     # State pension as a share of the full new rate: new-style for those reaching SPA since 2016.
     new_style = claimant_age <= 75
@@ -185,7 +213,7 @@ def _new_households(
     )
     partner_sp = np.where(pens & couple & (partner_age >= 66), np.clip(rng.normal(0.85, 0.12, n), 0.4, 1.0), 0.0)
     unclaimed = pens & ~pc_passported & (rng.random(n) < UNCLAIMED_PC_SHARE)
-    gap = np.clip(rng.gamma(2.0, 17.0, n), 1.0, 150.0)
+    gap = np.clip(rng.gamma(2.0, UNCLAIMED_GAP_SCALE, n), 1.0, 150.0)
     # income relative to the guarantee: below it for the unclaimed group, comfortably above for others
     pc_ratio = np.where(unclaimed, -gap, 1.0 + rng.lognormal(np.log(0.30), 0.6, n))
     savings = np.where(
@@ -224,9 +252,24 @@ def _new_households(
     epc = np.where(
         tenure <= 1, _pick(rng, n, [0.5, 12, 45, 33, 7, 2, 0.5]), _pick(rng, n, [0.2, 5, 22, 40, 21, 8, 3.8])
     )
+    # Mixed-age pensioner couples: protected (a claim since before 15 May 2019) where they rent or get Pension
+    # Credit; the rest would be on UC, so we make their partner of pension age to keep the record coherent.
+    mixed = pens & couple & (partner_age < 66)
+    protected = mixed & ((tenure != 4) | pc_passported) & (rng.random(n) < MIXED_AGE_PROTECTED)
+    partner_age = np.where(mixed & ~protected, 66 + rng.integers(0, 3, n), partner_age)
+    partner_sp = np.where(pens & couple & (partner_age >= 66), np.clip(rng.normal(0.85, 0.12, n), 0.4, 1.0), 0.0)
+    # claim start: on arrival for newcomers; spread over the past for the opening caseload
+    back = rng.integers(0, np.where(pens, 4000, 2500)) if first_month else rng.integers(0, 28, n)
+    claim_start = arrival - (back if first_month else -back).astype("timedelta64[D]")
+    before = np.datetime64("2019-05-14") - rng.integers(0, 3000, n).astype("timedelta64[D]")
+    claim_start = np.where(
+        protected, before, np.where(mixed, np.maximum(claim_start, np.datetime64("2019-06-01")), claim_start)
+    )
+    means_tested = on_uc | (passported != 3) | pc_passported
+    water_social = rng.random(n) < np.where(means_tested, WATER_SOCIAL_TARIFF, 0.03)
     sector = rng.integers(0, 10, n)
     # Free school meals: judged once on arrival; once awarded they continue (transitional protection).
-    fsm_eligible = (on_uc & (earnings * 52 <= 7400) | (passported == 1) | (passported == 2)) & (n_school > 0)
+    fsm_eligible = (on_uc & (earnings * 52 <= 7400) | (passported <= 2)) & (n_school > 0)
     seq = np.arange(first_id, first_id + n)
     return {
         "seq": seq,
@@ -252,6 +295,13 @@ def _new_households(
         "pip_dl": pip_dl,
         "pip_mob": pip_mob,
         "aa": aa,
+        "partner_aa": partner_aa,
+        "severe_adults": severe_adults,
+        "carer_paid": carer_paid,
+        "pens_carer": pens_carer,
+        "claim_start": claim_start.astype("datetime64[D]"),
+        "water_metered": rng.random(n) < WATER_METERED,
+        "water_social": water_social,
         "passported": passported,
         "savings": savings,
         "sp_share": sp_share,
@@ -272,23 +322,46 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
     n = len(s["seq"])
     pens, couple = s["pens"], ~np.isnan(s["partner_age"])
     wa = ~pens
-    guarantee = np.where(couple, r.pc_guarantee_couple_weekly, r.pc_guarantee_single_weekly)
     earnings = s["earnings"]
     pc_pass = s["passported"] == 0
+    # the household's own minimum guarantee, additions included, as node.rules works it out
+    n_carers = (wa & (s["employment"] == 5)).astype(int) + s["pens_carer"]
+    no_nondep = s["n_nondeps"] == 0
+    sda = np.where(
+        no_nondep,
+        np.where(
+            couple,
+            np.where(s["severe_adults"] >= 2, 2 - s["carer_paid"], 0),
+            (s["severe_adults"] >= 1) & ~s["carer_paid"],
+        ),
+        0,
+    )
+    guarantee = (
+        np.where(couple, r.pc_guarantee_couple_weekly, r.pc_guarantee_single_weekly)
+        + sda * r.pc_severe_disability_addition_weekly
+        + n_carers * r.pc_carer_addition_weekly
+    )
+    special = (n_carers > 0) | (s["severe_adults"] > 0)
+    disregard = np.where(
+        special,
+        r.pc_earnings_disregard_special_weekly,
+        np.where(couple, r.pc_earnings_disregard_couple_weekly, r.pc_earnings_disregard_single_weekly),
+    )
+    counted_earnings = np.maximum(earnings - disregard, 0.0)
 
     state_pension = np.where(pens, (s["sp_share"] + s["partner_sp"]) * r.new_state_pension_weekly, 0.0)
     tariff = np.where(s["savings"] == 1, r.pc_tariff_income_6k_to_16k_weekly, 0.0)
     # non-passported pensioners: total assessable income set relative to the guarantee
     target = np.where(s["pc_ratio"] < 0, guarantee + s["pc_ratio"], guarantee * s["pc_ratio"]) - tariff
     state_pension = np.where(
-        pens & ~pc_pass, np.minimum(state_pension, np.maximum(target - earnings, 0)), state_pension
+        pens & ~pc_pass, np.minimum(state_pension, np.maximum(target - counted_earnings, 0)), state_pension
     )
-    private = np.where(pens & ~pc_pass, np.maximum(target - earnings - state_pension, 0.0), 0.0)
+    private = np.where(pens & ~pc_pass, np.maximum(target - counted_earnings - state_pension, 0.0), 0.0)
     # passported pensioners: Pension Credit tops income up to the guarantee (recorded as a legacy benefit)
     state_pension = np.where(pc_pass, np.minimum(state_pension, 0.95 * guarantee), state_pension)
     private = np.where(pc_pass, np.minimum(s["private_share"] * 40, 0.98 * guarantee - state_pension), private)
     private = np.maximum(private, 0.0)
-    pension_credit = np.where(pc_pass, guarantee - state_pension - private - earnings, 0.0).clip(0)
+    pension_credit = np.where(pc_pass, guarantee - state_pension - private - counted_earnings, 0.0).clip(0)
 
     uc_std_single = np.where(
         s["claimant_age"] < 25, r.uc_standard_single_under25_monthly, r.uc_standard_single_25plus_monthly
@@ -316,11 +389,13 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
         [r.pip_mobility_standard_weekly, r.pip_mobility_enhanced_weekly],
         0.0,
     )
-    aa = np.select(
-        [s["aa"] == 1, s["aa"] == 2],
-        [r.attendance_allowance_lower_weekly, r.attendance_allowance_higher_weekly],
-        0.0,
-    )
+
+    def aa_weekly(level: np.ndarray) -> np.ndarray:
+        return np.select(
+            [level == 1, level == 2], [r.attendance_allowance_lower_weekly, r.attendance_allowance_higher_weekly], 0.0
+        )
+
+    aa = aa_weekly(s["aa"]) + aa_weekly(s["partner_aa"])
     disability = np.where(pens, aa, pip)
     carer = wa & (s["employment"] == 5)
     carers_allowance = np.where(carer, r.carers_allowance_weekly, 0.0)
@@ -424,6 +499,12 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
         "ct_arrears": money(s["ct_arrears"]),
         "rent_arrears": money(s["rent_arrears"]),
         "fsm_awarded": s["fsm_awarded"],
+        "claim_start_date": np.datetime_as_string(s["claim_start"], unit="D").astype(object),
+        "severe_disability_adults": s["severe_adults"].astype(int),
+        "carer_paid_for_household": s["carer_paid"],
+        "n_carers": n_carers.astype(int),
+        "water_metered": s["water_metered"],
+        "water_social_tariff": s["water_social"],
     }
     assert list(cols) == list(SCHEMA) and all(len(v) == n for v in cols.values())  # type: ignore[arg-type]
     return pd.DataFrame(cols)
@@ -463,6 +544,7 @@ def _step(
     next_id: int,
     calendar_month: int,
     april: bool,
+    arrival: np.datetime64,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Advance one month: churn, earnings and rent changes, birthdays."""
     n = len(s["seq"])
@@ -482,6 +564,8 @@ def _step(
     lose = working & ~s["pens"] & (rng.random(n) < 0.01)
     gain = ~working & ~s["pens"] & (s["employment"] == 2) & (rng.random(n) < 0.02)
     s["earnings"] = np.where(lose, 0.0, np.where(gain, rng.lognormal(np.log(220), 0.5, n), s["earnings"]))
+    # Month-on-month changes are a random walk; cap it well inside the loader's £5,000 a week limit.
+    s["earnings"] = np.minimum(s["earnings"], MAX_EARNINGS_WEEKLY)
     s["employment"] = np.where(lose, 2, np.where(gain, 0, s["employment"]))
     private = (s["tenure"] == 2) | (s["tenure"] == 3)
     social = s["tenure"] <= 1
@@ -489,10 +573,11 @@ def _step(
     if april:  # social rents rise by CPI + 1% (2.7% in April 2025)
         s["rent"] = np.where(social, s["rent"] * 1.027, s["rent"])
 
-    leave = rng.random(n) < np.where(s["pens"], MONTHLY_LEAVERS * 1.1, MONTHLY_LEAVERS * 0.93)
+    # pensioners and working-age households leave at the same rate, so the calibrated mix holds month by month
+    leave = rng.random(n) < MONTHLY_LEAVERS
     s = {k: v[~leave] for k, v in s.items()}
     n_new = int(rng.binomial(prof.households, MONTHLY_LEAVERS))
-    new = _new_households(rng, n_new, prof, ward_weights, ward_dep, next_id, first_month=False)
+    new = _new_households(rng, n_new, prof, ward_weights, ward_dep, next_id, first_month=False, arrival=arrival)
     return {k: np.concatenate([s[k], new[k]]) for k in s}, next_id + n_new
 
 
@@ -509,14 +594,22 @@ def generate_district(
     weights = rng.lognormal(0.0, 0.5, len(ward_list))
     ward_weights = weights / weights.sum()
     ward_dep = rng.normal(0.0, 1.0, len(ward_list))
+    # Size the caseload on this draw of wards, so its UC households match DWP's count up to sampling noise.
+    pension = float(ward_weights @ _pension_share(ward_dep + 0.5 * prof.deprivation))
+    uc = geography.district(district_code).uc_households
+    prof = replace(prof, households=max(int(round(uc / ((1 - pension) * UC_SHARE_WORKING_AGE) * scale)), 1))
 
-    s = _new_households(rng, prof.households, prof, ward_weights, ward_dep, 1, first_month=True)
+    month_list = _months(end_month, months)
+    first = np.datetime64(month_list[0] + "-01")
+    s = _new_households(rng, prof.households, prof, ward_weights, ward_dep, 1, first_month=True, arrival=first)
     next_id = prof.households + 1
     out: dict[str, pd.DataFrame] = {}
-    for i, month in enumerate(_months(end_month, months)):
+    for i, month in enumerate(month_list):
         cal = int(month[5:7])
         if i > 0:
-            s, next_id = _step(s, rng, prof, ward_weights, ward_dep, next_id, cal, april=cal == 4)
+            s, next_id = _step(
+                s, rng, prof, ward_weights, ward_dep, next_id, cal, april=cal == 4, arrival=np.datetime64(month + "-01")
+            )
         r = rates_for_month(month)
         frame = _render(s, r, prof, ward_codes)
         _settle(s, frame, r, rng)

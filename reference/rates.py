@@ -17,6 +17,7 @@ RATES_DIR = Path(__file__).parent / "rates"
 CT_BANDS = ("A", "B", "C", "D", "E", "F", "G", "H")
 EPC_BANDS = ("A", "B", "C", "D", "E", "F", "G")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # How TOML sections map onto flat field names: the prefix keeps names unambiguous in rule code.
 _SECTION_PREFIX = {
@@ -53,6 +54,12 @@ class Rates:
     pc_savings_credit_max_single_weekly: float
     pc_savings_credit_max_couple_weekly: float
     pc_tariff_income_6k_to_16k_weekly: float
+    pc_severe_disability_addition_weekly: float
+    pc_carer_addition_weekly: float
+    pc_earnings_disregard_single_weekly: float
+    pc_earnings_disregard_couple_weekly: float
+    pc_earnings_disregard_special_weekly: float
+    pc_mixed_age_protection_before: str  # "YYYY-MM-DD"
     # disability and carers
     attendance_allowance_higher_weekly: float
     attendance_allowance_lower_weekly: float
@@ -80,6 +87,7 @@ class Rates:
     uc_benefit_cap_single_monthly: float
     uc_benefit_cap_family_monthly: float
     fsm_uc_net_earnings_threshold_annual: float
+    fsm_uc_all_households_from: str  # "YYYY-MM": first month every UC household qualifies
     # council tax
     council_tax_band_d_annual: float
     council_tax_band_ratio: tuple[float, ...]
@@ -91,6 +99,10 @@ class Rates:
     energy_monthly_factor: tuple[float, ...]
     water_annual_bill: float
     water_poverty_share: float
+    water_metered_standing_annual: float
+    water_metered_per_person_annual: float
+    water_unmetered_annual: float
+    water_social_tariff_discount: float
     # poverty line and essential spending (assumptions, see the TOML comments)
     poverty_line_ahc_weekly_couple: float
     poverty_line_equivalence_first_adult: float
@@ -102,7 +114,7 @@ class Rates:
     other_first_adult_monthly: float
     other_other_adult_monthly: float
     other_child_monthly: float
-    # snapshot month ("YYYY-MM") when chosen by rates_for_month; "" means no seasonal adjustment
+    # snapshot month ("YYYY-MM") when chosen by rates_for_month; "" means the tax year's April (effective_month)
     month: str = ""
     partial: bool = False
 
@@ -116,8 +128,16 @@ class Rates:
         )
 
     @property
+    def effective_month(self) -> str:
+        """The snapshot month the rules apply to: the carried month, else the tax year's first month (April)."""
+        return self.month or f"{self.tax_year[:4]}-04"
+
+    @property
     def energy_season_factor(self) -> float:
-        """Multiplier of the average monthly energy bill for this snapshot's calendar month (1.0 if none)."""
+        """Multiplier of the average monthly energy bill for this calendar month (1.0 if none).
+
+        Kept for reference: derived measures use seasonally adjusted energy (annual / 12), docs/lsi.md.
+        """
         if not self.month:
             return 1.0
         return self.energy_monthly_factor[int(self.month[5:7]) - 1]
@@ -183,11 +203,15 @@ def load_rates(tax_year: str) -> Rates:
     if unknown or missing:
         raise RatesError(f"{path.name}: missing keys {missing or 'none'}; unknown keys {unknown or 'none'}")
     rates = Rates(**flat)  # type: ignore[arg-type]
+    if not _MONTH.match(rates.fsm_uc_all_households_from):
+        raise RatesError(f"{path.name}: free_school_meals.uc_all_households_from must be YYYY-MM")
+    if not _DATE.match(rates.pc_mixed_age_protection_before):
+        raise RatesError(f"{path.name}: pension.pc_mixed_age_protection_before must be YYYY-MM-DD")
     if len(rates.energy_monthly_factor) != 12 or len(rates.energy_size_factor) < 1:
         raise RatesError(f"{path.name}: energy.monthly_factor needs 12 values, January first")
     return rates
 
 
 def rates_for_month(month: str) -> Rates:
-    """Rates in force in a snapshot month ("YYYY-MM"), carrying the month for seasonal energy costs."""
+    """Rates in force in a snapshot month ("YYYY-MM"), carrying the month for date-dependent rules (school meals)."""
     return dataclasses.replace(load_rates(tax_year_of(month)), month=month)

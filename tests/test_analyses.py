@@ -113,6 +113,16 @@ def test_a_ward_with_a_withheld_input_in_the_base_month_has_no_index() -> None:
     assert any("wards have no index" in n for n in series.notes)
 
 
+def test_a_series_across_april_marks_the_new_rates_year_as_a_break() -> None:
+    def month() -> IndexInputs:
+        comps = {c.name: _areas(100.0 if c.reference else 20.0, 100.0 if c.reference else 2.0) for c in COMPONENTS}
+        return IndexInputs("m", _areas(100.0, 10.0), comps)
+
+    series = index_series({"2025-03": month(), "2025-04": month(), "2025-05": month()}, "2025-03")
+    assert series.breaks == ("2025-04",)
+    assert any(n.startswith("Break in 2025-04: a new rates year") for n in series.notes)
+
+
 # ---------------------------------------------------------------------------------------- benchmarks
 
 

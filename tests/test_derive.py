@@ -17,7 +17,7 @@ from node.schema import CT_BANDS, DERIVED, EPC_BANDS, PASSPORTS, SAVINGS_BANDS, 
 from node.synth import generate_district
 from reference.rates import rates_for_month
 
-MONTHS = ["2024-12", "2025-07", "2025-10", "2026-04"]
+MONTHS = ["2024-12", "2025-07", "2025-10", "2026-04", "2026-09"]
 money = st.floats(0, 800, allow_nan=False).map(lambda x: round(x, 2))
 
 
@@ -59,6 +59,14 @@ def households(draw: st.DrawFn) -> dict[str, object]:
         "ct_arrears": draw(st.sampled_from([0.0, 120.0])),
         "rent_arrears": draw(st.sampled_from([0.0, 450.0])),
         "fsm_awarded": draw(st.booleans()),
+        "claim_start_date": draw(st.sampled_from(["", "2010-01-31", "2019-05-14", "2019-05-15", "2024-02-29"])),
+        "severe_disability_adults": draw(st.integers(0, 2)),
+        "carer_paid_for_household": draw(st.booleans()),
+        "n_carers": draw(st.integers(0, 2)),
+        "water_metered": draw(st.booleans()),
+        "water_social_tariff": draw(st.booleans()),
+        # whole-pence weekly earnings either side of the £7,400 line, and the line itself (£142.3077)
+        **({"earnings_weekly": draw(st.sampled_from([142.30, 142.31, 7400 / 52]))} if draw(st.booleans()) else {}),
     }
 
 
@@ -86,19 +94,29 @@ def _expected(h: dict, month: str) -> dict[str, object]:
     food = rules.food_budget_monthly(partner, h["n_children"], h["n_non_dependants"], r)
     other = rules.other_essentials_monthly(partner, h["n_children"], h["n_non_dependants"], r)
     energy = rules.energy_monthly(size, h["epc_band"], r)
-    water = rules.water_monthly(r)
+    bill = rules.water_bill_annual(size, h["water_metered"], h["water_social_tariff"], r)
+    water = rules.water_monthly(bill)
     essentials = rules.essential_costs_monthly(food, other, energy, water)
     surplus = rules.monthly_surplus(income, housing, ct, essentials)
     on_hb = h["hb_award_weekly"] > 0
-    pension_age = rules.is_pension_age(h["claimant_age"], h["partner_age"], on_hb, h["on_uc"], r.state_pension_age)
+    protected = rules.mixed_age_protected(on_hb, h["on_uc"], h["claim_start_date"], r, h["passported"])
+    pension_age = rules.is_pension_age(
+        h["claimant_age"], h["partner_age"], on_hb, h["on_uc"], r.state_pension_age, protected
+    )
+    special = h["n_carers"] > 0 or h["severe_disability_adults"] > 0
     assessable = rules.pc_assessable_income_weekly(
         h["earnings_weekly"], h["state_pension_weekly"], h["private_pension_weekly"],
         h["legacy_benefits_weekly"], h["carers_allowance_weekly"], h["savings_band"], r,
+        rules.pc_earnings_disregard_weekly(partner, special, r),
     )  # fmt: skip
-    gap = rules.pc_unclaimed_gap_weekly(
-        pension_age, assessable, rules.pc_guarantee_weekly(partner, r), h["passported"], h["savings_band"]
+    sda = rules.severe_disability_additions(
+        partner, h["severe_disability_adults"], h["n_non_dependants"], h["carer_paid_for_household"]
     )
-    fsm = rules.fsm_unclaimed(h["on_uc"], h["earnings_weekly"], h["n_school_age_children"], h["fsm_awarded"], r)
+    guarantee = rules.pc_guarantee_weekly(partner, r, sda, h["n_carers"])
+    gap = rules.pc_unclaimed_gap_weekly(pension_age, assessable, guarantee, h["passported"], h["savings_band"])
+    fsm = rules.fsm_unclaimed(
+        h["on_uc"], h["earnings_weekly"], h["n_school_age_children"], h["fsm_awarded"], r, h["passported"], month
+    )
     equivalence = rules.equivalence_factor(partner, h["n_children"], h["n_non_dependants"], r)
     return {
         "weekly_income": income,
@@ -108,9 +126,10 @@ def _expected(h: dict, month: str) -> dict[str, object]:
         "resilience": rules.resilience(surplus, h["ct_arrears"], h["rent_arrears"]),
         "cash_shortfall": rules.cash_shortfall(surplus),
         "fuel_poverty": rules.is_fuel_poor(
-            h["epc_band"], income, housing, rules.energy_annual(size, h["epc_band"], r), equivalence, r
+            h["epc_band"], income, housing, ct, rules.energy_annual(size, h["epc_band"], r), equivalence, r
         ),
-        "water_poverty": rules.is_water_poor(income, housing, r),
+        "water_poverty": rules.is_water_poor(income, housing, ct, bill, r),
+        "water_bill_annual": bill,
         "food_poverty": rules.is_food_poor(income, housing, energy, water, ct, food),
         "pension_age": pension_age,
         "on_cts": h["cts_award_annual"] > 0,
@@ -158,11 +177,19 @@ def test_derive_is_idempotent_on_an_already_derived_frame(snapshot):
     pd.testing.assert_frame_equal(derive(once, r), once)
 
 
-def test_month_keyword_sets_seasonal_energy(snapshot):
+def test_costs_do_not_move_with_the_season_within_a_rates_year(snapshot):
+    # Changed in issue 12: energy is seasonally adjusted, so an unchanged household costs the same all year.
     r = rates_for_month("2025-10")
     winter = derive(snapshot, r, month="2026-01")["essential_costs_monthly"]
     summer = derive(snapshot, r, month="2025-07")["essential_costs_monthly"]
-    assert (winter > summer).all()
+    pd.testing.assert_series_equal(winter, summer)
+
+
+def test_month_keyword_sets_the_free_school_meals_rules(snapshot):
+    r = rates_for_month("2026-08")
+    before = derive(snapshot, r)["fsm_unclaimed"]
+    after = derive(snapshot, r, month="2026-09")["fsm_unclaimed"]
+    assert after.sum() > before.sum() and not (before & ~after).any()
 
 
 def test_derive_handles_100k_rows_in_well_under_a_second(snapshot):

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.lsi import COMPONENTS, Component, area_month_index, index_series
+from analysis.lsi import COMPONENTS, Component, area_month_index, index_series, rates_year_breaks
 from common.estimates import Estimate
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "lsi.md"
@@ -130,3 +130,35 @@ def test_series_without_its_base_month_is_rejected() -> None:
 def test_share_component_must_be_a_hardship() -> None:
     with pytest.raises(ValueError):
         Component("owns_home", 0.1, higher_is_worse=False)
+
+
+def test_a_new_rates_year_is_marked_as_a_break_each_april() -> None:
+    months = ["2024-10", "2025-03", "2025-04", "2025-10", "2026-03", "2026-04"]
+    assert rates_year_breaks(months) == ("2025-04", "2026-04")
+
+
+def test_a_series_within_one_rates_year_has_no_break() -> None:
+    assert rates_year_breaks(["2025-04", "2025-05", "2026-03"]) == ()
+
+
+def _exact_shares(frame) -> dict[str, Estimate]:
+    return {
+        "cash_shortfall": Estimate(float(frame["cash_shortfall"].mean()), 0.0),
+        "households_in_crisis": Estimate(float((frame["resilience"] == "in_crisis").mean()), 0.0),
+        "fuel_poverty": Estimate(float(frame["fuel_poverty"].mean()), 0.0),
+        "food_poverty": Estimate(float(frame["food_poverty"].mean()), 0.0),
+        "water_poverty": Estimate(float(frame["water_poverty"].mean()), 0.0),
+        "mean_monthly_surplus": Estimate(float(frame["monthly_surplus"].mean()), 0.0),
+    }
+
+
+def test_households_whose_lives_do_not_change_do_not_move_the_index_across_seasons() -> None:
+    # The same records in October, December and the following March (one rates year): winter energy bills
+    # are seasonally adjusted, so the index stays exactly 100 (it fell 5.1 points October-December before).
+    from node.derive import derive
+    from node.synth import generate_district
+    from reference.rates import rates_for_month
+
+    frame = generate_district("E07000112", scale=0.1, months=1, end_month="2025-10")["2025-10"]
+    series = {m: _exact_shares(derive(frame, rates_for_month(m))) for m in ("2025-10", "2025-12", "2026-03")}
+    assert all(e.value == 100.0 for e in index_series(series, "2025-10").values())

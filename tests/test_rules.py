@@ -35,8 +35,27 @@ def test_mixed_age_couple_on_uc_is_not_pension_age():
     assert not rules.is_pension_age(70, 64, on_hb=False, on_uc=True, state_pension_age=66)
 
 
-def test_mixed_age_couple_still_on_housing_benefit_is_protected():
-    assert rules.is_pension_age(70, 64, on_hb=True, on_uc=False, state_pension_age=66)
+def test_mixed_age_couple_with_a_claim_from_before_may_2019_is_protected():
+    protected = rules.mixed_age_protected(True, False, "2019-05-14", R)
+    assert protected
+    assert rules.is_pension_age(70, 64, on_hb=True, on_uc=False, state_pension_age=66, protected=protected)
+
+
+def test_mixed_age_couple_on_housing_benefit_without_protection_is_not_pension_age():
+    # Changed in issue 12: HB alone is no evidence of protection; 66 with a 65-year-old partner claims UC.
+    assert not rules.mixed_age_protected(True, False, "2019-05-15", R)
+    assert not rules.mixed_age_protected(True, False, "", R)
+    assert not rules.is_pension_age(66, 65, on_hb=True, on_uc=False, state_pension_age=66)
+
+
+def test_mixed_age_couple_on_pension_credit_since_before_2019_is_protected():
+    assert rules.mixed_age_protected(False, False, "2017-01-01", R, passported="pension_credit_guarantee")
+    assert not rules.mixed_age_protected(False, False, "2017-01-01", R)
+
+
+def test_older_partner_at_pension_age_makes_a_mixed_age_couple_too():
+    assert not rules.is_pension_age(64, 70, on_hb=True, on_uc=False, state_pension_age=66)
+    assert rules.is_pension_age(64, 70, on_hb=True, on_uc=False, state_pension_age=66, protected=True)
 
 
 def test_couple_both_over_pension_age_is_pension_age():
@@ -52,6 +71,48 @@ def test_unclaimed_pension_credit_is_the_weekly_gap_times_52():
     gap = rules.pc_unclaimed_gap_weekly(True, income, rules.pc_guarantee_weekly(False, R), "none", "under_6k")
     assert gap == pytest.approx(227.10 - 200.00)
     assert rules.pc_unclaimed_annual(gap) == pytest.approx(27.10 * 52)
+
+
+def test_severe_disability_addition_for_a_single_pensioner_on_attendance_allowance():
+    n = rules.severe_disability_additions(False, 1, 0, False)
+    assert n == 1
+    assert rules.pc_guarantee_weekly(False, R, n) == pytest.approx(227.10 + 82.90)
+
+
+def test_no_severe_disability_addition_with_a_non_dependant_in_the_home():
+    assert rules.severe_disability_additions(False, 1, 1, False) == 0
+
+
+def test_no_severe_disability_addition_when_someone_is_paid_carers_allowance_for_them():
+    assert rules.severe_disability_additions(False, 1, 0, True) == 0
+
+
+def test_couple_needs_both_partners_on_a_qualifying_benefit_for_the_addition():
+    assert rules.severe_disability_additions(True, 1, 0, False) == 0
+    assert rules.severe_disability_additions(True, 2, 0, False) == 2
+    assert rules.severe_disability_additions(True, 2, 0, True) == 1
+
+
+def test_carer_addition_per_carer():
+    assert rules.pc_guarantee_weekly(True, R, 0, 1) == pytest.approx(346.60 + 46.40)
+
+
+def test_attendance_allowance_pensioner_at_the_standard_guarantee_misses_the_addition():
+    # Income £227.10 meets the standard guarantee; with AA and no one else there she is due £82.90 a week more
+    income = rules.pc_assessable_income_weekly(0, 227.10, 0, 0, 0, "under_6k", R)
+    guarantee = rules.pc_guarantee_weekly(False, R, rules.severe_disability_additions(False, 1, 0, False))
+    assert rules.pc_unclaimed_gap_weekly(True, income, guarantee, "none", "under_6k") == pytest.approx(82.90)
+
+
+def test_earnings_disregards_are_5_single_10_couple_20_carer_or_disabled():
+    assert rules.pc_earnings_disregard_weekly(False, False, R) == 5
+    assert rules.pc_earnings_disregard_weekly(True, False, R) == 10
+    assert rules.pc_earnings_disregard_weekly(True, True, R) == 20
+
+
+def test_assessable_income_counts_earnings_after_the_disregard():
+    assert rules.pc_assessable_income_weekly(30, 200, 0, 0, 0, "under_6k", R, earnings_disregard=5) == 225
+    assert rules.pc_assessable_income_weekly(3, 200, 0, 0, 0, "under_6k", R, earnings_disregard=5) == 200
 
 
 def test_couple_gap_uses_the_couple_guarantee():
@@ -110,10 +171,11 @@ def test_food_and_other_essentials_scale_with_composition():
     assert rules.other_essentials_monthly(False, 0, 1, R) == pytest.approx(170 + 80)
 
 
-def test_energy_for_the_month_follows_the_season():
+def test_energy_for_the_month_is_seasonally_adjusted():
+    # Changed in issue 12: a household whose circumstances do not change costs the same in January and July.
     jan, jul = rates_for_month("2026-01"), rates_for_month("2025-07")
-    assert rules.energy_monthly(2, "D", jan) == pytest.approx(1785 * 0.92 / 12 * 1.55)
-    assert rules.energy_monthly(2, "D", jul) < rules.energy_monthly(2, "D", jan)
+    assert rules.energy_monthly(2, "D", jan) == pytest.approx(1785 * 0.92 / 12)
+    assert rules.energy_monthly(2, "D", jul) == rules.energy_monthly(2, "D", jan)
 
 
 def test_monthly_surplus_subtracts_housing_council_tax_and_essentials():
@@ -145,26 +207,60 @@ def test_equivalence_factor_is_one_for_a_couple_without_children():
 
 
 def test_efficient_home_is_never_fuel_poor():
-    assert not rules.is_fuel_poor("C", 0.0, 0.0, 1000.0, 1.0, R)
+    assert not rules.is_fuel_poor("C", 0.0, 0.0, 0.0, 1000.0, 1.0, R)
 
 
 def test_inefficient_low_income_home_is_fuel_poor():
     # couple, £450 a week, rent £100 a week, energy £1,800 a year: 450 - 100 - 34.6 = 315 < £384
-    assert rules.is_fuel_poor("E", 450.0, 100 * 52 / 12, 1800.0, 1.0, R)
+    assert rules.is_fuel_poor("E", 450.0, 100 * 52 / 12, 0.0, 1800.0, 1.0, R)
 
 
 def test_inefficient_home_with_enough_income_is_not_fuel_poor():
-    assert not rules.is_fuel_poor("E", 600.0, 100 * 52 / 12, 1800.0, 1.0, R)
+    assert not rules.is_fuel_poor("E", 600.0, 100 * 52 / 12, 0.0, 1800.0, 1.0, R)
 
 
-def test_water_poverty_threshold_is_five_percent_of_income_after_housing():
-    # £703 bill: poor below £14,060 a year after housing = £270.38 a week
-    assert rules.is_water_poor(270.0, 0.0, R)
-    assert not rules.is_water_poor(271.0, 0.0, R)
+def test_council_tax_is_deducted_before_the_fuel_poverty_line():
+    # £430 a week less £34.62 energy is £395.38, above £384; £60 a month of council tax (£13.85 a week) tips it
+    assert not rules.is_fuel_poor("E", 430.0, 0.0, 0.0, 1800.0, 1.0, R)
+    assert rules.is_fuel_poor("E", 430.0, 0.0, 60.0, 1800.0, 1.0, R)
+
+
+def test_water_poverty_threshold_is_five_percent_of_income_after_housing_and_council_tax():
+    # £703 bill: poor below £14,060 a year after housing and council tax = £270.38 a week
+    assert rules.is_water_poor(270.0, 0.0, 0.0, 703.0, R)
+    assert not rules.is_water_poor(271.0, 0.0, 0.0, 703.0, R)
+    # £20 a month of council tax is £4.62 a week: £274 a week is then £269.38 after it, below the line
+    assert rules.is_water_poor(274.0, 0.0, 20.0, 703.0, R)
 
 
 def test_income_below_housing_costs_is_water_poor():
-    assert rules.is_water_poor(100.0, 1000.0, R)
+    assert rules.is_water_poor(100.0, 1000.0, 0.0, 370.0, R)
+
+
+def test_metered_water_bill_grows_with_occupants():
+    one, four = (rules.water_bill_annual(n, True, False, R) for n in (1, 4))
+    assert one == pytest.approx(127 + 240) and four == pytest.approx(127 + 4 * 240)
+
+
+def test_metered_bill_of_an_average_household_is_the_published_average():
+    # 2.4 people, the Kent average household (Census 2021), pays Southern Water's £703 average (to a pound)
+    assert R.water_metered_standing_annual + 2.4 * R.water_metered_per_person_annual == pytest.approx(703, abs=1)
+
+
+def test_unmetered_water_bill_does_not_depend_on_household_size():
+    assert rules.water_bill_annual(1, False, False, R) == rules.water_bill_annual(6, False, False, R) == 703
+
+
+def test_social_tariff_discounts_the_water_bill():
+    assert rules.water_bill_annual(1, True, True, R) == pytest.approx(367 * 0.55)
+    assert rules.water_bill_annual(3, False, True, R) == pytest.approx(703 * 0.55)
+
+
+def test_single_pensioner_at_the_guarantee_is_not_water_poor_on_a_metered_bill():
+    # £227.10 a week, full HB and CTS: £367 is 3.1% of income, under the 5% line (the flat £703 was 6%)
+    bill = rules.water_bill_annual(1, True, False, R)
+    assert not rules.is_water_poor(227.10, 0.0, 0.0, bill, R)
+    assert rules.is_water_poor(227.10, 0.0, 0.0, 703.0, R)
 
 
 def test_food_poverty_when_money_left_is_below_the_food_budget():
@@ -188,9 +284,37 @@ def test_fsm_already_awarded_is_not_unclaimed():
     assert not rules.fsm_unclaimed(True, 0.0, 2, True, R)
 
 
-def test_fsm_needs_school_age_children_and_uc():
+def test_fsm_needs_school_age_children_and_a_qualifying_benefit():
     assert not rules.fsm_unclaimed(True, 0.0, 0, False, R)
     assert not rules.fsm_unclaimed(False, 0.0, 2, False, R)
+
+
+def test_fsm_line_of_exactly_7400_a_year_is_eligible_in_whole_pence():
+    # £7,400 / 52 a week: x 52 in floating point is 7400.000000000001, which a float comparison refused
+    assert (7400 / 52) * 52 > 7400
+    assert rules.fsm_unclaimed(True, 7400 / 52, 1, False, R)
+    assert rules.annual_pence(7400 / 52) == 740000
+
+
+@pytest.mark.parametrize("passported", ["income_support", "income_based_jsa_esa", "pension_credit_guarantee"])
+def test_fsm_legacy_benefits_and_pension_credit_qualify_without_uc(passported):
+    assert rules.fsm_unclaimed(False, 300.0, 1, False, R, passported=passported)
+
+
+def test_fsm_every_uc_household_qualifies_from_september_2026():
+    r = rates_for_month("2026-09")
+    assert rules.fsm_unclaimed(True, 600.0, 2, False, r)
+    assert not rules.fsm_unclaimed(True, 600.0, 2, False, rates_for_month("2026-08"))
+
+
+def test_fsm_rule_follows_the_month_given_not_the_tax_year():
+    r = rates_for_month("2026-04")
+    assert not rules.fsm_unclaimed(True, 600.0, 2, False, r)
+    assert rules.fsm_unclaimed(True, 600.0, 2, False, r, month="2027-01")
+
+
+def test_fsm_change_date_is_carried_by_the_rates_table():
+    assert {rates_for_month(m).fsm_uc_all_households_from for m in ("2024-06", "2025-10", "2026-10")} == {"2026-09"}
 
 
 def test_uc_household_without_council_tax_support():

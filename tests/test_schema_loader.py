@@ -22,7 +22,8 @@ RAW_NAMES = [
     "disability_benefits_weekly", "carers_allowance_weekly", "uc_award_monthly", "on_uc", "lcwra",
     "savings_band", "passported", "employment_status", "eligible_rent_weekly", "hb_award_weekly",
     "benefit_cap_weekly", "council_tax_band", "ct_liability_annual", "cts_award_annual", "ct_arrears",
-    "rent_arrears", "fsm_awarded",
+    "rent_arrears", "fsm_awarded", "claim_start_date", "severe_disability_adults", "carer_paid_for_household",
+    "n_carers", "water_metered", "water_social_tariff",
 ]  # fmt: skip
 
 
@@ -72,7 +73,7 @@ def test_bad_whole_number_names_file_row_and_field(tmp_path, frame):
 
 def test_unknown_column_is_named_with_a_suggestion(tmp_path, frame):
     bad = frame.rename(columns={"claimant_age": "claimant_agee"})
-    with pytest.raises(DataError, match="unknown column 'claimant_agee' \\(did you mean 'claimant_age'\\?\\)"):
+    with pytest.raises(DataError, match="unknown column 'claimant_agee' \\(did you mean 'claimant_age'"):
         load_snapshot(_write(tmp_path, bad), CODE)
 
 
@@ -200,3 +201,36 @@ def test_load_district_reads_every_month_in_order(tmp_path, frame):
 def test_load_district_with_no_snapshots_is_an_error(tmp_path):
     with pytest.raises(DataError, match="no snapshot files"):
         load_district(tmp_path, CODE)
+
+
+def test_claim_start_date_must_be_a_date(tmp_path, frame):
+    bad = frame.copy()
+    bad.loc[0, "claim_start_date"] = "15/05/2019"
+    with pytest.raises(DataError, match="claim_start_date.*'15/05/2019' is not a date written YYYY-MM-DD"):
+        load_snapshot(_write(tmp_path, bad), CODE)
+
+
+def test_empty_claim_start_date_is_allowed(tmp_path, frame):
+    ok = frame.copy()
+    ok.loc[0, "claim_start_date"] = ""
+    assert load_snapshot(_write(tmp_path, ok), CODE).frame["claim_start_date"].iat[0] == ""
+
+
+def test_claim_start_date_is_never_queryable():
+    assert "claim_start_date" not in queryable_columns()
+
+
+@pytest.mark.parametrize(("column", "value"), [("severe_disability_adults", "3"), ("n_carers", "-1")])
+def test_disability_and_carer_counts_are_zero_to_two(tmp_path, frame, column, value):
+    bad = frame.copy()
+    bad.loc[0, column] = value
+    with pytest.raises(DataError, match=column):
+        load_snapshot(_write(tmp_path, bad), CODE)
+
+
+@pytest.mark.parametrize("column", ["water_metered", "water_social_tariff", "carer_paid_for_household"])
+def test_new_true_false_columns_reject_other_words(tmp_path, frame, column):
+    bad = frame.copy()
+    bad.loc[0, column] = "sometimes"
+    with pytest.raises(DataError, match="not true/false"):
+        load_snapshot(_write(tmp_path, bad), CODE)

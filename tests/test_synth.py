@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from node import synth
 from node.derive import derive
 from node.loader import load_district
+from node.schema import SCHEMA
 from node.synth import generate_district, write_county
 from reference.geography import district, districts, ward_codes
 from reference.rates import rates_for_month
@@ -57,10 +59,11 @@ def test_parquet_output_loads_too(tmp_path):
     assert len(load_district(tmp_path / CODE, CODE)["2025-10"].frame) > 0
 
 
-def test_caseload_is_calibrated_to_uc_households_times_scale(swale):
+def test_uc_households_among_the_records_match_dwp_times_scale(swale):
+    # Changed in issue 12: the caseload is sized so that its UC households (not all records) match DWP's count.
     expected = district(CODE).uc_households * SCALE
-    assert len(swale["2024-10"]) == round(expected)
-    assert abs(len(swale["2025-10"]) / expected - 1) < 0.06
+    for month in ("2024-10", "2025-10"):
+        assert abs(swale[month]["on_uc"].sum() / expected - 1) < 0.05, month
 
 
 def test_about_forty_percent_are_pension_age(derived):
@@ -95,7 +98,7 @@ def test_some_pensioners_miss_pension_credit_worth_about_1700_a_year(derived):
     pension = derived[derived["pension_age"]]
     share = pension["pc_unclaimed"].mean()
     value = derived.loc[derived["pc_unclaimed"], "pc_unclaimed_annual"].mean()
-    assert 0.01 < share < 0.04
+    assert 0.005 < share < 0.03
     assert 1200 < value < 2500
 
 
@@ -118,3 +121,66 @@ def test_most_homes_are_in_council_tax_bands_a_to_c(derived):
 def test_unknown_format_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown format"):
         write_county(tmp_path, fmt="json")
+
+
+# Calibration targets at scale 1.0 (node/synth.py; sources in docs/lsi.md). The opening month of all twelve
+# districts; pensioners and working-age households churn at one rate, so the mix holds through the year.
+@pytest.fixture(scope="module")
+def county_by_district() -> dict[str, pd.DataFrame]:
+    return {d.code: generate_district(d.code, scale=1.0, months=1, end_month="2025-10")["2025-10"] for d in districts()}
+
+
+@pytest.fixture(scope="module")
+def county(county_by_district) -> pd.DataFrame:
+    return derive(pd.concat(county_by_district.values(), ignore_index=True), rates_for_month("2025-10"))
+
+
+def test_each_districts_uc_households_are_within_5_percent_of_dwp(county_by_district):
+    for d in districts():
+        got = county_by_district[d.code]["on_uc"].sum()
+        assert abs(got / d.uc_households - 1) < 0.05, (d.name, got, d.uc_households)
+
+
+def test_county_pension_age_share_is_about_forty_percent(county):
+    assert abs(county["pension_age"].mean() - 0.40) < 0.02
+
+
+def test_county_pension_credit_claimants_are_within_5_percent_of_36000(county):
+    claimants = (county["passported"] == "pension_credit_guarantee").sum()
+    assert abs(claimants / synth.TARGET_PC_CLAIMANTS - 1) < 0.05
+
+
+def test_unclaimed_pension_credit_matches_the_kent_finding_within_5_percent(county):
+    unclaimed = county[county["pc_unclaimed"]]
+    assert abs(len(unclaimed) / synth.TARGET_PC_UNCLAIMED - 1) < 0.05
+    assert abs(unclaimed["pc_unclaimed_annual"].mean() / synth.TARGET_PC_UNCLAIMED_ANNUAL_MEAN - 1) < 0.05
+
+
+def test_mixed_age_couples_in_the_records_are_protected_ones():
+    frame = generate_district(CODE, scale=SCALE, months=1)["2025-10"]
+    d = derive(frame, rates_for_month("2025-10"))
+    mixed = d["partner_age"].notna() & ((d["partner_age"] < 66) != (d["claimant_age"] < 66))
+    pensioner_mixed = mixed & (d["claimant_age"] >= 66) & ~d["on_uc"]
+    assert pensioner_mixed.sum() > 0
+    assert (d.loc[pensioner_mixed, "claim_start_date"] < "2019-05-15").all()
+
+
+def test_some_pensioners_get_the_severe_disability_addition_conditions_in_the_data(derived):
+    pens = derived[derived["pension_age"]]
+    assert (pens["severe_disability_adults"] > 0).mean() > 0.1
+    assert pens["carer_paid_for_household"].any() and (pens["n_carers"] > 0).any()
+
+
+def test_most_homes_are_metered_and_some_on_the_social_tariff(derived):
+    assert 0.8 < derived["water_metered"].mean() < 0.95
+    assert 0.05 < derived["water_social_tariff"].mean() < 0.25
+
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0])
+def test_every_synthetic_value_is_within_the_schema_limits_every_month(scale):
+    # Earnings move month by month as a random walk; the demo's Swale node once refused £5,993 a week.
+    for month, frame in generate_district(CODE, scale=scale, months=13, end_month="2025-10").items():
+        for col in SCHEMA.values():
+            if col.kind in ("int", "float") and col.maximum is not None:
+                assert frame[col.name].max() <= col.maximum, (month, col.name)

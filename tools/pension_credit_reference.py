@@ -1,0 +1,167 @@
+"""Build the committed table that tests/test_independent_model.py checks node.rules against.
+
+    python tools/pension_credit_reference.py [--source policyengine|hand] [--out PATH]
+
+The households are a fixed, varied grid (singles and couples, ages either side of State Pension age, mixed-age
+couples with and without a pre-May-2019 claim, incomes around the guarantee, earnings, capital, Attendance
+Allowance for one or both partners, non-dependants, paid and unpaid carers). For each the reference weekly
+Pension Credit guarantee credit is computed by:
+
+- ``policyengine``: PolicyEngine UK (``pip install policyengine-uk``, an optional development dependency, in
+  its own virtual environment), variables ``minimum_guarantee`` and ``pension_credit_income`` for 2025;
+- ``hand``: a calculation written directly from GOV.UK's Pension Credit guidance and the DWP 2025/26 rates
+  (below), deliberately not importing ``node.rules``. The committed table was built this way because
+  PolicyEngine UK could not be installed in the build environment (no package index); regenerate it with
+  ``--source policyengine`` where it can be, and the test will then compare against PolicyEngine.
+
+The test itself only reads the CSV, so ``make test`` never needs PolicyEngine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import math
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "pension_credit_reference.csv"
+SPA = 66
+# GOV.UK "Pension Credit: what you'll get" and "Benefit and pension rates 2025 to 2026" (DWP).
+STANDARD = {False: 227.10, True: 346.60}
+SEVERE_DISABILITY = 82.90
+CARER = 46.40
+AA = {0: 0.0, 1: 73.90, 2: 110.40}
+DISREGARD = {"single": 5.0, "couple": 10.0, "special": 20.0}
+COLUMNS = [
+    "case", "has_partner", "claimant_age", "partner_age", "claim_start_date", "on_hb", "earnings_weekly",
+    "state_pension_weekly", "private_pension_weekly", "capital", "savings_band", "aa_claimant", "aa_partner",
+    "n_non_dependants", "carer_paid_for_household", "n_carers", "reference_weekly", "source",
+]  # fmt: skip
+
+
+def savings_band(capital: float) -> str:
+    """The band a council record would hold for an exact capital amount."""
+    return "under_6k" if capital < 6000 else ("6k_to_16k" if capital <= 16000 else "over_16k")
+
+
+def hand_reference(h: dict) -> float:
+    """Weekly guarantee credit from GOV.UK guidance, independent of node.rules."""
+    if h["has_partner"]:
+        ages = (h["claimant_age"], h["partner_age"])
+        both = min(ages) >= SPA
+        protected = h["on_hb"] and h["claim_start_date"] != "" and h["claim_start_date"] < "2019-05-15"
+        if max(ages) < SPA or not (both or protected):
+            return 0.0  # a mixed-age couple without protection claims Universal Credit instead
+    elif h["claimant_age"] < SPA:
+        return 0.0
+    qualifying = (h["aa_claimant"] > 0) + (h["has_partner"] and h["aa_partner"] > 0)
+    sda = 0
+    if h["n_non_dependants"] == 0:
+        if not h["has_partner"]:
+            sda = int(qualifying >= 1 and not h["carer_paid_for_household"])
+        elif qualifying == 2:
+            sda = 1 if h["carer_paid_for_household"] else 2
+    guarantee = STANDARD[h["has_partner"]] + sda * SEVERE_DISABILITY + h["n_carers"] * CARER
+    special = qualifying > 0 or h["n_carers"] > 0
+    disregard = DISREGARD["special" if special else ("couple" if h["has_partner"] else "single")]
+    # Tariff income: £1 a week for every £500, or part of £500, over £10,000.
+    tariff = math.ceil(max(h["capital"] - 10000, 0) / 500)
+    income = max(h["earnings_weekly"] - disregard, 0) + h["state_pension_weekly"] + h["private_pension_weekly"]
+    return round(max(guarantee - income - tariff, 0.0), 2)
+
+
+def policyengine_reference(h: dict) -> float:  # pragma: no cover - needs the optional dependency
+    """Weekly guarantee credit from PolicyEngine UK (minimum guarantee less Pension Credit income)."""
+    from policyengine_uk import Simulation
+
+    year = 2025
+    people = {
+        "claimant": {
+            "age": {year: h["claimant_age"]},
+            "employment_income": {year: h["earnings_weekly"] * 52},
+            "state_pension": {year: h["state_pension_weekly"] * 52},
+            "private_pension_income": {year: h["private_pension_weekly"] * 52},
+            "attendance_allowance": {year: AA[h["aa_claimant"]] * 52},
+            "savings": {year: h["capital"]},
+        }
+    }
+    if h["has_partner"]:
+        people["partner"] = {"age": {year: h["partner_age"]}, "attendance_allowance": {year: AA[h["aa_partner"]] * 52}}
+    for k in range(h["n_non_dependants"]):
+        people[f"adult{k}"] = {"age": {year: 40}}
+    family = ["claimant", "partner"] if h["has_partner"] else ["claimant"]
+    situation = {
+        "people": people,
+        "benunits": {
+            "family": {"members": family},
+            **{f"nd{k}": {"members": [f"adult{k}"]} for k in range(h["n_non_dependants"])},
+        },
+        "households": {"home": {"members": list(people)}},
+    }
+    sim = Simulation(situation=situation)
+    gap = sim.calculate("minimum_guarantee", year)[0] - sim.calculate("pension_credit_income", year)[0]
+    return round(max(float(gap), 0.0) / 52, 2)
+
+
+def households() -> list[dict]:
+    """The fixed grid of varied pension-age (and nearly pension-age) households."""
+    rows = []
+    grid = itertools.product(
+        [False, True],  # partner
+        [(70, 68), (80, 81), (66, 65), (66, 64), (64, 70)],  # claimant and partner ages
+        ["", "2016-03-01", "2021-07-01"],  # claim start
+        [0.0, 30.0],  # earnings
+        [150.0, 200.0, 226.0, 240.0, 330.0, 400.0],  # total pensions
+        [0.0, 11000.0],  # capital
+        [(0, 0), (2, 0), (1, 2)],  # Attendance Allowance, claimant and partner
+        [0, 1],  # non-dependants
+        [(False, 0), (True, 0), (False, 1)],  # someone paid to care; carers in the couple
+    )
+    for k, (partner, ages, start, earn, pensions, capital, aa, nondeps, care) in enumerate(grid):
+        if not partner and (ages[1] != 68 or start == "2021-07-01"):
+            continue  # singles need fewer age and date variants
+        if not partner and care[1] > 0:
+            continue  # the carer addition is for a partner caring for the other
+        rows.append({
+            "case": f"h{k:05d}", "has_partner": partner, "claimant_age": ages[0],
+            "partner_age": ages[1] if partner else "", "claim_start_date": start, "on_hb": True,
+            "earnings_weekly": earn, "state_pension_weekly": round(pensions * 0.8, 2),
+            "private_pension_weekly": round(pensions * 0.2, 2), "capital": capital,
+            "savings_band": savings_band(capital),
+            "aa_claimant": aa[0], "aa_partner": aa[1] if partner else 0, "n_non_dependants": nondeps,
+            "carer_paid_for_household": care[0], "n_carers": care[1],
+        })  # fmt: skip
+    # Capital anywhere in the 6k-16k band: records hold only the band, so node.rules charges its midpoint's
+    # tariff (£2); these show the size of that simplification against the exact tariff.
+    for j, capital in enumerate([7000.0, 9500.0, 10250.0, 13000.0, 15500.0]):
+        rows.append({
+            "case": f"c{j:05d}", "has_partner": False, "claimant_age": 75, "partner_age": "", "claim_start_date": "",
+            "on_hb": True, "earnings_weekly": 0.0, "state_pension_weekly": 180.0, "private_pension_weekly": 20.0,
+            "capital": capital, "savings_band": savings_band(capital), "aa_claimant": 0, "aa_partner": 0,
+            "n_non_dependants": 0, "carer_paid_for_household": False, "n_carers": 0,
+        })  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    """Write the reference table."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", choices=["policyengine", "hand"], default="policyengine")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    calc = policyengine_reference if args.source == "policyengine" else hand_reference
+    rows = households()
+    for h in rows:
+        h["reference_weekly"] = calc(h)
+        h["source"] = args.source
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {len(rows)} households to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,8 +89,10 @@ class LocalCounty:
                   district=d.code)
             issue(self.pki_dir, ig_officer_name(d), Role.IG_OFFICER, district=d.code)
 
-    def write_configs(self, policy: Callable[[District], Policy]) -> None:
-        """Policy and configuration files for every node and the coordinator, on fresh loopback ports."""
+    def write_configs(self, policy: Callable[[District], Policy], outbound: Collection[str] = ()) -> None:
+        """Policy and configuration files for every node and the coordinator, on fresh loopback ports; the
+        districts in `outbound` dial the coordinator instead of being dialled (outbound-only mode)."""
+        self.coordinator_port = free_port()
         for d in districts():
             self.node_ports[d.code] = free_port()
             folder = self.root / "nodes" / d.code
@@ -104,16 +106,17 @@ class LocalCounty:
                 'state_db = "state.sqlite"\n'
                 'policy = "policy.toml"\n'
                 'audit_key = "audit-ed25519.pem"\n'
-                "\n[tls]\n"
+                + (f'coordinator = "{self.coordinator_address}"\ncoordinator_name = "{COORDINATOR}"\n'
+                   if d.code in outbound else "")
+                + "\n[tls]\n"
                 f'ca = "{self.pki_dir / "ca.crt"}"\n'
                 f'cert = "{self.pki_dir / (node_name(d) + ".crt")}"\n'
                 f'key = "{self.pki_dir / (node_name(d) + ".key")}"\n'
                 f'crl = "{self.pki_dir / "crl.pem"}"\n'
             )
-        self.coordinator_port = free_port()
         entries = "".join(
             f'\n[[nodes]]\ndistrict_code = "{d.code}"\naddress = "{self.node_address(d.code)}"\n'
-            f'certificate_name = "{node_name(d)}"\n'
+            f'certificate_name = "{node_name(d)}"\n' + ('mode = "outbound"\n' if d.code in outbound else "")
             for d in districts()
         )
         (self.root / "coordinator.toml").write_text(
@@ -145,6 +148,25 @@ class LocalCounty:
 
     def start_coordinator(self) -> None:
         self._spawn("coordinator", ["coordinator", "serve", "--config", str(self.root / "coordinator.toml")])
+
+    def wait_all_connected(self, timeout: float = 30.0) -> None:
+        """Wait until the coordinator reaches every registered node (outbound ones dial in after it starts)."""
+        from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc
+
+        creds = channel_credentials(self.tls(ANALYST))
+        deadline = time.monotonic() + timeout
+        with grpc.secure_channel(self.coordinator_address, creds,
+                                 options=[("grpc.ssl_target_name_override", COORDINATOR)]) as ch:
+            stub = coordinator_pb2_grpc.CoordinatorStub(ch)
+            while time.monotonic() < deadline:
+                try:
+                    nodes = stub.Nodes(coordinator_pb2.NodesRequest(), timeout=10.0).nodes
+                    if all(n.serving for n in nodes):
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        raise TimeoutError(f"not every node was reachable from the coordinator after {timeout:g} s")
 
     def wait_serving(self, name: str, address: str, server_name: str, timeout: float = 90.0) -> None:
         """Wait until a server's health check says SERVING; fail with its log if its process died."""

@@ -163,7 +163,7 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
     """Load and validate the district's snapshots, then answer the coordinator's queries."""
     from node.config import load_node_config
     from node.engine import NodeEngine
-    from node.server import build_server
+    from node.server import build_server, connect_outbound
     from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
@@ -177,6 +177,7 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
 
     try:
         server, port, health_servicer = build_server(engine, config, plaintext=plaintext)
+        connect_outbound(engine, config, plaintext=plaintext)  # outbound mode: dials the coordinator
     except (PkiError, ValueError, OSError) as exc:
         _fail(f"node {config.district_code} not started: {exc}")
     click.echo(f"node {engine.district.name} ({engine.district.code}) serving on port {port}: "

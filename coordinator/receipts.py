@@ -11,6 +11,7 @@ county IT's decision, and is recorded in the same database.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,18 +145,12 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
 
 
 def check_receipts(book: ReceiptBook, pool: NodePool, codes: list[str], query: query_pb2.Query,
-                   deadline: float) -> list[NodeReply]:
+                   deadline: float, on_start: Callable[[list], None] | None = None) -> list[NodeReply]:
     """Ask each node, telling it the seq last seen from it; a node whose receipt fails shows as missing."""
-    # The pool passes only the stub to a call, so find each stub's district to send it its own seq.
-    code_of = {id(stub): code for code, stub in pool.stubs.items()}
     seqs = {code: book.known_seq(code) for code in codes}
-
-    def ask(stub, timeout: float) -> query_pb2.Release:
-        seq = seqs[code_of[id(stub)]]
-        return stub.Query(query, timeout=timeout, metadata=((METADATA_KEY, str(seq)),))
-
     checked = []
-    for reply in pool.call(codes, ask, deadline):
+    for reply in pool.call(codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),),
+                           on_start=on_start):
         reason = None if reply.message is None else book.check(reply.entry.district_code, reply.message.receipt)
         checked.append(reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION",
                                                               error=reason))

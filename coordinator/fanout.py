@@ -92,20 +92,28 @@ class DialledLink:
         """Why this node must not be asked now (revoked, wrong role or district, unreachable), or None."""
         if self._vetting is None:
             return None
-        e = self.entry
-        problem = self._vetting.problem(ExpectedPeer(e.address, e.certificate_name, Role.NODE, e.district_code))
+        problem = self._vetting.problem(self._expected())
         return None if problem is None else LinkError(problem.code, problem.message)
+
+    def _expected(self) -> ExpectedPeer:
+        e = self.entry
+        return ExpectedPeer(e.address, e.certificate_name, Role.NODE, e.district_code)
 
     def start(self, method: str, request: Message, timeout: float, metadata: Metadata) -> Future:
         """Start the call on the channel; gRPC's own future carries it, translated on completion."""
         out: Future = Future()
-        call = getattr(self.stub, method).future(request, timeout=timeout, metadata=metadata)
+        # The node's certificate was just vetted over a fresh or recent handshake, so wait for the channel to be
+        # ready rather than fail at once while it is still backing off from an outage the node has left.
+        call = getattr(self.stub, method).future(request, timeout=timeout, metadata=metadata, wait_for_ready=True)
 
         def done(f: grpc.Future) -> None:
             try:
                 out.set_result(f.result())
             except grpc.RpcError as exc:
-                out.set_exception(self._error(exc, timeout))
+                error = self._error(exc, timeout)
+                if error.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and self._vetting is not None:
+                    self._vetting.forget(self._expected())  # a node gone down is then found fast, by vetting
+                out.set_exception(error)
             except grpc.FutureCancelledError:
                 out.set_exception(LinkError("CANCELLED", "the county query was cancelled"))
 
@@ -155,7 +163,13 @@ class NodePool:
         vetted = {code: self._vetters[kind].submit(self._vet, code) for code in codes}
         started: dict[str, Future | NodeReply] = {}
         for code in codes:
-            problem = vetted[code].result()
+            try:
+                problem = vetted[code].result(timeout=max(0.0, end - time.monotonic()))
+            except FutureTimeout:
+                # A handshake that hangs (a frozen process still accepts connections) costs no more than the
+                # deadline; the check goes on in the background and its result is cached for next time.
+                problem = LinkError("DEADLINE_EXCEEDED", f"no answer within {deadline:.3g} s (its certificate "
+                                                         "check did not finish)")
             if problem is not None:
                 log.warning("district %s: %s %s", code, problem.code, problem.detail)
                 started[code] = NodeReply(self.nodes[code], None, code=problem.code, error=problem.detail)

@@ -84,7 +84,7 @@ def outbound_codes(mode: str, codes: list[str]) -> list[str]:
 @contextmanager
 def running_county(root: Path, *, codes: list[str] | None = None, scale: float = 0.05, months: int = 3,
                    policy: Callable[[District], Policy] | None = None,
-                   mode: str = "dial") -> Iterator[RunningCounty]:
+                   mode: str = "dial", coordinator_settings: str = "") -> Iterator[RunningCounty]:
     """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process.
 
     mode "dial": the coordinator dials every node; "outbound": every node dials the coordinator; "mixed": some
@@ -98,6 +98,9 @@ def running_county(root: Path, *, codes: list[str] | None = None, scale: float =
     wanted = codes or [d.code for d in districts()]
     if codes:
         _register_only(local, codes)
+    if coordinator_settings:
+        path = root / "coordinator.toml"
+        path.write_text(path.read_text().replace("[coordinator]\n", f"[coordinator]\n{coordinator_settings}\n", 1))
     try:
         for code in wanted:
             cfg = load_node_config(root / "nodes" / code / "node.toml")

@@ -7,6 +7,7 @@ holds no thread per district while it waits, and a hung district costs nothing b
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,8 +37,11 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
 ]
-# Slack on top of a call's deadline before the coordinator stops waiting for its future itself.
-COLLECT_SLACK_SECONDS = 0.5
+# Slack on top of a call's deadline before the coordinator stops waiting for its future (a stream call has
+# no gRPC deadline of its own, so this is what ends it).
+COLLECT_SLACK_SECONDS = 0.05
+# How long a node's failed certificate check is reused for other queries before it is tried again.
+FAILURE_REUSE_SECONDS = 1.0
 
 
 class LinkError(Exception):
@@ -79,6 +83,8 @@ class DialledLink:
     def __init__(self, entry: NodeEntry, tls: TlsFiles | None, vetting: PeerVetting | None) -> None:
         self.entry = entry
         self._vetting = vetting
+        self._vet_lock = threading.Lock()
+        self._last_failure: tuple[float, LinkError | None] = (0.0, None)
         if tls is None:
             self._channel = grpc.insecure_channel(entry.address, options=CHANNEL_OPTIONS)
         else:
@@ -92,8 +98,17 @@ class DialledLink:
         """Why this node must not be asked now (revoked, wrong role or district, unreachable), or None."""
         if self._vetting is None:
             return None
-        problem = self._vetting.problem(self._expected())
-        return None if problem is None else LinkError(problem.code, problem.message)
+        # One check at a time per node: concurrent queries wait for it and share its (cached) verdict, instead
+        # of each opening a handshake; a failure is shared for a moment too, so a hung node is not re-dialled
+        # by every waiting query in turn.
+        with self._vet_lock:
+            failed_at, failure = self._last_failure
+            if failure is not None and time.monotonic() - failed_at < FAILURE_REUSE_SECONDS:
+                return failure
+            problem = self._vetting.problem(self._expected())
+            error = None if problem is None else LinkError(problem.code, problem.message)
+            self._last_failure = (time.monotonic(), error)
+            return error
 
     def _expected(self) -> ExpectedPeer:
         e = self.entry
@@ -195,7 +210,8 @@ class NodePool:
             started.cancel()
             error = LinkError("DEADLINE_EXCEEDED", f"no answer within {deadline:.3g} s")
         except LinkError as exc:
-            error = exc
+            timed_out = exc.code == "DEADLINE_EXCEEDED"
+            error = LinkError(exc.code, f"no answer within {deadline:.3g} s") if timed_out else exc
         except Exception as exc:  # noqa: BLE001 - a cancelled future, or a link's bug: the district is missing
             error = LinkError("CANCELLED" if started.cancelled() else "UNKNOWN", bounded(str(exc)) or "cancelled")
         log.warning("district %s: %s %s", code, error.code, error.detail)

@@ -124,8 +124,12 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
     latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
     if latest is None:
         return None
+    # known_seq 0 means the query left before any receipt from this node was on record (concurrent first queries):
+    # there is no anchor to check, but it must still fit between its neighbours below.
+    first_contact = receipt.known_seq == 0
     known = _seen(conn, code, "seq = ?", receipt.known_seq) if receipt.known_seq > 0 else None
-    if known is None or receipt.known_hash != known.head_hash or receipt.seq < receipt.known_seq:
+    if not first_contact and (known is None or receipt.known_hash != known.head_hash
+                              or receipt.seq < receipt.known_seq):
         basis = known or latest
         return (f"ledger does not extend the receipt of {basis.issued_at} (seq {basis.seq}): possible reset; "
                 f"{RECOVER}")
@@ -151,7 +155,17 @@ def check_receipts(book: ReceiptBook, pool: NodePool, codes: list[str], query: q
     checked = []
     for reply in pool.call(codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),),
                            on_start=on_start):
-        reason = None if reply.message is None else book.check(reply.entry.district_code, reply.message.receipt)
+        reason = None if reply.message is None else _answered_seq(reply, seqs) or book.check(
+            reply.entry.district_code, reply.message.receipt)
         checked.append(reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION",
                                                               error=reason))
     return checked
+
+
+def _answered_seq(reply: NodeReply, seqs: dict[str, int]) -> str | None:
+    """Why a receipt does not answer the seq this coordinator sent (so a 0, 'no anchor', is only ever ours)."""
+    asked = seqs[reply.entry.district_code]
+    got = reply.message.receipt.known_seq  # type: ignore[union-attr]
+    if got != asked:
+        return f"its ledger receipt answers seq {got}, but the coordinator sent seq {asked}; {RECOVER}"
+    return None

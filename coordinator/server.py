@@ -30,7 +30,7 @@ from security.serving import start_server
 from security.tls import Caller, TlsFiles, require_role
 
 # Seconds kept back from the caller's own deadline, so the combined answer reaches it before it gives up.
-REPLY_MARGIN_SECONDS = 0.2
+REPLY_MARGIN_SECONDS = 0.5
 # Status calls (Nodes, Budgets) are quick reads: a short deadline of their own, whatever queries are doing.
 STATUS_DEADLINE_SECONDS = 5.0
 # Server threads: a county query holds one while its districts answer (no thread per district), so this bounds

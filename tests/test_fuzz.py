@@ -30,7 +30,7 @@ HANG_SECONDS = 10
 # Words the services know, so the fuzzer also reaches past the first check into planning and the ledger.
 VOCABULARY = ["earnings_weekly", "tenure", "ward_code", "on_cts", "household_size", "2025-10", "2025-09", "1999-13",
               "campaign:x", "social_rent", *CODES, "E07000108", ""]
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 texts = st.one_of(st.text(max_size=12), st.sampled_from(VOCABULARY),
                   st.sampled_from([10_000, 1_000_000]).map(lambda n: "x" * n))
@@ -80,6 +80,37 @@ def messages(descriptor: Descriptor, depth: int = 0) -> st.SearchStrategy[Messag
         return out
 
     return st.fixed_dictionaries({}, optional=fields).map(build)
+
+
+def plausible_queries() -> st.SearchStrategy[query_pb2.Query]:
+    """Queries that pass the first checks, so the fuzzer reaches planning, the loss limits and the ledger."""
+    words = st.sampled_from(VOCABULARY)
+    privacy = st.one_of(
+        doubles.map(lambda x: query_pb2.PrivacyRequest(epsilon=x)),
+        st.tuples(doubles, st.integers(0, 2)).map(lambda t: query_pb2.PrivacyRequest(rho=t[0], mechanism=t[1])),
+        doubles.map(lambda x: query_pb2.PrivacyRequest(target_accuracy=x)),
+    )
+    measure = st.builds(query_pb2.Measure, kind=st.integers(0, 3), column=words, lower=doubles, upper=doubles)
+    filters = st.lists(st.builds(query_pb2.Filter, column=words, op=st.integers(0, 7), text=words), max_size=2)
+    return st.builds(query_pb2.Query, query_id=st.uuids().map(str), measure=measure, filters=filters,
+                     group_by=st.lists(words, max_size=3), months=st.lists(words, max_size=3), privacy=privacy,
+                     purpose=texts, dataset=st.sampled_from(["", "campaign:x"]))
+
+
+REQUESTS = {
+    query_pb2.Query: lambda: st.one_of(messages(query_pb2.Query.DESCRIPTOR), plausible_queries()),
+    coordinator_pb2.FederatedQuery: lambda: st.one_of(
+        messages(coordinator_pb2.FederatedQuery.DESCRIPTOR),
+        st.builds(coordinator_pb2.FederatedQuery, query=plausible_queries(),
+                  districts=st.lists(st.sampled_from(VOCABULARY), max_size=3),
+                  deadline_seconds=st.sampled_from([0.0, 5.0, 1e-9]))),
+}
+
+
+def requests(request_type: type[Message]) -> st.SearchStrategy[Message]:
+    """Fuzzed requests of a type: any message, and for queries also plausible ones."""
+    make = REQUESTS.get(request_type)
+    return make() if make else messages(request_type.DESCRIPTOR)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +177,7 @@ def test_every_node_call_survives_any_request(county: RunningCounty, method: str
     stub = getattr(node_pb2_grpc.NodeStub(channel), method)
 
     @FUZZ
-    @given(messages(request_type.DESCRIPTOR))
+    @given(requests(request_type))
     def run(request: Message) -> None:
         assert_refused_or_answered(outcome(lambda: stub(request, timeout=HANG_SECONDS)))
 
@@ -163,7 +194,7 @@ def test_every_coordinator_call_survives_any_request(county: RunningCounty, meth
                                response_deserializer=lambda b: b)
 
     @FUZZ
-    @given(messages(request_type.DESCRIPTOR))
+    @given(requests(request_type))
     def run(request: Message) -> None:
         assert_refused_or_answered(outcome(lambda: call(request, timeout=HANG_SECONDS)))
 

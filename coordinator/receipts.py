@@ -65,20 +65,31 @@ class ReceiptBook:
             conn.close()
         return int(row[0] or 0)
 
+    def known_seqs(self, codes: list[str]) -> dict[str, int]:
+        """known_seq for several nodes in one read."""
+        conn = connect(self.path)
+        try:
+            rows = dict(conn.execute("SELECT district_code, MAX(seq) FROM node_receipts GROUP BY district_code"))
+        finally:
+            conn.close()
+        return {code: int(rows.get(code) or 0) for code in codes}
+
     def check(self, code: str, receipt: query_pb2.Receipt) -> str | None:
         """Record a node's receipt if its ledger extends what was seen before; else the reason to refuse it."""
-        if not receipt.signature:
-            return f"sent no signed ledger receipt, so its ledger cannot be checked; {RECOVER}"
-        if receipt.district_code != code:
-            return f"sent a ledger receipt for district {receipt.district_code!r}, not {code}"
-        if not signature_ok(receipt):
-            return "sent a ledger receipt whose signature does not verify"
+        return self.check_all([(code, receipt)])[0]
+
+    def check_all(self, receipts: list[tuple[str, query_pb2.Receipt]]) -> list[str | None]:
+        """check() for the receipts of one county query, in one transaction (one commit, not one per district)."""
+        reasons: list[str | None] = [_unsigned(code, receipt) for code, receipt in receipts]
         with transaction(self.path) as conn:
-            reason = _pin(conn, code, receipt) or _extends(conn, code, receipt)
-            if reason is None:
-                conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
-                             (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at))
-        return reason
+            for i, (code, receipt) in enumerate(receipts):
+                if reasons[i] is not None:
+                    continue
+                reasons[i] = _pin(conn, code, receipt) or _extends(conn, code, receipt)
+                if reasons[i] is None:
+                    conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
+                                 (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at))
+        return reasons
 
     def accept_node(self, code: str, actor: str, reason: str) -> None:
         """Forget a node's pinned key and receipts after a recovery, recording who accepted it and why."""
@@ -101,6 +112,16 @@ class ReceiptBook:
                                 "ORDER BY id", (code,)).fetchall()
         finally:
             conn.close()
+
+
+def _unsigned(code: str, receipt: query_pb2.Receipt) -> str | None:
+    if not receipt.signature:
+        return f"sent no signed ledger receipt, so its ledger cannot be checked; {RECOVER}"
+    if receipt.district_code != code:
+        return f"sent a ledger receipt for district {receipt.district_code!r}, not {code}"
+    if not signature_ok(receipt):
+        return "sent a ledger receipt whose signature does not verify"
+    return None
 
 
 def _seen(conn: sqlite3.Connection, code: str, where: str, *args: object) -> Seen | None:
@@ -151,12 +172,18 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
 def check_receipts(book: ReceiptBook, pool: NodePool, codes: list[str], query: query_pb2.Query,
                    deadline: float, on_start: Callable[[list], None] | None = None) -> list[NodeReply]:
     """Ask each node, telling it the seq last seen from it; a node whose receipt fails shows as missing."""
-    seqs = {code: book.known_seq(code) for code in codes}
+    seqs = book.known_seqs(codes)
+    replies = pool.call(codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),),
+                        on_start=on_start)
+    answered = [r for r in replies if r.message is not None and _answered_seq(r, seqs) is None]
+    verdicts = dict(zip([id(r) for r in answered],
+                        book.check_all([(r.entry.district_code, r.message.receipt) for r in answered]), strict=True))
     checked = []
-    for reply in pool.call(codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),),
-                           on_start=on_start):
-        reason = None if reply.message is None else _answered_seq(reply, seqs) or book.check(
-            reply.entry.district_code, reply.message.receipt)
+    for reply in replies:
+        if reply.message is None:
+            checked.append(reply)
+            continue
+        reason = _answered_seq(reply, seqs) or verdicts[id(reply)]
         checked.append(reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION",
                                                               error=reason))
     return checked

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -40,8 +41,8 @@ CHANNEL_OPTIONS = [
 # Slack on top of a call's deadline before the coordinator stops waiting for its future (a stream call has
 # no gRPC deadline of its own, so this is what ends it).
 COLLECT_SLACK_SECONDS = 0.05
-# How long a node's failed certificate check is reused for other queries before it is tried again.
-FAILURE_REUSE_SECONDS = 1.0
+# Calls in flight to one node at once (see Gate); the node's own server runs 8 at most.
+CALLS_PER_NODE = 4
 
 
 class LinkError(Exception):
@@ -84,7 +85,8 @@ class DialledLink:
         self.entry = entry
         self._vetting = vetting
         self._vet_lock = threading.Lock()
-        self._last_failure: tuple[float, LinkError | None] = (0.0, None)
+        self._checks = 0
+        self._last_verdict: LinkError | None = None
         if tls is None:
             self._channel = grpc.insecure_channel(entry.address, options=CHANNEL_OPTIONS)
         else:
@@ -98,17 +100,17 @@ class DialledLink:
         """Why this node must not be asked now (revoked, wrong role or district, unreachable), or None."""
         if self._vetting is None:
             return None
-        # One check at a time per node: concurrent queries wait for it and share its (cached) verdict, instead
-        # of each opening a handshake; a failure is shared for a moment too, so a hung node is not re-dialled
-        # by every waiting query in turn.
+        # One check at a time per node: queries that arrive while one is under way wait for it and share its
+        # verdict, instead of each opening a handshake (a hung node would otherwise be re-dialled by every
+        # waiting query in turn). A query arriving after it checks afresh (passes are cached by the vetting).
+        seen = self._checks
         with self._vet_lock:
-            failed_at, failure = self._last_failure
-            if failure is not None and time.monotonic() - failed_at < FAILURE_REUSE_SECONDS:
-                return failure
+            if self._checks != seen:
+                return self._last_verdict
             problem = self._vetting.problem(self._expected())
-            error = None if problem is None else LinkError(problem.code, problem.message)
-            self._last_failure = (time.monotonic(), error)
-            return error
+            self._last_verdict = None if problem is None else LinkError(problem.code, problem.message)
+            self._checks += 1
+            return self._last_verdict
 
     def _expected(self) -> ExpectedPeer:
         e = self.entry
@@ -150,6 +152,64 @@ class DialledLink:
         self._channel.close()
 
 
+class Gate:
+    """At most `limit` calls in flight to one node, the rest started in arrival order as earlier ones finish.
+
+    A node answers calls one core's worth at a time: sending it every waiting query at once only makes them all
+    finish late together (and contend for its ledger lock), where first come, first served lets early ones finish
+    early. A waiting call's deadline keeps running: it is started with whatever time it has left."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._active = 0
+        self._waiting: deque[tuple[Callable[[], Future], Future]] = deque()
+        self._lock = threading.Lock()
+
+    def run(self, start: Callable[[], Future]) -> Future:
+        """A future for the call `start` makes once a place is free."""
+        out: Future = Future()
+        with self._lock:
+            if self._active >= self.limit:
+                self._waiting.append((start, out))
+                return out
+            self._active += 1
+        self._launch(start, out)
+        return out
+
+    def _launch(self, start: Callable[[], Future], out: Future) -> None:
+        while True:
+            if not out.cancelled():
+                try:
+                    inner = start()
+                except Exception as exc:  # noqa: BLE001 - a call that cannot start fails alone
+                    out.set_exception(LinkError("UNAVAILABLE", bounded(str(exc))))
+                else:
+                    inner.add_done_callback(lambda f, out=out: self._finished(f, out))
+                    out.add_done_callback(lambda f, inner=inner: inner.cancel() if f.cancelled() else None)
+                    return
+            # The call was given up (or failed to start) before it began: its place goes to the next.
+            with self._lock:
+                if not self._waiting:
+                    self._active -= 1
+                    return
+                start, out = self._waiting.popleft()
+
+    def _finished(self, inner: Future, out: Future) -> None:
+        if not out.done():
+            if inner.cancelled():
+                out.cancel()
+            elif inner.exception() is not None:
+                out.set_exception(inner.exception())
+            else:
+                out.set_result(inner.result())
+        with self._lock:
+            if not self._waiting:
+                self._active -= 1
+                return
+            start, nxt = self._waiting.popleft()
+        self._launch(start, nxt)
+
+
 class NodePool:
     """The links to the registered nodes, and concurrent calls over them with one deadline."""
 
@@ -165,6 +225,7 @@ class NodePool:
         }
         # Vetting a dialled node can take a TLS handshake; queries and status calls vet on separate pools, so a
         # district that hangs handshakes slows neither `lsi status` nor another analyst's query.
+        self._gates = {n.district_code: Gate(CALLS_PER_NODE) for n in nodes}
         self._vetters = {kind: ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix=f"vet-{kind}")
                          for kind in ("query", "status")}
 
@@ -190,8 +251,9 @@ class NodePool:
                 started[code] = NodeReply(self.nodes[code], None, code=problem.code, error=problem.detail)
                 continue
             body = request(code) if callable(request) else request
-            started[code] = self.links[code].start(method, body, max(0.0, end - time.monotonic()),
-                                                   metadata(code) if metadata else ())
+            link, md = self.links[code], metadata(code) if metadata else ()
+            started[code] = self._gates[code].run(
+                lambda link=link, body=body, md=md: link.start(method, body, max(0.0, end - time.monotonic()), md))
         if on_start is not None:
             on_start([f for f in started.values() if isinstance(f, Future)])
         return [self._collect(code, started[code], deadline, end) for code in codes]

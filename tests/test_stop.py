@@ -86,3 +86,21 @@ def test_sigterm_stops_the_coordinator_and_a_node_in_time_with_a_district_frozen
         charged = {r[0] for r in conn.execute("SELECT query_id FROM charges")}
     assert released == charged
     assert verify_chain(db, AuditSigner.load_or_create(folder / "audit-ed25519.pem").public_key).ok
+
+
+@pytest.mark.parametrize("damage", ["state.sqlite", "audit-ed25519.pem"])
+def test_a_node_that_cannot_start_says_why_in_one_line(tmp_path: Path, damage: str) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    d = districts()[0]
+    county = LocalCounty(tmp_path)
+    write_county(county.data_dir, seed=5, scale=0.02, months=1, end_month="2025-10")
+    county.prepare_pki()
+    county.write_configs(policy_with())
+    (tmp_path / "nodes" / d.code / damage).write_bytes(b"this is not what the node wrote" * 100)
+    result = CliRunner().invoke(main, ["node", "serve", "--config", str(tmp_path / "nodes" / d.code / "node.toml")])
+    assert result.exit_code != 0
+    assert "not started" in result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # a clean exit, not an escaped exception

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -41,8 +40,6 @@ CHANNEL_OPTIONS = [
 # Slack on top of a call's deadline before the coordinator stops waiting for its future (a stream call has
 # no gRPC deadline of its own, so this is what ends it).
 COLLECT_SLACK_SECONDS = 0.05
-# Calls in flight to one node at once (see Gate); the node's own server runs 8 at most.
-CALLS_PER_NODE = 4
 
 
 class LinkError(Exception):
@@ -152,64 +149,6 @@ class DialledLink:
         self._channel.close()
 
 
-class Gate:
-    """At most `limit` calls in flight to one node, the rest started in arrival order as earlier ones finish.
-
-    A node answers calls one core's worth at a time: sending it every waiting query at once only makes them all
-    finish late together (and contend for its ledger lock), where first come, first served lets early ones finish
-    early. A waiting call's deadline keeps running: it is started with whatever time it has left."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._active = 0
-        self._waiting: deque[tuple[Callable[[], Future], Future]] = deque()
-        self._lock = threading.Lock()
-
-    def run(self, start: Callable[[], Future]) -> Future:
-        """A future for the call `start` makes once a place is free."""
-        out: Future = Future()
-        with self._lock:
-            if self._active >= self.limit:
-                self._waiting.append((start, out))
-                return out
-            self._active += 1
-        self._launch(start, out)
-        return out
-
-    def _launch(self, start: Callable[[], Future], out: Future) -> None:
-        while True:
-            if not out.cancelled():
-                try:
-                    inner = start()
-                except Exception as exc:  # noqa: BLE001 - a call that cannot start fails alone
-                    out.set_exception(LinkError("UNAVAILABLE", bounded(str(exc))))
-                else:
-                    inner.add_done_callback(lambda f, out=out: self._finished(f, out))
-                    out.add_done_callback(lambda f, inner=inner: inner.cancel() if f.cancelled() else None)
-                    return
-            # The call was given up (or failed to start) before it began: its place goes to the next.
-            with self._lock:
-                if not self._waiting:
-                    self._active -= 1
-                    return
-                start, out = self._waiting.popleft()
-
-    def _finished(self, inner: Future, out: Future) -> None:
-        if not out.done():
-            if inner.cancelled():
-                out.cancel()
-            elif inner.exception() is not None:
-                out.set_exception(inner.exception())
-            else:
-                out.set_result(inner.result())
-        with self._lock:
-            if not self._waiting:
-                self._active -= 1
-                return
-            start, nxt = self._waiting.popleft()
-        self._launch(start, nxt)
-
-
 class NodePool:
     """The links to the registered nodes, and concurrent calls over them with one deadline."""
 
@@ -225,7 +164,6 @@ class NodePool:
         }
         # Vetting a dialled node can take a TLS handshake; queries and status calls vet on separate pools, so a
         # district that hangs handshakes slows neither `lsi status` nor another analyst's query.
-        self._gates = {n.district_code: Gate(CALLS_PER_NODE) for n in nodes}
         self._vetters = {kind: ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix=f"vet-{kind}")
                          for kind in ("query", "status")}
 
@@ -251,9 +189,8 @@ class NodePool:
                 started[code] = NodeReply(self.nodes[code], None, code=problem.code, error=problem.detail)
                 continue
             body = request(code) if callable(request) else request
-            link, md = self.links[code], metadata(code) if metadata else ()
-            started[code] = self._gates[code].run(
-                lambda link=link, body=body, md=md: link.start(method, body, max(0.0, end - time.monotonic()), md))
+            started[code] = self.links[code].start(method, body, max(0.0, end - time.monotonic()),
+                                                   metadata(code) if metadata else ())
         if on_start is not None:
             on_start([f for f in started.values() if isinstance(f, Future)])
         return [self._collect(code, started[code], deadline, end) for code in codes]

@@ -9,14 +9,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from coordinator.config import CoordinatorConfig, NodeEntry, write_coordinator_config
+from coordinator.config import DIAL, OUTBOUND, CoordinatorConfig, NodeEntry, write_coordinator_config
 from node.config import NodeConfig, write_node_config
 from privacy.policy import Policy, save_policy
 from reference.geography import District, districts
@@ -91,8 +91,10 @@ class LocalCounty:
                   district=d.code)
             issue(self.pki_dir, ig_officer_name(d), Role.IG_OFFICER, district=d.code)
 
-    def write_configs(self, policy: Callable[[District], Policy]) -> None:
-        """Policy and configuration files for every node and the coordinator, on fresh loopback ports."""
+    def write_configs(self, policy: Callable[[District], Policy], outbound: Collection[str] = ()) -> None:
+        """Policy and configuration files for every node and the coordinator, on fresh loopback ports; the
+        districts in `outbound` dial the coordinator instead of being dialled (outbound-only mode)."""
+        self.coordinator_port = free_port()
         for d in districts():
             self.node_ports[d.code] = free_port()
             folder = self.root / "nodes" / d.code
@@ -102,9 +104,10 @@ class LocalCounty:
                 district_code=d.code, listen=self.node_address(d.code), data_dir=self.data_dir / d.code,
                 state_db=folder / "state.sqlite", policy=folder / "policy.toml",
                 audit_key=folder / "audit-ed25519.pem", tls=self._tls_files(node_name(d)),
+                coordinator=self.coordinator_address if d.code in outbound else None, coordinator_name=COORDINATOR,
             ), folder / "node.toml")
-        self.coordinator_port = free_port()
-        nodes = tuple(NodeEntry(d.code, self.node_address(d.code), node_name(d)) for d in districts())
+        nodes = tuple(NodeEntry(d.code, self.node_address(d.code), node_name(d),
+                                OUTBOUND if d.code in outbound else DIAL) for d in districts())
         write_coordinator_config(CoordinatorConfig(
             listen=self.coordinator_address, state_db=self.root / "coordinator.sqlite", deadline_seconds=20.0,
             nodes=nodes, tls=self._tls_files(COORDINATOR),
@@ -132,6 +135,25 @@ class LocalCounty:
 
     def start_coordinator(self) -> None:
         self._spawn("coordinator", ["coordinator", "serve", "--config", str(self.root / "coordinator.toml")])
+
+    def wait_all_connected(self, timeout: float = 30.0) -> None:
+        """Wait until the coordinator reaches every registered node (outbound ones dial in after it starts)."""
+        from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc
+
+        creds = channel_credentials(self.tls(ANALYST))
+        deadline = time.monotonic() + timeout
+        with grpc.secure_channel(self.coordinator_address, creds,
+                                 options=[("grpc.ssl_target_name_override", COORDINATOR)]) as ch:
+            stub = coordinator_pb2_grpc.CoordinatorStub(ch)
+            while time.monotonic() < deadline:
+                try:
+                    nodes = stub.Nodes(coordinator_pb2.NodesRequest(), timeout=10.0).nodes
+                    if all(n.serving for n in nodes):
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        raise TimeoutError(f"not every node was reachable from the coordinator after {timeout:g} s")
 
     def wait_serving(self, name: str, address: str, server_name: str, timeout: float = 90.0) -> None:
         """Wait until a server's health check says SERVING; fail with its log if its process died."""

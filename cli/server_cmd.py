@@ -22,9 +22,13 @@ def node() -> None:
 @plaintext_option
 def node_serve(config_path: Path, plaintext: bool) -> None:
     """Load and validate the district's snapshots, then answer the coordinator's queries."""
+    import sqlite3
+
     from node.config import load_node_config
     from node.engine import NodeEngine
-    from node.server import build_server
+    from node.server import build_server, connect_outbound
+    from privacy.ledger import LedgerError
+    from security.pki import PkiError
     from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
@@ -32,12 +36,14 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
     try:
         engine = NodeEngine.open(config.district_code, config.data_dir, config.state_db, config.policy,
                                  config.audit_key, strict=config.strict_data)
-    except (ValueError, FileNotFoundError) as exc:
-        fail(f"node {config.district_code} not started: {exc}")
-    from security.pki import PkiError
+    except (ValueError, OSError, sqlite3.Error, LedgerError, PkiError) as exc:
+        # Start-up problems (a locked or corrupt database, an unreadable key, a ledger that fails its checks)
+        # are the operator's to fix: one readable line, not a traceback.
+        fail(f"node {config.district_code} not started: {type(exc).__name__}: {exc}")
 
     try:
         server, port, health_servicer = build_server(engine, config, plaintext=plaintext)
+        connect_outbound(engine, config, plaintext=plaintext)  # outbound mode: dials the coordinator
     except (PkiError, ValueError, OSError) as exc:
         fail(f"node {config.district_code} not started: {exc}")
     click.echo(f"node {engine.district.name} ({engine.district.code}) serving on port {port}: "
@@ -55,13 +61,19 @@ def coordinator() -> None:
 @plaintext_option
 def coordinator_serve(config_path: Path, plaintext: bool) -> None:
     """Fan analysts' queries out to the registered district nodes and combine their releases."""
+    import sqlite3
+
     from coordinator.config import load_coordinator_config
     from coordinator.server import build_server
+    from security.pki import PkiError
     from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
     config = load_coordinator_config(config_path)
-    server, port, health_servicer, pool = build_server(config, plaintext=plaintext)
+    try:
+        server, port, health_servicer, pool = build_server(config, plaintext=plaintext)
+    except (ValueError, OSError, sqlite3.Error, PkiError) as exc:
+        fail(f"coordinator not started: {type(exc).__name__}: {exc}")
     click.echo(f"coordinator serving on port {port} for {len(config.nodes)} districts", err=True)
     serve_forever(server, health_servicer, on_stop=pool.close)
 

@@ -6,16 +6,35 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.config import ConfigError, read_toml, relative_path, tls_dict, tls_section, write_toml
+from common.limits import MAX_DEADLINE_SECONDS
 from security.tls import TlsFiles
 
 
 @dataclass(frozen=True)
+class AnalystLimits:
+    """Per-analyst limits on Submit: a token bucket (rate per second, burst) and calls in flight at once."""
+
+    rate_per_second: float = 20.0
+    burst: int = 100
+    concurrent: int = 64
+
+
+DIAL = "dial"
+OUTBOUND = "outbound"
+MODES = (DIAL, OUTBOUND)
+
+
+@dataclass(frozen=True)
 class NodeEntry:
-    """A registered district node: its address and the name its certificate must carry."""
+    """A registered district node: its address and the name its certificate must carry.
+
+    mode "dial": the coordinator dials the node at its address; "outbound": the node dials the coordinator and
+    keeps a stream open (its firewall refuses inbound connections), and address is only shown in status."""
 
     district_code: str
     address: str
     certificate_name: str
+    mode: str = DIAL
 
 
 @dataclass(frozen=True)
@@ -27,11 +46,14 @@ class CoordinatorConfig:
     deadline_seconds: float
     nodes: tuple[NodeEntry, ...]
     tls: TlsFiles | None
+    limits: AnalystLimits = AnalystLimits()
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
         section = {"listen": self.listen, "state_db": relative_path(self.state_db, base),
-                   "deadline_seconds": self.deadline_seconds}
+                   "deadline_seconds": self.deadline_seconds,
+                   "analyst_rate_per_second": self.limits.rate_per_second,
+                   "analyst_burst": self.limits.burst, "analyst_concurrent": self.limits.concurrent}
         return {
             "coordinator": section,
             **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {}),
@@ -53,8 +75,12 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         raise ConfigError(f"{path}: missing [coordinator] section")
     nodes = []
     for i, entry in enumerate(raw.get("nodes", [])):
+        mode = entry.get("mode", DIAL)
+        if mode not in MODES:
+            raise ConfigError(f"{path}: [[nodes]] entry {i + 1} has mode {mode!r}; use one of {', '.join(MODES)}")
         try:
-            nodes.append(NodeEntry(entry["district_code"], entry["address"], entry["certificate_name"]))
+            address = entry["address"] if mode == DIAL else str(entry.get("address", "outbound"))
+            nodes.append(NodeEntry(entry["district_code"], address, entry["certificate_name"], mode))
         except KeyError as exc:
             raise ConfigError(f"{path}: [[nodes]] entry {i + 1} is missing {exc.args[0]}") from exc
     if not nodes:
@@ -63,10 +89,27 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
     if len(set(codes)) != len(codes):
         raise ConfigError(f"{path}: a district is registered twice")
     tls = raw.get("tls")
+    deadline = _number(section, "deadline_seconds", 15.0, path)
+    if not 0 < deadline <= MAX_DEADLINE_SECONDS:
+        raise ConfigError(f"{path}: [coordinator] deadline_seconds must be above 0 and at most "
+                          f"{MAX_DEADLINE_SECONDS:g}")
+    limits = AnalystLimits(
+        rate_per_second=_number(section, "analyst_rate_per_second", AnalystLimits.rate_per_second, path),
+        burst=int(_number(section, "analyst_burst", AnalystLimits.burst, path)),
+        concurrent=int(_number(section, "analyst_concurrent", AnalystLimits.concurrent, path)),
+    )
     return CoordinatorConfig(
         listen=str(section.get("listen", "127.0.0.1:50050")),
         state_db=base / str(section.get("state_db", "coordinator.sqlite")),
-        deadline_seconds=float(section.get("deadline_seconds", 15.0)),
+        deadline_seconds=deadline,
         nodes=tuple(nodes),
         tls=tls_section(tls, base, path) if tls else None,
+        limits=limits,
     )
+
+
+def _number(section: dict, key: str, default: float, path: Path) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{path}: [coordinator] {key} must be a positive number, got {value!r}")
+    return float(value)

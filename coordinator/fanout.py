@@ -1,16 +1,27 @@
-"""Concurrent calls to every selected district node, each with a deadline; failures become 'missing'."""
+"""Concurrent calls to every selected district node, each with a deadline; failures become 'missing'.
+
+A node is reached through a link: dialled over its own channel (DialledLink) or over the stream an outbound-only
+node keeps open (coordinator.outbound.StreamLink). Both start a call and hand back a future, so a county query
+holds no thread per district while it waits, and a hung district costs nothing but its own deadline."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
-from coordinator.config import NodeEntry
+from common.limits import bounded
+from coordinator.config import OUTBOUND, NodeEntry
+from coordinator.link import LinkError, Metadata
+from coordinator.outbound import StreamLink
 from protos.lsi.v1 import node_pb2_grpc
 from security.peers import ExpectedPeer, PeerVetting
 from security.pki import Role
@@ -18,6 +29,17 @@ from security.tls import TlsFiles, channel_credentials
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+# A node that comes back after an outage is tried again within a second (gRPC's default back-off grows to 120 s).
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+]
+# Slack on top of a call's deadline before the coordinator stops waiting for its future (a stream call has
+# no gRPC deadline of its own, so this is what ends it).
+COLLECT_SLACK_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -30,61 +52,150 @@ class NodeReply(Generic[R]):
     error: str = ""
 
 
+class DialledLink:
+    """A node the coordinator dials, over a channel kept for the coordinator's life (TLS costs only at open)."""
+
+    def __init__(self, entry: NodeEntry, tls: TlsFiles | None, vetting: PeerVetting | None) -> None:
+        self.entry = entry
+        self._vetting = vetting
+        self._vet_lock = threading.Lock()
+        self._checks = 0
+        self._last_verdict: LinkError | None = None
+        if tls is None:
+            self._channel = grpc.insecure_channel(entry.address, options=CHANNEL_OPTIONS)
+        else:
+            # The node's certificate must name it: a node answering with another district's certificate fails the
+            # handshake.
+            self._channel = grpc.secure_channel(entry.address, channel_credentials(tls), options=[
+                ("grpc.ssl_target_name_override", entry.certificate_name), *CHANNEL_OPTIONS])
+        self.stub = node_pb2_grpc.NodeStub(self._channel)
+
+    def vet(self) -> LinkError | None:
+        """Why this node must not be asked now (revoked, wrong role or district, unreachable), or None."""
+        if self._vetting is None:
+            return None
+        # One check at a time per node: queries that arrive while one is under way wait for it and share its
+        # verdict, instead of each opening a handshake (a hung node would otherwise be re-dialled by every
+        # waiting query in turn). A query arriving after it checks afresh (passes are cached by the vetting).
+        seen = self._checks
+        with self._vet_lock:
+            if self._checks != seen:
+                return self._last_verdict
+            problem = self._vetting.problem(self._expected())
+            self._last_verdict = None if problem is None else LinkError(problem.code, problem.message)
+            self._checks += 1
+            return self._last_verdict
+
+    def _expected(self) -> ExpectedPeer:
+        e = self.entry
+        return ExpectedPeer(e.address, e.certificate_name, Role.NODE, e.district_code)
+
+    def start(self, method: str, request: Message, timeout: float, metadata: Metadata) -> Future:
+        """Start the call on the channel; gRPC's own future carries it, translated on completion."""
+        out: Future = Future()
+        # The node's certificate was just vetted over a fresh or recent handshake, so wait for the channel to be
+        # ready rather than fail at once while it is still backing off from an outage the node has left.
+        call = getattr(self.stub, method).future(request, timeout=timeout, metadata=metadata, wait_for_ready=True)
+
+        def done(f: grpc.Future) -> None:
+            try:
+                out.set_result(f.result())
+            except grpc.RpcError as exc:
+                error = self._error(exc, timeout)
+                if error.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and self._vetting is not None:
+                    self._vetting.forget(self._expected())  # a node gone down is then found fast, by vetting
+                out.set_exception(error)
+            except grpc.FutureCancelledError:
+                out.set_exception(LinkError("CANCELLED", "the county query was cancelled"))
+
+        out.add_done_callback(lambda f: call.cancel() if f.cancelled() else None)
+        call.add_done_callback(done)
+        return out
+
+    def _error(self, exc: grpc.RpcError, timeout: float) -> LinkError:
+        status = exc.code()  # type: ignore[attr-defined]
+        detail = bounded(exc.details() or "")  # type: ignore[attr-defined]
+        if status == grpc.StatusCode.UNAVAILABLE:
+            detail = f"unreachable at {self.entry.address} (down, or its certificate was refused): {detail}"
+        elif status == grpc.StatusCode.DEADLINE_EXCEEDED:
+            detail = f"no answer within {timeout:.3g} s"
+        return LinkError(status.name, detail)
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+
 class NodePool:
-    """Open channels to the registered nodes, kept for the coordinator's life (TLS costs only at open)."""
+    """The links to the registered nodes, and concurrent calls over them with one deadline."""
 
     def __init__(self, nodes: Sequence[NodeEntry], tls: TlsFiles | None, *, recheck_seconds: float = 30.0) -> None:
         self.nodes = {n.district_code: n for n in nodes}
+        self.tls = tls
         # gRPC checks only the CA and name of a node's certificate; revocation, expiry, role and district are
-        # checked here before each use (cached until the CRL changes or recheck_seconds pass).
-        self._vetting = PeerVetting(tls, recheck_seconds=recheck_seconds) if tls is not None else None
-        self._channels: dict[str, grpc.Channel] = {}
-        self.stubs: dict[str, node_pb2_grpc.NodeStub] = {}
-        creds = channel_credentials(tls) if tls is not None else None
-        for n in nodes:
-            if creds is None:
-                channel = grpc.insecure_channel(n.address)
-            else:
-                # The node's certificate must name it: a node answering with another district's certificate
-                # fails the handshake.
-                channel = grpc.secure_channel(
-                    n.address, creds, options=[("grpc.ssl_target_name_override", n.certificate_name)]
-                )
-            self._channels[n.district_code] = channel
-            self.stubs[n.district_code] = node_pb2_grpc.NodeStub(channel)
-        # Room for a few county queries at once (the server runs up to 8 handlers), so one analyst's query does
-        # not queue behind another's calls; each call mostly waits on the network.
-        self._executor = ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix="fanout")
+        # checked before each use (cached until the CRL changes or recheck_seconds pass).
+        vetting = PeerVetting(tls, recheck_seconds=recheck_seconds) if tls is not None else None
+        self.links: dict[str, DialledLink | StreamLink] = {
+            n.district_code: StreamLink(n, tls) if n.mode == OUTBOUND else DialledLink(n, tls, vetting)
+            for n in nodes
+        }
+        # Vetting a dialled node can take a TLS handshake; queries and status calls vet on separate pools, so a
+        # district that hangs handshakes slows neither `lsi status` nor another analyst's query.
+        self._vetters = {kind: ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix=f"vet-{kind}")
+                         for kind in ("query", "status")}
 
     def call(
-        self, codes: Sequence[str], method: Callable[[node_pb2_grpc.NodeStub, float], R], deadline: float
-    ) -> list[NodeReply[R]]:
-        """Call `method` on each selected node at once; every reply comes back, in the order asked."""
-        futures = {code: self._executor.submit(self._one, code, method, deadline) for code in codes}
-        return [futures[code].result() for code in codes]
-
-    def _one(self, code: str, method: Callable[[node_pb2_grpc.NodeStub, float], R], deadline: float) -> NodeReply[R]:
-        entry = self.nodes[code]
-        if self._vetting is not None:
-            problem = self._vetting.problem(
-                ExpectedPeer(entry.address, entry.certificate_name, Role.NODE, entry.district_code))
+        self, codes: Sequence[str], method: str, request: Message | Callable[[str], Message], deadline: float, *,
+        metadata: Callable[[str], Metadata] | None = None, kind: str = "query",
+        on_start: Callable[[list[Future]], None] | None = None,
+    ) -> list[NodeReply]:
+        """Call `method` on each selected node at once, within `deadline` seconds; replies in the order asked."""
+        end = time.monotonic() + deadline
+        vetted = {code: self._vetters[kind].submit(self._vet, code) for code in codes}
+        started: dict[str, Future | NodeReply] = {}
+        for code in codes:
+            try:
+                problem = vetted[code].result(timeout=max(0.0, end - time.monotonic()))
+            except FutureTimeout:
+                # A handshake that hangs (a frozen process still accepts connections) costs no more than the
+                # deadline; the check goes on in the background and its result is cached for next time.
+                problem = LinkError("DEADLINE_EXCEEDED", f"no answer within {deadline:.3g} s (its certificate "
+                                                         "check did not finish)")
             if problem is not None:
-                log.warning("district %s: %s %s", code, problem.code, problem.message)
-                return NodeReply(entry, None, code=problem.code, error=problem.message)
+                log.warning("district %s: %s %s", code, problem.code, problem.detail)
+                started[code] = NodeReply(self.nodes[code], None, code=problem.code, error=problem.detail)
+                continue
+            body = request(code) if callable(request) else request
+            started[code] = self.links[code].start(method, body, max(0.0, end - time.monotonic()),
+                                                   metadata(code) if metadata else ())
+        if on_start is not None:
+            on_start([f for f in started.values() if isinstance(f, Future)])
+        return [self._collect(code, started[code], deadline, end) for code in codes]
+
+    def _vet(self, code: str) -> LinkError | None:
+        link = self.links[code]
+        return link.vet()
+
+    def _collect(self, code: str, started: Future | NodeReply, deadline: float, end: float) -> NodeReply:
+        if isinstance(started, NodeReply):
+            return started
+        entry = self.nodes[code]
         try:
-            return NodeReply(entry, method(self.stubs[code], deadline))
-        except grpc.RpcError as exc:
-            status = exc.code()  # type: ignore[attr-defined]
-            detail = exc.details() or ""  # type: ignore[attr-defined]
-            if status == grpc.StatusCode.UNAVAILABLE:
-                detail = f"unreachable at {entry.address} (down, or its certificate was refused): {detail}"
-            elif status == grpc.StatusCode.DEADLINE_EXCEEDED:
-                detail = f"no answer within {deadline:g} s"
-            log.warning("district %s: %s %s", code, status.name, detail)
-            return NodeReply(entry, None, code=status.name, error=detail)
+            return NodeReply(entry, started.result(timeout=max(0.0, end - time.monotonic()) + COLLECT_SLACK_SECONDS))
+        except FutureTimeout:
+            started.cancel()
+            error = LinkError("DEADLINE_EXCEEDED", f"no answer within {deadline:.3g} s")
+        except LinkError as exc:
+            timed_out = exc.code == "DEADLINE_EXCEEDED"
+            error = LinkError(exc.code, f"no answer within {deadline:.3g} s") if timed_out else exc
+        except Exception as exc:  # noqa: BLE001 - a cancelled future, or a link's bug: the district is missing
+            error = LinkError("CANCELLED" if started.cancelled() else "UNKNOWN", bounded(str(exc)) or "cancelled")
+        log.warning("district %s: %s %s", code, error.code, error.detail)
+        return NodeReply(entry, None, code=error.code, error=error.detail)
 
     def close(self) -> None:
-        """Close every channel and the worker pool."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        for channel in self._channels.values():
-            channel.close()
+        """Close every link and the vetting pools."""
+        for executor in self._vetters.values():
+            executor.shutdown(wait=False, cancel_futures=True)
+        for link in self.links.values():
+            link.close()

@@ -11,6 +11,7 @@ county IT's decision, and is recorded in the same database.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,20 +64,28 @@ class ReceiptBook:
             row = conn.execute("SELECT MAX(seq) FROM node_receipts WHERE district_code = ?", (code,)).fetchone()
         return int(row[0] or 0)
 
+    def known_seqs(self, codes: list[str]) -> dict[str, int]:
+        """known_seq for several nodes in one read."""
+        with self.db.transaction(write=False) as conn:
+            rows = dict(conn.execute("SELECT district_code, MAX(seq) FROM node_receipts GROUP BY district_code"))
+        return {code: int(rows.get(code) or 0) for code in codes}
+
     def check(self, code: str, receipt: query_pb2.Receipt) -> str | None:
         """Record a node's receipt if its ledger extends what was seen before; else the reason to refuse it."""
-        if not receipt.signature:
-            return f"sent no signed ledger receipt, so its ledger cannot be checked; {RECOVER}"
-        if receipt.district_code != code:
-            return f"sent a ledger receipt for district {receipt.district_code!r}, not {code}"
-        if not signature_ok(receipt):
-            return "sent a ledger receipt whose signature does not verify"
+        return self.check_all([(code, receipt)])[0]
+
+    def check_all(self, receipts: list[tuple[str, query_pb2.Receipt]]) -> list[str | None]:
+        """check() for the receipts of one county query, in one transaction (one commit, not one per district)."""
+        reasons: list[str | None] = [_unsigned(code, receipt) for code, receipt in receipts]
         with self.db.transaction() as conn:
-            reason = _pin(conn, code, receipt) or _extends(conn, code, receipt)
-            if reason is None:
-                conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
-                             (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at))
-        return reason
+            for i, (code, receipt) in enumerate(receipts):
+                if reasons[i] is not None:
+                    continue
+                reasons[i] = _pin(conn, code, receipt) or _extends(conn, code, receipt)
+                if reasons[i] is None:
+                    conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
+                                 (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at))
+        return reasons
 
     def accept_node(self, code: str, actor: str, reason: str) -> None:
         """Forget a node's pinned key and receipts after a recovery, recording who accepted it and why."""
@@ -96,6 +105,16 @@ class ReceiptBook:
         with self.db.transaction(write=False) as conn:
             return conn.execute("SELECT time, actor, action, detail FROM receipt_events WHERE district_code = ? "
                                 "ORDER BY id", (code,)).fetchall()
+
+
+def _unsigned(code: str, receipt: query_pb2.Receipt) -> str | None:
+    if not receipt.signature:
+        return f"sent no signed ledger receipt, so its ledger cannot be checked; {RECOVER}"
+    if receipt.district_code != code:
+        return f"sent a ledger receipt for district {receipt.district_code!r}, not {code}"
+    if not signature_ok(receipt):
+        return "sent a ledger receipt whose signature does not verify"
+    return None
 
 
 def _seen(conn: sqlite3.Connection, code: str, where: str, *args: object) -> Seen | None:
@@ -119,8 +138,12 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
     latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
     if latest is None:
         return None
+    # known_seq 0 means the query left before any receipt from this node was on record (concurrent first queries):
+    # there is no anchor to check, but it must still fit between its neighbours below.
+    first_contact = receipt.known_seq == 0
     known = _seen(conn, code, "seq = ?", receipt.known_seq) if receipt.known_seq > 0 else None
-    if known is None or receipt.known_hash != known.head_hash or receipt.seq < receipt.known_seq:
+    if not first_contact and (known is None or receipt.known_hash != known.head_hash
+                              or receipt.seq < receipt.known_seq):
         basis = known or latest
         return (f"ledger does not extend the receipt of {basis.issued_at} (seq {basis.seq}): possible reset; "
                 f"{RECOVER}")
@@ -140,19 +163,29 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
 
 
 def check_receipts(book: ReceiptBook, pool: NodePool, codes: list[str], query: query_pb2.Query,
-                   deadline: float) -> list[NodeReply]:
+                   deadline: float, on_start: Callable[[list], None] | None = None) -> list[NodeReply]:
     """Ask each node, telling it the seq last seen from it; a node whose receipt fails shows as missing."""
-    # The pool passes only the stub to a call, so find each stub's district to send it its own seq.
-    code_of = {id(stub): code for code, stub in pool.stubs.items()}
-    seqs = {code: book.known_seq(code) for code in codes}
-
-    def ask(stub, timeout: float) -> query_pb2.Release:
-        seq = seqs[code_of[id(stub)]]
-        return stub.Query(query, timeout=timeout, metadata=((METADATA_KEY, str(seq)),))
-
+    seqs = book.known_seqs(codes)
+    replies = pool.call(codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),),
+                        on_start=on_start)
+    answered = [r for r in replies if r.message is not None and _answered_seq(r, seqs) is None]
+    verdicts = dict(zip([id(r) for r in answered],
+                        book.check_all([(r.entry.district_code, r.message.receipt) for r in answered]), strict=True))
     checked = []
-    for reply in pool.call(codes, ask, deadline):
-        reason = None if reply.message is None else book.check(reply.entry.district_code, reply.message.receipt)
+    for reply in replies:
+        if reply.message is None:
+            checked.append(reply)
+            continue
+        reason = _answered_seq(reply, seqs) or verdicts[id(reply)]
         checked.append(reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION",
                                                               error=reason))
     return checked
+
+
+def _answered_seq(reply: NodeReply, seqs: dict[str, int]) -> str | None:
+    """Why a receipt does not answer the seq this coordinator sent (so a 0, 'no anchor', is only ever ours)."""
+    asked = seqs[reply.entry.district_code]
+    got = reply.message.receipt.known_seq  # type: ignore[union-attr]
+    if got != asked:
+        return f"its ledger receipt answers seq {got}, but the coordinator sent seq {asked}; {RECOVER}"
+    return None

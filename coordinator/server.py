@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 import grpc
 from grpc_health.v1 import health
 
+from common.limits import MAX_DEADLINE_SECONDS, MAX_QUERY_ID, LimitExceeded, check_query_sizes, unique_districts
 from coordinator.access import as_seen_by, budget_for, may_read_result
+from coordinator.admission import RETRY_AFTER_KEY, Admission, Refused
 from coordinator.combine import combine
-from coordinator.config import CoordinatorConfig
+from coordinator.config import OUTBOUND, AnalystLimits, CoordinatorConfig
 from coordinator.fanout import NodePool, NodeReply
+from coordinator.outbound import Session, StreamLink
 from coordinator.receipts import ReceiptBook, check_receipts
 from coordinator.results import ResultStore
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
@@ -23,6 +29,14 @@ from reference.geography import district
 from security.pki import Role
 from security.serving import start_server
 from security.tls import Caller, TlsFiles, require_role
+
+# Seconds kept back from the caller's own deadline, so the combined answer reaches it before it gives up.
+REPLY_MARGIN_SECONDS = 0.5
+# Status calls (Nodes, Budgets) are quick reads: a short deadline of their own, whatever queries are doing.
+STATUS_DEADLINE_SECONDS = 5.0
+# Server threads: a county query holds one while its districts answer (no thread per district), so this bounds
+# county queries in flight; status calls and node streams need their own room beyond it.
+SERVER_THREADS = 512
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "lsi.v1.Coordinator"
@@ -36,13 +50,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     """Analysts submit queries; analysts and IG officers read node status and county budgets."""
 
     def __init__(self, pool: NodePool, results: ResultStore, deadline: float, tls: TlsFiles | None, *,
-                 plaintext: bool = False) -> None:
+                 plaintext: bool = False, limits: AnalystLimits | None = None) -> None:
         self.pool = pool
         self.tls = tls
         self.results = results
         self.deadline = deadline
         self.plaintext = plaintext
         self.receipts = ReceiptBook(results.path)
+        self.admission = Admission(limits or AnalystLimits())
 
     def _caller(self, context: grpc.ServicerContext, *allowed: Role) -> Caller:
         if self.plaintext:
@@ -58,6 +73,22 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     ) -> coordinator_pb2.FederatedResult:
         """Fan an analyst's query out to the selected districts, combine, store and answer (or replay)."""
         analyst = self._caller_name(context, Role.ANALYST)
+        try:
+            with self.admission.admit(analyst):
+                return self._submit(request, context, analyst)
+        except Refused as exc:
+            context.set_trailing_metadata(((RETRY_AFTER_KEY, f"{exc.retry_after:g}"),))
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        raise AssertionError("context.abort always raises")
+
+    def _submit(self, request: coordinator_pb2.FederatedQuery, context: grpc.ServicerContext,
+                analyst: str) -> coordinator_pb2.FederatedResult:
+        try:
+            check_query_sizes(request.query)
+            codes = unique_districts(request.districts) or list(self.pool.nodes)
+        except LimitExceeded as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        deadline = self._deadline(request.deadline_seconds, context)
         query = query_pb2.Query()
         query.CopyFrom(request.query)
         query.query_id = query.query_id or str(uuid.uuid4())
@@ -65,20 +96,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         stored = self.results.get(query.query_id)
         if stored is not None and not same_question(stored.query, query):
             context.abort(grpc.StatusCode.ALREADY_EXISTS,
-                          f"query id {query.query_id!r} was already used for a different query; "
+                          f"query id {query.query_id[:MAX_QUERY_ID]!r} was already used for a different query; "
                           "use a new id for a new question")
         if stored is not None and stored.complete:
             return as_replay(as_seen_by(stored, query))
-        codes = list(request.districts) or list(self.pool.nodes)
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"districts: {', '.join(unknown)} not registered")
-        if not (math.isfinite(request.deadline_seconds) and request.deadline_seconds >= 0):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"deadline_seconds: {request.deadline_seconds:g} is not a number of seconds; give a "
-                          "positive number, or 0 for the coordinator's default")
-        deadline = request.deadline_seconds or self.deadline
-        replies = check_receipts(self.receipts, self.pool, codes, query, deadline)
+        replies = check_receipts(self.receipts, self.pool, codes, query, deadline,
+                                 on_start=lambda futures: _cancel_when_gone(context, futures))
         _abort_on_shared_refusal(context, replies)
         answered = [r.message for r in replies if r.message is not None]
         result = coordinator_pb2.FederatedResult(
@@ -93,13 +119,29 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         log.info("query %s by %s: %d of %d districts", query.query_id, analyst, len(answered), len(replies))
         return result
 
+    def _deadline(self, asked: float, context: grpc.ServicerContext) -> float:
+        """Seconds each node has: what the analyst asked (or the default), never past the analyst's own deadline."""
+        if not (math.isfinite(asked) and 0 <= asked <= MAX_DEADLINE_SECONDS):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"deadline_seconds: {asked:.6g} is not a number of seconds up to {MAX_DEADLINE_SECONDS:g}; "
+                          "give a positive number, or 0 for the coordinator's default")
+        deadline = asked or self.deadline
+        remaining = context.time_remaining()
+        if remaining is not None:
+            deadline = min(deadline, remaining - REPLY_MARGIN_SECONDS)
+        if deadline <= 0:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's own deadline leaves no time to ask the "
+                                                             "districts; allow a few seconds more")
+        return deadline
+
     def Nodes(
         self, request: coordinator_pb2.NodesRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.NodesStatus:
         """Which registered nodes answer, with their public description."""
         self._caller_name(context, Role.ANALYST, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER)
         codes = list(self.pool.nodes)
-        replies = self.pool.call(codes, lambda stub, t: stub.Describe(node_pb2.DescribeRequest(), timeout=t), 5.0)
+        replies = self.pool.call(codes, "Describe", node_pb2.DescribeRequest(), self._status_deadline(context),
+                                 kind="status")
         return coordinator_pb2.NodesStatus(nodes=[
             coordinator_pb2.NodeHealth(
                 district_code=r.entry.district_code,
@@ -117,8 +159,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     ) -> coordinator_pb2.CountyBudget:
         """Every reachable node's budget (spending by analyst and purpose only to IG officers entitled to it)."""
         caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
-        replies = self.pool.call(list(self.pool.nodes),
-                                 lambda stub, t: stub.Budget(node_pb2.BudgetRequest(), timeout=t), 5.0)
+        replies = self.pool.call(list(self.pool.nodes), "Budget", node_pb2.BudgetRequest(),
+                                 self._status_deadline(context), kind="status")
         return coordinator_pb2.CountyBudget(
             nodes=[budget_for(caller, r.message) for r in replies if r.message is not None],
             unreachable=[_outcome(r) for r in replies if r.message is None],
@@ -129,12 +171,66 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     ) -> coordinator_pb2.FederatedResult:
         """A stored result by query id, to its analyst or an IG officer entitled to it; never a new release."""
         caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
+        if len(request.query_id) > MAX_QUERY_ID:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"query_id: is {len(request.query_id):,} characters "
+                                                            f"long; the limit is {MAX_QUERY_ID}")
         stored = self.results.get(request.query_id)
         # Someone else's result is answered exactly as a missing one, so ids cannot be probed for existence.
         if stored is None or not may_read_result(caller, stored):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no stored result for query id {request.query_id!r} that "
                                                      f"{caller.name!r} may read")
         return stored
+
+    def Connect(self, request_iterator: Iterator[coordinator_pb2.NodeMessage],
+                context: grpc.ServicerContext) -> Iterator[coordinator_pb2.CoordinatorMessage]:
+        """An outbound-only node's stream: this district's registered node certificate only."""
+        link = self._outbound_link(context)
+        session = Session(context, None if self.plaintext else self.tls)
+        link.attach(session)
+        log.info("district %s connected (outbound)", link.entry.district_code)
+        context.add_callback(session.close)
+        threading.Thread(target=_read_replies, args=(request_iterator, session, link),
+                         name=f"outbound-{link.entry.district_code}", daemon=True).start()
+        yield from session.messages()
+
+    def _outbound_link(self, context: grpc.ServicerContext) -> StreamLink:
+        caller = self._caller(context, Role.NODE)
+        if self.plaintext:
+            # Plaintext has no certificates: the node names its district in metadata (developer machines only).
+            caller = Caller(caller.name, caller.role, dict(context.invocation_metadata() or ()).get("lsi-district"))
+        link = self.pool.links.get(caller.district or "")
+        entry = link.entry if link is not None else None
+        if entry is None or entry.mode != OUTBOUND or not isinstance(link, StreamLink) or (
+                not self.plaintext and caller.name != entry.certificate_name):
+            message = (f"{caller.name!r} (a node certificate for {caller.district or 'no district'}) is not registered "
+                       "here as an outbound node; register it with mode = \"outbound\" and its certificate_name")
+            log.warning("permission denied: %s", message)
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
+        return link
+
+    def _status_deadline(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None:
+            return STATUS_DEADLINE_SECONDS
+        return max(0.0, min(STATUS_DEADLINE_SECONDS, remaining - REPLY_MARGIN_SECONDS))
+
+
+def _read_replies(replies: Iterator[coordinator_pb2.NodeMessage], session: Session, link: StreamLink) -> None:
+    try:
+        for message in replies:
+            session.deliver(message)
+    except grpc.RpcError:
+        pass  # the node went away; its waiting calls fail below
+    except Exception:  # noqa: BLE001 - malformed bytes from the node end its stream, not the coordinator
+        log.exception("district %s: stream failed", link.entry.district_code)
+    finally:
+        log.info("district %s disconnected (outbound)", link.entry.district_code)
+        link.detach(session)
+
+
+def _cancel_when_gone(context: grpc.ServicerContext, futures: list[Future]) -> None:
+    """Cancel the calls to the districts if the analyst goes away, so no node charges for an answer no one reads."""
+    context.add_callback(lambda: [f.cancel() for f in futures])
 
 
 def as_replay(stored: coordinator_pb2.FederatedResult) -> coordinator_pb2.FederatedResult:
@@ -187,7 +283,7 @@ def _abort_on_shared_refusal(context: grpc.ServicerContext, replies: list[NodeRe
 
 
 def build_server(
-    config: CoordinatorConfig, *, plaintext: bool = False, max_workers: int = 8
+    config: CoordinatorConfig, *, plaintext: bool = False, max_workers: int = SERVER_THREADS
 ) -> tuple[grpc.Server, int, health.HealthServicer, NodePool]:
     """A started coordinator server with its node pool; returns the server, bound port and health servicer."""
     if not plaintext and config.tls is None:
@@ -195,7 +291,7 @@ def build_server(
                          "(plaintext only with --insecure-plaintext-dangerous)")
     pool = NodePool(config.nodes, None if plaintext else config.tls)
     servicer = CoordinatorServicer(pool, ResultStore(config.state_db), config.deadline_seconds, config.tls,
-                                   plaintext=plaintext)
+                                   plaintext=plaintext, limits=config.limits)
     server, port, health_servicer = start_server(
         lambda server: coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server),
         listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,

@@ -8,6 +8,8 @@ from pathlib import Path
 from common.config import ConfigError, read_toml, relative_path, tls_dict, tls_section, write_toml
 from security.tls import TlsFiles
 
+DEFAULT_COORDINATOR_NAME = "county-coordinator"
+
 
 @dataclass(frozen=True)
 class NodeConfig:
@@ -21,6 +23,10 @@ class NodeConfig:
     audit_key: Path
     tls: TlsFiles | None
     strict_data: bool = True
+    # Outbound mode (a firewall refusing inbound connections): the node dials the coordinator at this address and
+    # answers its calls over the stream; `listen` then serves only the district's IG officers.
+    coordinator: str | None = None
+    coordinator_name: str = DEFAULT_COORDINATOR_NAME
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -32,6 +38,8 @@ class NodeConfig:
             "policy": relative_path(self.policy, base),
             "audit_key": relative_path(self.audit_key, base),
             "strict_data": self.strict_data,
+            **({"coordinator": self.coordinator} if self.coordinator else {}),
+            "coordinator_name": self.coordinator_name,
         }
         return {"node": node, **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {})}
 
@@ -55,6 +63,8 @@ def load_node_config(path: Path) -> NodeConfig:
         policy=base / _text(node, "policy", path),
         audit_key=base / _text(node, "audit_key", path),
         strict_data=bool(node.get("strict_data", True)),
+        coordinator=_optional_text(node, "coordinator", path),
+        coordinator_name=_optional_text(node, "coordinator_name", path) or DEFAULT_COORDINATOR_NAME,
         tls=tls_section(tls, base, path) if tls is not None else None,
     )
 
@@ -70,3 +80,9 @@ def _text(section: dict, key: str, path: Path, where: str = "node") -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{path}: [{where}] {key} is required and must be text")
     return value
+
+
+def _optional_text(section: dict, key: str, path: Path) -> str | None:
+    if key not in section:
+        return None
+    return _text(section, key, path)

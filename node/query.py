@@ -263,3 +263,39 @@ def _loss(p: query_pb2.PrivacyRequest) -> LossRequest:
         accuracy=value if which == "target_accuracy" else None,
         mechanism=mechanism,
     )
+
+
+# An accuracy goal beyond this (in the measure's units) is asked only to make the loss vanish; the floors on the
+# loss would refuse the plan anyway, but this keeps the node's search for it bounded.
+MAX_TARGET_ACCURACY = 1e12
+
+
+@dataclass(frozen=True)
+class LossLimits:
+    """A policy's per-query floors on the loss and ceiling on clamping bounds."""
+
+    min_rho: float
+    min_epsilon: float
+    max_clamp_abs: float
+
+
+def check_loss_limits(query: query_pb2.Query, limits: LossLimits) -> None:
+    """Raise QueryError naming the field when a query's loss or clamping bounds are outside the policy's limits."""
+    p = query.privacy
+    which = p.WhichOneof("loss")
+    floors = {"rho": limits.min_rho, "epsilon": limits.min_epsilon}
+    if which in floors and math.isfinite(getattr(p, which)) and 0 < getattr(p, which) < floors[which]:
+        raise QueryError(f"privacy.{which}", f"{getattr(p, which):g} is below this node's floor of "
+                                             f"{floors[which]:g} per query (min_query_{which} in its policy): a "
+                                             "smaller loss releases only noise")
+    if which == "target_accuracy" and p.target_accuracy > MAX_TARGET_ACCURACY:
+        raise QueryError("privacy.target_accuracy", f"{p.target_accuracy:g} is above the limit of "
+                                                    f"{MAX_TARGET_ACCURACY:g}")
+    ceiling = min(limits.max_clamp_abs, MAX_CLAMP_ABS)
+    if MEASURES.get(query.measure.kind) in ("sum", "mean"):
+        for name in ("lower", "upper"):
+            bound = getattr(query.measure, name)
+            if math.isfinite(bound) and abs(bound) > ceiling:
+                raise QueryError(f"measure.{name}", f"{name} bound {bound:g} is outside this node's limit of "
+                                                    f"-{ceiling:,.0f} to {ceiling:,.0f} (max_clamp_abs in its "
+                                                    "policy); choose bounds that fit the column")

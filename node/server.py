@@ -10,9 +10,11 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health
 
+from common.limits import MAX_POLICY_TOML, LimitExceeded, bounded, bounded_budget, check_query_sizes
 from node.config import NodeConfig
 from node.engine import Caller, NodeEngine
-from node.query import QueryError
+from node.outbound import OutboundLink
+from node.query import LossLimits, QueryError, check_loss_limits
 from privacy.audit import verify_chain
 from privacy.ledger import BudgetExceeded, MechanismNotAllowed, PeriodClosed, QueryIdReused
 from privacy.policy import PolicyError
@@ -77,7 +79,12 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         """Answer one query from the coordinator with a DP release, charged first."""
         peer = self._peer(context, Role.COORDINATOR)
         caller = Caller(name=peer.name, role=peer.role.value)
-        release = _guarded(context, lambda: self.engine.answer(request, caller), f"query {request.query_id!r}")
+        _guarded(context, lambda: self._check_limits(request), "query")
+        if not context.is_active():
+            # The caller has gone (its deadline passed or it cancelled): nothing is charged for no one.
+            context.abort(grpc.StatusCode.CANCELLED, "the caller went away before the query was run; nothing charged")
+        release = _guarded(context, lambda: self.engine.answer(request, caller), f"query {request.query_id[:128]!r}")
+        release.budget.CopyFrom(bounded_budget(release.budget))
         release.receipt.CopyFrom(self.engine.receipt(receipt_seq(context)))  # the county checks the ledger's head
         log.info("query %s: %d cells, rho %.4g%s", request.query_id, len(release.cells), release.charge.rho,
                  " (replayed)" if release.replayed else "")
@@ -89,13 +96,21 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         # so it learns nothing new, and it needs them to answer the county IG officer (it strips them for others).
         self._own_officer(context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER,
                           what="read its detailed budget")
-        return _guarded(context, self.engine.budget, "budget")
+        return bounded_budget(_guarded(context, self.engine.budget, "budget"))
+
+    def _check_limits(self, request: query_pb2.Query) -> None:
+        check_query_sizes(request)
+        policy = self.engine.policy
+        check_loss_limits(request, LossLimits(policy.min_query_rho, policy.min_query_epsilon, policy.max_clamp_abs))
 
     def SetPolicy(self, request: node_pb2.SetPolicyRequest, context: grpc.ServicerContext) -> query_pb2.BudgetStatus:
         """Put this district's IG officer's new policy in force (audited); returns the budget under it."""
         peer = self._own_officer(context, Role.IG_OFFICER, what="change its policy")
-        return _guarded(context, lambda: self.engine.set_policy(request.policy_toml, changed_by=peer.name),
-                        "policy change")
+        if len(request.policy_toml) > MAX_POLICY_TOML:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"policy_toml: is {len(request.policy_toml):,} "
+                                                            f"characters long; the limit is {MAX_POLICY_TOML:,}")
+        change = lambda: self.engine.set_policy(request.policy_toml, changed_by=peer.name)  # noqa: E731
+        return bounded_budget(_guarded(context, change, "policy change"))
 
     def AuditVerify(self, request: node_pb2.AuditRequest, context: grpc.ServicerContext) -> node_pb2.AuditReport:
         """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer."""
@@ -157,14 +172,14 @@ def _guarded(context: grpc.ServicerContext, call: Callable[[], T], what: str) ->
     """Run a call, mapping the engine's exceptions to the gRPC status an officer would expect."""
     try:
         return call()
-    except (QueryError, PolicyError, MechanismNotAllowed) as exc:
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except (QueryError, PolicyError, MechanismNotAllowed, LimitExceeded) as exc:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, bounded(str(exc)))
     except BudgetExceeded as exc:
-        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, bounded(str(exc)))
     except QueryIdReused as exc:
-        context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        context.abort(grpc.StatusCode.ALREADY_EXISTS, bounded(str(exc)))
     except PeriodClosed as exc:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, bounded(str(exc)))
     except Exception:
         # gRPC would send an unexpected exception's text to the caller, and one raised near the data (e.g. an
         # exact cell that does not fit in 64 bits) can carry an unnoised value: it stays in this node's log.
@@ -184,3 +199,14 @@ def build_server(engine: NodeEngine, config: NodeConfig, *, plaintext: bool = Fa
     return start_server(lambda server: node_pb2_grpc.add_NodeServicer_to_server(servicer, server),
                         listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,
                         max_workers=max_workers)
+
+
+def connect_outbound(engine: NodeEngine, config: NodeConfig, *, plaintext: bool = False) -> OutboundLink | None:
+    """For a node configured with a coordinator address (outbound mode): start dialling it; else None."""
+    if config.coordinator is None:
+        return None
+    if not plaintext:
+        check_certificate(config)
+    servicer = NodeServicer(engine, config.tls, plaintext=plaintext)
+    tls = None if plaintext else config.tls
+    return OutboundLink(servicer, config.coordinator, config.coordinator_name, tls).start()

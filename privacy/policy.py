@@ -11,6 +11,9 @@ Example::
     month_lifetime_rho = 5.0           # optional: the most any one month's snapshot may ever be charged
     min_published_cell = 10            # noisy counts below this are suppressed
     allowed_mechanisms = ["discrete_gaussian", "discrete_laplace"]
+    min_query_rho = 1e-6               # optional floors on one query's loss: a tinier loss means a noise scale
+    min_query_epsilon = 1e-3           #   so large that planning it is slow and the answer is noise
+    max_clamp_abs = 1000000            # optional: the widest clamping bound a SUM or MEAN may ask for (pounds)
 
     [analyst_caps]                     # optional, per analyst certificate CN
     "alice.analyst" = 0.2              # a bare number is rho
@@ -56,12 +59,22 @@ _KNOWN_KEYS = {
     "min_published_cell",
     "allowed_mechanisms",
     "analyst_caps",
+    "min_query_rho",
+    "min_query_epsilon",
+    "max_clamp_abs",
 }
 
 
 # The most one snapshot month may be charged, over every period together: one year's defensible budget (see
 # docs/privacy-budget.md). A month is mostly read in its own year; the cap stops it being re-read every year.
 DEFAULT_MONTH_LIFETIME_RHO = 5.0
+# Per-query floors on the loss asked for. A loss far below these buys only noise, and its noise scale makes
+# planning and accuracy slow (OpenDP's Gaussian accuracy takes time linear in the scale).
+DEFAULT_MIN_QUERY_RHO = 1e-6
+DEFAULT_MIN_QUERY_EPSILON = 1e-3
+# The widest clamping bound a query may ask for by default: ten times the schema's largest maximum. The node's
+# hard ceiling (node.query.MAX_CLAMP_ABS, which keeps exact sums exact in 64 bits) applies whatever this says.
+DEFAULT_MAX_CLAMP_ABS = 1_000_000.0
 
 
 class PolicyError(ValueError):
@@ -89,6 +102,9 @@ class Policy:
     analyst_caps: dict[str, float] = field(default_factory=dict)
     allowed_mechanisms: tuple[str, ...] = (Mechanism.DISCRETE_GAUSSIAN, Mechanism.DISCRETE_LAPLACE)
     month_lifetime_rho: float = DEFAULT_MONTH_LIFETIME_RHO
+    min_query_rho: float = DEFAULT_MIN_QUERY_RHO
+    min_query_epsilon: float = DEFAULT_MIN_QUERY_EPSILON
+    max_clamp_abs: float = DEFAULT_MAX_CLAMP_ABS
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -134,6 +150,10 @@ def _validate(p: Policy) -> None:
     if per_query > total:
         raise PolicyError("per_query_rho", f"{per_query} exceeds the period total {total}")
     _positive("month_lifetime_rho", p.month_lifetime_rho)
+    if _positive("min_query_rho", p.min_query_rho) > per_query:
+        raise PolicyError("min_query_rho", f"{p.min_query_rho:g} exceeds per_query_rho {per_query:g}")
+    _positive("min_query_epsilon", p.min_query_epsilon)
+    _positive("max_clamp_abs", p.max_clamp_abs)
     delta = _positive("delta", p.delta)
     if delta >= 1e-3:
         # A delta this large permits releasing some households' records outright.
@@ -215,6 +235,9 @@ def policy_from_dict(raw: dict[str, Any]) -> Policy:
         analyst_caps=_analyst_caps(raw.get("analyst_caps", {}), delta),
         allowed_mechanisms=tuple(mechanisms),
         month_lifetime_rho=_budget(raw, "month_lifetime", delta, required=False) or DEFAULT_MONTH_LIFETIME_RHO,
+        min_query_rho=raw.get("min_query_rho", DEFAULT_MIN_QUERY_RHO),
+        min_query_epsilon=raw.get("min_query_epsilon", DEFAULT_MIN_QUERY_EPSILON),
+        max_clamp_abs=raw.get("max_clamp_abs", DEFAULT_MAX_CLAMP_ABS),
     )
 
 
@@ -253,6 +276,9 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
         "min_published_cell": policy.min_published_cell,
         "allowed_mechanisms": list(policy.allowed_mechanisms),
         "analyst_caps": dict(sorted(policy.analyst_caps.items())),
+        "min_query_rho": policy.min_query_rho,
+        "min_query_epsilon": policy.min_query_epsilon,
+        "max_clamp_abs": policy.max_clamp_abs,
     }
 
 
@@ -273,7 +299,8 @@ def _fmt_rho(rho: float | None, delta: float) -> str:
 def diff_policy(old: Policy, new: Policy) -> list[str]:
     """Human-readable changes from old to new, one line per setting, for the audit log."""
     changes = []
-    for name in ("district_code", "period_start", "period_end", "delta", "min_published_cell"):
+    for name in ("district_code", "period_start", "period_end", "delta", "min_published_cell", "min_query_rho",
+                 "min_query_epsilon", "max_clamp_abs"):
         a, b = getattr(old, name), getattr(new, name)
         if a != b:
             changes.append(f"{name}: {a!r} -> {b!r}")

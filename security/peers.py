@@ -127,6 +127,11 @@ class PeerVetting:
                 self._passed.pop(expected, None)
         return found
 
+    def forget(self, expected: ExpectedPeer) -> None:
+        """Check this peer afresh next time (e.g. after a call to it failed as unreachable)."""
+        with self._lock:
+            self._passed.pop(expected, None)
+
     def _check(self, expected: ExpectedPeer, crl: x509.CertificateRevocationList | None) -> PeerProblem | None:
         try:
             cert_pem = fetch_server_certificate(expected, self.files, self.timeout)

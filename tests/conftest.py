@@ -14,6 +14,7 @@ from tests.county import RunningCounty, running_county  # noqa: E402
 
 @pytest.fixture(scope="session")
 def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
-    """Twelve district nodes and a coordinator, in process, over mutual TLS, with a generous budget."""
-    with running_county(tmp_path_factory.mktemp("county")) as running:
+    """Twelve district nodes and a coordinator, in process, over mutual TLS, with a generous budget: half the
+    nodes dialled by the coordinator, half dialling out to it, so every test on this county covers both modes."""
+    with running_county(tmp_path_factory.mktemp("county"), mode="mixed") as running:
         yield running

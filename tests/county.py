@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,11 +10,14 @@ from pathlib import Path
 import grpc
 
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, ig_officer_name, node_name
+from common.config import read_toml, write_toml
 from coordinator.config import load_coordinator_config, write_coordinator_config
 from coordinator.server import build_server as build_coordinator
 from node.config import load_node_config
 from node.engine import NodeEngine
+from node.outbound import OutboundLink
 from node.server import build_server as build_node
+from node.server import connect_outbound
 from node.synth import write_county
 from privacy.policy import Policy
 from protos.lsi.v1 import coordinator_pb2_grpc, node_pb2_grpc
@@ -42,6 +45,7 @@ class RunningCounty:
     node_servers: dict[str, grpc.Server] = field(default_factory=dict)
     coordinator: grpc.Server | None = None
     pool: object = None
+    links: dict[str, OutboundLink] = field(default_factory=dict)
 
     def channel(self, identity: str, address: str, server_name: str,
                 tls: TlsFiles | None = None) -> grpc.Channel:
@@ -59,21 +63,48 @@ class RunningCounty:
         return node_pb2_grpc.NodeStub(self.channel(identity, self.local.node_address(code), node_name(d)))
 
     def stop_node(self, code: str) -> None:
+        link = self.links.pop(code, None)
+        if link is not None:
+            link.stop()
         self.node_servers.pop(code).stop(grace=None).wait()
+
+
+# The two ways a node is reached: the coordinator dials it, or it dials the coordinator (outbound-only).
+MODES = ("dial", "outbound")
+
+
+def outbound_codes(mode: str, codes: list[str]) -> list[str]:
+    """Which districts dial out for a test mode: none, every other one ("mixed"), or all ("outbound")."""
+    if mode == "outbound":
+        return list(codes)
+    if mode == "mixed":
+        return list(codes)[1::2]
+    return []
 
 
 @contextmanager
 def running_county(root: Path, *, codes: list[str] | None = None, scale: float = 0.05, months: int = 3,
-                   policy: Callable[[District], Policy] | None = None) -> Iterator[RunningCounty]:
-    """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process."""
+                   policy: Callable[[District], Policy] | None = None,
+                   mode: str = "dial",
+                   coordinator_settings: Mapping[str, object] | None = None) -> Iterator[RunningCounty]:
+    """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process.
+
+    mode "dial": the coordinator dials every node; "outbound": every node dials the coordinator; "mixed": some
+    of each."""
     local = LocalCounty(root)
     write_county(local.data_dir, seed=11, scale=scale, months=months, end_month="2025-10")
     local.prepare_pki()
-    local.write_configs(policy or policy_with())
+    everyone = codes or [d.code for d in districts()]
+    local.write_configs(policy or policy_with(), outbound=outbound_codes(mode, everyone))
     county = RunningCounty(local)
     wanted = codes or [d.code for d in districts()]
     if codes:
         _register_only(local, codes)
+    if coordinator_settings:
+        path = root / "coordinator.toml"
+        raw = read_toml(path)
+        raw["coordinator"].update(coordinator_settings)
+        write_toml(path, raw)
     try:
         for code in wanted:
             cfg = load_node_config(root / "nodes" / code / "node.toml")
@@ -82,8 +113,15 @@ def running_county(root: Path, *, codes: list[str] | None = None, scale: float =
             county.engines[code], county.node_servers[code] = engine, server
         server, _, _, pool = build_coordinator(load_coordinator_config(root / "coordinator.toml"))
         county.coordinator, county.pool = server, pool
+        for code in wanted:
+            link = connect_outbound(county.engines[code], load_node_config(root / "nodes" / code / "node.toml"))
+            if link is not None:
+                county.links[code] = link
+        _wait_attached(pool, list(county.links))
         yield county
     finally:
+        for link in county.links.values():
+            link.stop()
         if county.coordinator is not None:
             county.coordinator.stop(grace=None).wait()
             county.pool.close()  # type: ignore[attr-defined]
@@ -96,3 +134,15 @@ def _register_only(local: LocalCounty, codes: list[str]) -> None:
     path = local.root / "coordinator.toml"
     config = load_coordinator_config(path)
     write_coordinator_config(replace(config, nodes=tuple(n for n in config.nodes if n.district_code in codes)), path)
+
+
+def _wait_attached(pool: object, codes: list[str]) -> None:
+    """Until the coordinator holds a stream for every outbound node (the node may see its first call later)."""
+    import time
+
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        if all(pool.links[c].vet() is None for c in codes):  # type: ignore[attr-defined]
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"outbound nodes {codes} never attached at the coordinator")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from cli.demo import demo_policy
 from cli.local_county import LocalCounty
+from common.limits import MAX_DEADLINE_SECONDS
 from coordinator.config import CoordinatorConfig, NodeEntry, load_coordinator_config, write_coordinator_config
 from node.config import NodeConfig, load_node_config, write_node_config
 from reference.geography import districts
@@ -47,7 +48,7 @@ def test_a_node_config_written_then_loaded_is_the_same_config(tmp_path: Path, co
     assert load_node_config(path) == moved
 
 
-@given(listen=texts, deadline=st.floats(0.1, 600), state_db=paths(BASE), tls=tls_files(BASE),
+@given(listen=texts, deadline=st.floats(0.1, MAX_DEADLINE_SECONDS), state_db=paths(BASE), tls=tls_files(BASE),
        nodes=st.lists(st.builds(NodeEntry, texts, texts, texts), min_size=1, max_size=4,
                       unique_by=lambda n: n.district_code))
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])

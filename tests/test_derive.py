@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -192,9 +191,11 @@ def test_month_keyword_sets_the_free_school_meals_rules(snapshot):
     assert after.sum() > before.sum() and not (before & ~after).any()
 
 
-def test_derive_handles_100k_rows_in_well_under_a_second(snapshot):
-    big = pd.concat([snapshot] * int(np.ceil(100_000 / len(snapshot))), ignore_index=True)
+def test_derive_on_100k_rows_gives_each_row_what_it_gives_alone(snapshot):
+    # Speed is measured in bench/ (never asserted here); this checks the vectorised path at size row by row.
+    copies = int(np.ceil(100_000 / len(snapshot)))
+    big = pd.concat([snapshot] * copies, ignore_index=True)
     r = rates_for_month("2025-10")
-    start = time.perf_counter()
-    derive(big, r)
-    assert time.perf_counter() - start < 0.5
+    small = derive(snapshot, r)
+    expected = pd.concat([small] * copies, ignore_index=True)
+    pd.testing.assert_frame_equal(derive(big, r), expected)

@@ -17,15 +17,27 @@ from protos.lsi.v1 import coordinator_pb2
 
 def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
     """Each reachable node's budget use for the report."""
-    return [BudgetRow(b.district_code, b.district_name, b.spent_rho, b.total_rho, b.spent_epsilon, b.delta)
-            for b in sorted(county.nodes, key=lambda b: b.district_code)]
+    return [
+        BudgetRow(b.district_code, b.district_name, b.spent_rho, b.total_rho, b.spent_epsilon, b.delta)
+        for b in sorted(county.nodes, key=lambda b: b.district_code)
+    ]
 
 
-def report_data(submit: Submit, fetch: Fetch, budgets: Callable[[], coordinator_pb2.CountyBudget], *,
-                months: Sequence[str], month: str, base_month: str, generated_at: datetime,
-                benchmark_indicator: str = "households_in_crisis", benchmark_epsilon: float = 1.0,
-                unclaimed_epsilon: float = 2.0, campaign: str | None = None,
-                campaign_epsilon: float = 1.0) -> ReportData:
+def report_data(
+    submit: Submit,
+    fetch: Fetch,
+    budgets: Callable[[], coordinator_pb2.CountyBudget],
+    *,
+    months: Sequence[str],
+    month: str,
+    base_month: str,
+    generated_at: datetime,
+    benchmark_indicator: str = "households_in_crisis",
+    benchmark_epsilon: float = 1.0,
+    unclaimed_epsilon: float = 2.0,
+    campaign: str | None = None,
+    campaign_epsilon: float = 1.0,
+) -> ReportData:
     """Everything the HTML report shows. The index comes from stored refreshes only; the benchmark and unclaimed
     support are asked with deterministic ids (free when already asked at the same budget); budgets are read last
     so they include what the report itself spent."""
@@ -47,9 +59,11 @@ def report_data(submit: Submit, fetch: Fetch, budgets: Callable[[], coordinator_
     table = unclaimed(submit, month, epsilon=unclaimed_epsilon)
     missing |= set(bench.missing_districts) | set(table.missing_districts)
     campaigns = campaign_results(submit, campaign, epsilon=campaign_epsilon) if campaign else []
-    notes.append(f"Benchmarks: {bench.title.lower()} in {month}, epsilon {benchmark_epsilon:g}; county rate "
-                 f"{bench.county_rate.value:.1f} per 1,000 households. Unclaimed support: epsilon "
-                 f"{unclaimed_epsilon:g}, Pension Credit gaps clamped at £{table.pc_value_upper:,.0f} a household.")
+    notes.append(
+        f"Benchmarks: {bench.title.lower()} in {month}, epsilon {benchmark_epsilon:g}; county rate "
+        f"{bench.county_rate.value:.1f} per 1,000 households. Unclaimed support: epsilon "
+        f"{unclaimed_epsilon:g}, Pension Credit gaps clamped at £{table.pc_value_upper:,.0f} a household."
+    )
     return ReportData(
         title=f"Kent Living Standards Index, {month}",
         generated_at=generated_at,

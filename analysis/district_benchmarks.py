@@ -38,8 +38,15 @@ def _loss_tag(epsilon: float | None, rho: float | None) -> str:
     return f"eps{epsilon:g}" if epsilon is not None else f"rho{rho:g}"
 
 
-def benchmark(submit: Submit, name: str, month: str, *, epsilon: float | None = None, rho: float | None = None,
-              held: Collection[str] | None = None) -> Benchmark:
+def benchmark(
+    submit: Submit,
+    name: str,
+    month: str,
+    *,
+    epsilon: float | None = None,
+    rho: float | None = None,
+    held: Collection[str] | None = None,
+) -> Benchmark:
     """Benchmark one count indicator for `month`, with change on the month and the year where nodes hold them.
 
     One query over [month, month−1, month−12] (those in `held`, when given): every household is in each
@@ -52,15 +59,22 @@ def benchmark(submit: Submit, name: str, month: str, *, epsilon: float | None = 
     if month not in months:
         raise ValueError(f"no node holds {month}")
     qid = f"lsi-benchmark-{name}-{'+'.join(months)}-{_loss_tag(epsilon, rho)}"
-    q = indicator_query(ind, months=months, epsilon=epsilon, rho=rho, query_id=qid,
-                        purpose=f"District benchmark of {name}, {month}")
+    q = indicator_query(
+        ind, months=months, epsilon=epsilon, rho=rho, query_id=qid, purpose=f"District benchmark of {name}, {month}"
+    )
     result = send(submit, q)
     by_month = {m: areas_of(result, m) for m in months}
     return benchmark_from(ind, month, by_month, missing=missing_districts([result]), charged=charged_rho([result]))
 
 
-def benchmark_from(ind: Indicator, month: str, by_month: Mapping[str, Areas], *, missing: tuple[str, ...] = (),
-                   charged: Mapping[str, float] | None = None) -> Benchmark:
+def benchmark_from(
+    ind: Indicator,
+    month: str,
+    by_month: Mapping[str, Areas],
+    *,
+    missing: tuple[str, ...] = (),
+    charged: Mapping[str, float] | None = None,
+) -> Benchmark:
     """The benchmark from released district totals per month (post-processing only)."""
     now = by_month[month].districts
     codes = sorted(now)
@@ -75,8 +89,7 @@ def benchmark_from(ind: Indicator, month: str, by_month: Mapping[str, Areas], *,
         present = by_month[m].districts
         if not present:
             return None
-        total = Estimate(math.fsum(present[c].value for c in present),
-                         math.fsum(present[c].variance for c in present))
+        total = Estimate(math.fsum(present[c].value for c in present), math.fsum(present[c].variance for c in present))
         return scale(total, 1000.0 / sum(district_info(c).households for c in present))
 
     current = rates(month)
@@ -88,7 +101,10 @@ def benchmark_from(ind: Indicator, month: str, by_month: Mapping[str, Areas], *,
     assert county_now is not None
     rows = tuple(
         BenchmarkRow(
-            district_code=c, name=district_info(c).name, rate=current[c], rank=ranks[c],
+            district_code=c,
+            name=district_info(c).name,
+            rate=current[c],
+            rank=ranks[c],
             change_month=change(current[c], prev_rates[c]) if c in prev_rates else None,
             change_year=change(current[c], year_rates[c]) if c in year_rates else None,
             # The county includes the district: the weight accounts for that shared noise (benchmarks.vs_county).
@@ -98,11 +114,15 @@ def benchmark_from(ind: Indicator, month: str, by_month: Mapping[str, Areas], *,
     )
     cp, cy = (county_rate(m) if m in by_month else None for m in (previous, year_ago))
     return Benchmark(
-        indicator=ind.name, title=ind.title, month=month,
+        indicator=ind.name,
+        title=ind.title,
+        month=month,
         previous_month=previous if previous in by_month else None,
         year_ago=year_ago if year_ago in by_month else None,
         county_rate=county_now,
         county_change_month=change(county_now, cp) if cp is not None else None,
         county_change_year=change(county_now, cy) if cy is not None else None,
-        rows=rows, missing_districts=missing, charged_rho=dict(charged or {}),
+        rows=rows,
+        missing_districts=missing,
+        charged_rho=dict(charged or {}),
     )

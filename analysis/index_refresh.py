@@ -44,8 +44,14 @@ def index_queries(month: str, *, rho: float) -> list[query_pb2.Query]:
         raise ValueError(f"rho must be positive, got {rho}")
     per_query = rho / len(INDEX_QUERIES)
     return [
-        indicator_query(indicator(name), months=[month], group_by=["ward_code"], rho=per_query,
-                        purpose=f"Living Standards Index refresh, {month}", query_id=index_query_id(month, name))
+        indicator_query(
+            indicator(name),
+            months=[month],
+            group_by=["ward_code"],
+            rho=per_query,
+            purpose=f"Living Standards Index refresh, {month}",
+            query_id=index_query_id(month, name),
+        )
         for name in INDEX_QUERIES
     ]
 
@@ -107,8 +113,9 @@ def _shares(inputs: IndexInputs, pick: Callable[[Areas], Estimate | None]) -> di
     return out
 
 
-def _area_series(per_month: Mapping[str, IndexInputs], base_month: str,
-                 pick: Callable[[Areas], Estimate | None]) -> dict[str, Estimate] | None:
+def _area_series(
+    per_month: Mapping[str, IndexInputs], base_month: str, pick: Callable[[Areas], Estimate | None]
+) -> dict[str, Estimate] | None:
     values = {m: s for m, inp in per_month.items() if (s := _shares(inp, pick)) is not None}
     if base_month not in values:
         return None
@@ -130,30 +137,41 @@ def index_series(inputs_by_month: Mapping[str, IndexInputs], base_month: str) ->
     base = per_month[base_month]
     district_codes = sorted(base.households.districts)
     ward_codes = sorted(base.households.wards)
-    districts = {code: s for code in district_codes
-                 if (s := _area_series(per_month, base_month, lambda a, c=code: a.districts.get(c)))}
-    wards = {code: s for code in ward_codes
-             if (s := _area_series(per_month, base_month, lambda a, c=code: a.wards.get(c)))}
+    districts = {
+        code: s
+        for code in district_codes
+        if (s := _area_series(per_month, base_month, lambda a, c=code: a.districts.get(c)))
+    }
+    wards = {
+        code: s for code in ward_codes if (s := _area_series(per_month, base_month, lambda a, c=code: a.wards.get(c)))
+    }
     county = _area_series(per_month, base_month, lambda a: a.county) or {}
     missing = {m: inp.missing_districts for m, inp in per_month.items() if inp.missing_districts}
     notes = []
     if missing:
-        notes.append("County figures for months with a district missing cover the districts that answered, so "
-                     "they compare a different set of households with the base month.")
+        notes.append(
+            "County figures for months with a district missing cover the districts that answered, so "
+            "they compare a different set of households with the base month."
+        )
     without = len(ward_codes) - len(wards)
     if without:
-        notes.append(f"{without} of {len(ward_codes)} wards have no index: an input was withheld under a "
-                     "council's minimum published cell in the base month.")
+        notes.append(
+            f"{without} of {len(ward_codes)} wards have no index: an input was withheld under a "
+            "council's minimum published cell in the base month."
+        )
     breaks = rates_year_breaks(months)
     for month in breaks:
-        notes.append(f"Break in {month}: a new rates year begins (benefit uprating, bills, poverty line). A change "
-                     "across it reflects the new rates as well as households' lives; compare months within one "
-                     "rates year, or the same month a year apart.")
+        notes.append(
+            f"Break in {month}: a new rates year begins (benefit uprating, bills, poverty line). A change "
+            "across it reflects the new rates as well as households' lives; compare months within one "
+            "rates year, or the same month a year apart."
+        )
     return IndexSeries(base_month, months, county, districts, wards, missing, tuple(notes), breaks)
 
 
-def stored_series(fetch: Fetch, months: Sequence[str], base_month: str, month: str) -> tuple[IndexSeries | None,
-                                                                                         list[str]]:
+def stored_series(
+    fetch: Fetch, months: Sequence[str], base_month: str, month: str
+) -> tuple[IndexSeries | None, list[str]]:
     """The index from base_month to month out of stored refreshes (no spend), and the months not refreshed."""
     wanted = [m for m in months if base_month <= m <= month]
     found = {m: inp for m in wanted if (inp := stored_index_month(fetch, m)) is not None}

@@ -182,12 +182,30 @@ _ALL: tuple[Indicator, ...] = (
 
 # Campaign results, over each district's targeted households (one row each) as its team has recorded them.
 _CAMPAIGN: tuple[Indicator, ...] = (
-    _count("campaign_households", "Households targeted", "Households on the campaign's target list.", (),
-           higher_is_worse=False, dataset="campaign"),
-    _count("campaign_contacted", "Households contacted", "Targeted households the district's team reached.",
-           _flag("contacted"), higher_is_worse=False, dataset="campaign"),
-    _count("campaign_claimed", "Households helped to claim", "Targeted households that have claimed.",
-           _flag("claimed"), higher_is_worse=False, dataset="campaign"),
+    _count(
+        "campaign_households",
+        "Households targeted",
+        "Households on the campaign's target list.",
+        (),
+        higher_is_worse=False,
+        dataset="campaign",
+    ),
+    _count(
+        "campaign_contacted",
+        "Households contacted",
+        "Targeted households the district's team reached.",
+        _flag("contacted"),
+        higher_is_worse=False,
+        dataset="campaign",
+    ),
+    _count(
+        "campaign_claimed",
+        "Households helped to claim",
+        "Targeted households that have claimed.",
+        _flag("claimed"),
+        higher_is_worse=False,
+        dataset="campaign",
+    ),
     Indicator(
         "campaign_gained",
         "Support gained",

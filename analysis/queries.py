@@ -25,25 +25,47 @@ def indicator_measure_and_filters(ind: Indicator) -> tuple[query_pb2.Measure, li
 
 
 def build_query(
-    measure: query_pb2.Measure, *, months: Sequence[str] = (), filters: Sequence[query_pb2.Filter] = (),
-    group_by: Sequence[str] = (), epsilon: float | None = None, rho: float | None = None,
-    accuracy: float | None = None, mechanism: Mechanism | None = None, purpose: str = "",
-    query_id: str | None = None, indicator: str = "", dataset: str = "",
+    measure: query_pb2.Measure,
+    *,
+    months: Sequence[str] = (),
+    filters: Sequence[query_pb2.Filter] = (),
+    group_by: Sequence[str] = (),
+    epsilon: float | None = None,
+    rho: float | None = None,
+    accuracy: float | None = None,
+    mechanism: Mechanism | None = None,
+    purpose: str = "",
+    query_id: str | None = None,
+    indicator: str = "",
+    dataset: str = "",
 ) -> query_pb2.Query:
     """A complete Query: exactly one of epsilon, rho or a target accuracy (ValueError otherwise); a fresh id
     unless one is given (a retry with the same id costs nothing)."""
     return query_pb2.Query(
-        query_id=query_id or str(uuid.uuid4()), measure=measure, filters=list(filters), group_by=list(group_by),
-        months=list(months), privacy=privacy_request(epsilon=epsilon, rho=rho, accuracy=accuracy,
-                                                     mechanism=mechanism),
-        purpose=purpose, indicator=indicator, dataset=dataset,
+        query_id=query_id or str(uuid.uuid4()),
+        measure=measure,
+        filters=list(filters),
+        group_by=list(group_by),
+        months=list(months),
+        privacy=privacy_request(epsilon=epsilon, rho=rho, accuracy=accuracy, mechanism=mechanism),
+        purpose=purpose,
+        indicator=indicator,
+        dataset=dataset,
     )
 
 
 def indicator_query(
-    ind: Indicator, *, months: Sequence[str], group_by: Sequence[str] = (), epsilon: float | None = None,
-    rho: float | None = None, accuracy: float | None = None, mechanism: Mechanism | None = None,
-    purpose: str = "", query_id: str | None = None, extra_filters: Sequence[query_pb2.Filter] = (),
+    ind: Indicator,
+    *,
+    months: Sequence[str],
+    group_by: Sequence[str] = (),
+    epsilon: float | None = None,
+    rho: float | None = None,
+    accuracy: float | None = None,
+    mechanism: Mechanism | None = None,
+    purpose: str = "",
+    query_id: str | None = None,
+    extra_filters: Sequence[query_pb2.Filter] = (),
     dataset: str = "",
 ) -> query_pb2.Query:
     """A complete query for an indicator, as the CLI, the scheduled refresh and the demo send it.
@@ -55,7 +77,16 @@ def indicator_query(
         raise ValueError(f"indicator {ind.name} is measured over the household snapshots, not {dataset!r}")
     measure, filters = indicator_measure_and_filters(ind)
     return build_query(
-        measure, months=months, filters=[*filters, *extra_filters], group_by=group_by, epsilon=epsilon, rho=rho,
-        accuracy=accuracy, mechanism=mechanism, purpose=purpose or ind.title, query_id=query_id,
-        indicator=ind.name, dataset=dataset,
+        measure,
+        months=months,
+        filters=[*filters, *extra_filters],
+        group_by=group_by,
+        epsilon=epsilon,
+        rho=rho,
+        accuracy=accuracy,
+        mechanism=mechanism,
+        purpose=purpose or ind.title,
+        query_id=query_id,
+        indicator=ind.name,
+        dataset=dataset,
     )

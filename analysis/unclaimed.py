@@ -58,12 +58,17 @@ class UnclaimedTable:
         ]
 
 
-UNCLAIMED_QUERIES = ("pc_unclaimed_households", "pc_unclaimed_value", "fsm_unclaimed_households",
-                     "fsm_unclaimed_children")
+UNCLAIMED_QUERIES = (
+    "pc_unclaimed_households",
+    "pc_unclaimed_value",
+    "fsm_unclaimed_households",
+    "fsm_unclaimed_children",
+)
 
 
-def unclaimed_queries(month: str, *, epsilon: float, by_ward: bool = False,
-                      pc_value_upper: float = PC_VALUE_UPPER) -> list[query_pb2.Query]:
+def unclaimed_queries(
+    month: str, *, epsilon: float, by_ward: bool = False, pc_value_upper: float = PC_VALUE_UPPER
+) -> list[query_pb2.Query]:
     """The four unclaimed-support queries, the total epsilon split evenly (pure DP composes by addition)."""
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive, got {epsilon}")
@@ -72,34 +77,58 @@ def unclaimed_queries(month: str, *, epsilon: float, by_ward: bool = False,
     out = []
     for name in UNCLAIMED_QUERIES:
         upper = f"-upper{pc_value_upper:g}" if name == "pc_unclaimed_value" else ""
-        q = indicator_query(indicator(name), months=[month], group_by=["ward_code"] if by_ward else [],
-                            epsilon=per_query, purpose=f"Unclaimed support by {grouping}, {month}",
-                            query_id=f"lsi-unclaimed-{month}-{name}-by-{grouping}-eps{epsilon:g}{upper}")
+        q = indicator_query(
+            indicator(name),
+            months=[month],
+            group_by=["ward_code"] if by_ward else [],
+            epsilon=per_query,
+            purpose=f"Unclaimed support by {grouping}, {month}",
+            query_id=f"lsi-unclaimed-{month}-{name}-by-{grouping}-eps{epsilon:g}{upper}",
+        )
         if name == "pc_unclaimed_value":
             q.measure.upper = pc_value_upper  # see PC_VALUE_UPPER; the audit log records the bound used
         out.append(q)
     return out
 
 
-def unclaimed(submit: Submit, month: str, *, epsilon: float, by_ward: bool = False,
-              pc_value_upper: float = PC_VALUE_UPPER) -> UnclaimedTable:
+def unclaimed(
+    submit: Submit, month: str, *, epsilon: float, by_ward: bool = False, pc_value_upper: float = PC_VALUE_UPPER
+) -> UnclaimedTable:
     """Households missing out on Pension Credit (and £ a year) and on free school meals, with 95% intervals."""
-    results = {q.indicator: send(submit, q)
-               for q in unclaimed_queries(month, epsilon=epsilon, by_ward=by_ward, pc_value_upper=pc_value_upper)}
+    results = {
+        q.indicator: send(submit, q)
+        for q in unclaimed_queries(month, epsilon=epsilon, by_ward=by_ward, pc_value_upper=pc_value_upper)
+    }
     areas = {name: areas_of(r, month) for name, r in results.items()}
     pc_h, pc_v, fsm_h, fsm_c = (areas[n] for n in UNCLAIMED_QUERIES)
     answered = sorted(set(pc_h.districts) | set(pc_v.districts) | set(fsm_h.districts) | set(fsm_c.districts))
     county = UnclaimedArea("county", "county", "", pc_h.county, pc_v.county, fsm_h.county, fsm_c.county)
     districts = tuple(
-        UnclaimedArea("district", c, c, pc_h.districts.get(c), pc_v.districts.get(c), fsm_h.districts.get(c),
-                      fsm_c.districts.get(c))
+        UnclaimedArea(
+            "district",
+            c,
+            c,
+            pc_h.districts.get(c),
+            pc_v.districts.get(c),
+            fsm_h.districts.get(c),
+            fsm_c.districts.get(c),
+        )
         for c in answered
     )
     ward_district = {ward_of(c): c.district_code for r in results.values() for c in r.cells if ward_of(c)}
     wards = tuple(
-        UnclaimedArea("ward", w, ward_district[w], pc_h.wards.get(w), pc_v.wards.get(w), fsm_h.wards.get(w),
-                      fsm_c.wards.get(w))
+        UnclaimedArea(
+            "ward", w, ward_district[w], pc_h.wards.get(w), pc_v.wards.get(w), fsm_h.wards.get(w), fsm_c.wards.get(w)
+        )
         for w in sorted(ward_district, key=lambda w: (ward_district[w], w))
     )
-    return UnclaimedTable(month, epsilon, pc_value_upper, county, districts, wards,
-                          missing_districts(list(results.values())), charged_rho(list(results.values())))
+    return UnclaimedTable(
+        month,
+        epsilon,
+        pc_value_upper,
+        county,
+        districts,
+        wards,
+        missing_districts(list(results.values())),
+        charged_rho(list(results.values())),
+    )

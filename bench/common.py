@@ -19,8 +19,9 @@ RESULTS = Path(__file__).parent / "results"
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-def county_engines(root: Path, *, seed: int, scale: float, months: int, end_month: str,
-                   only_month: str | None = None) -> dict[str, NodeEngine]:
+def county_engines(
+    root: Path, *, seed: int, scale: float, months: int, end_month: str, only_month: str | None = None
+) -> dict[str, NodeEngine]:
     """A node engine per district over synthetic data (optionally one month only), each with a throwaway store.
 
     The budget is effectively unlimited: benchmarks draw many releases to measure error, not to spend."""
@@ -32,8 +33,17 @@ def county_engines(root: Path, *, seed: int, scale: float, months: int, end_mont
             for f in folder.iterdir():
                 if not f.name.startswith(only_month):
                     f.unlink()
-        policy = Policy(district_code=d.code, period_start="2000-04-01", period_end="2099-03-31", total_rho=1e6,
-                        month_lifetime_rho=1e6, per_query_rho=1e3, delta=1e-7, min_published_cell=0, analyst_caps={})
+        policy = Policy(
+            district_code=d.code,
+            period_start="2000-04-01",
+            period_end="2099-03-31",
+            total_rho=1e6,
+            month_lifetime_rho=1e6,
+            per_query_rho=1e3,
+            delta=1e-7,
+            min_published_cell=0,
+            analyst_caps={},
+        )
         store = PrivacyStore(root / f"{d.code}.sqlite", policy, AuditSigner.generate())
         out[d.code] = NodeEngine(d.code, load_district(folder, d.code), store)
     return out

@@ -20,8 +20,14 @@ from protos.serde import filter_to_wire, measure_to_wire
 
 
 def measure(scale: float = 0.5, rho: float = 0.5, repetitions: int = 200) -> dict[str, float]:
-    query = build_query(measure_to_wire("count"), filters=[filter_to_wire("resilience", "eq", "in_crisis")],
-                        group_by=["ward_code"], months=["2025-10"], rho=rho, query_id="bench")
+    query = build_query(
+        measure_to_wire("count"),
+        filters=[filter_to_wire("resilience", "eq", "in_crisis")],
+        group_by=["ward_code"],
+        months=["2025-10"],
+        rho=rho,
+        query_id="bench",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         county = county_engines(Path(tmp), seed=7, scale=scale, months=1, end_month="2025-10")
         district_raw, district_rec = [], []
@@ -61,12 +67,12 @@ def main() -> None:
 
 Command: `python -m bench.consistency` (synthetic data, seed 7, scale {scale}, month 2025-10; households in
 crisis by ward, discrete Gaussian at rho {rho} per node; {reps} independent releases per district through the
-node's own release path; 12 districts, {m['county_exact']:,} households in crisis in all).
+node's own release path; 12 districts, {m["county_exact"]:,} households in crisis in all).
 
 | total | MSE, summing raw noisy ward cells | MSE, reconciled (WLS) | reduction |
 |---|---|---|---|
-| district (mean over 12) | {m['district_mse_raw']:.1f} | {m['district_mse_reconciled']:.1f} | {d_ratio:.1f}x |
-| county | {m['county_mse_raw']:.1f} | {m['county_mse_reconciled']:.1f} | {c_ratio:.1f}x |
+| district (mean over 12) | {m["district_mse_raw"]:.1f} | {m["district_mse_reconciled"]:.1f} | {d_ratio:.1f}x |
+| county | {m["county_mse_raw"]:.1f} | {m["county_mse_reconciled"]:.1f} | {c_ratio:.1f}x |
 
 Ran in {time.perf_counter() - started:.1f} s.
 """

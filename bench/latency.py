@@ -26,8 +26,13 @@ def time_queries(stub, group_by: list[str], n: int) -> list[float]:
     times = []
     for _ in range(n):
         # A fresh loss each time: an identical query would be replayed from the store.
-        query = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)],
-                            group_by=group_by, months=["2025-10"], epsilon=1.0 + len(times) * 1e-6)
+        query = build_query(
+            measure_to_wire("count"),
+            filters=[filter_to_wire("on_cts", "eq", True)],
+            group_by=group_by,
+            months=["2025-10"],
+            epsilon=1.0 + len(times) * 1e-6,
+        )
         start = time.perf_counter()
         stub.Submit(coordinator_pb2.FederatedQuery(query=query), timeout=60)
         times.append((time.perf_counter() - start) * 1000)
@@ -41,8 +46,13 @@ def time_node_answers(engine, n: int) -> list[float]:
     caller = Caller("county-coordinator", "coordinator")
     times = []
     for i in range(n):
-        query = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)],
-                            group_by=["ward_code"], months=["2025-10"], epsilon=2.0 + i * 1e-6)
+        query = build_query(
+            measure_to_wire("count"),
+            filters=[filter_to_wire("on_cts", "eq", True)],
+            group_by=["ward_code"],
+            months=["2025-10"],
+            epsilon=2.0 + i * 1e-6,
+        )
         start = time.perf_counter()
         engine.answer(query, caller)
         times.append((time.perf_counter() - start) * 1000)
@@ -73,8 +83,9 @@ def time_with_processes(scale: float, n: int) -> tuple[list[float], list[float],
             county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
             startup = time.perf_counter() - start
             creds = channel_credentials(county.tls(ANALYST))
-            with grpc.secure_channel(county.coordinator_address, creds,
-                                     options=[("grpc.ssl_target_name_override", COORDINATOR)]) as channel:
+            with grpc.secure_channel(
+                county.coordinator_address, creds, options=[("grpc.ssl_target_name_override", COORDINATOR)]
+            ) as channel:
                 stub = coordinator_pb2_grpc.CoordinatorStub(channel)
                 time_queries(stub, [], 3)
                 return time_queries(stub, [], n), time_queries(stub, ["ward_code"], n), startup
@@ -99,11 +110,13 @@ def main(scale: float = 1.0, n: int = 40) -> None:
     proc_district, proc_ward, startup = time_with_processes(scale, n)
     rows = "\n".join(
         f"| {name} | {statistics.median(t):.1f} | {percentile(t, 0.95):.1f} |"
-        for name, t in (("county: count by district", by_district),
-                        ("county: count by ward (255 wards + reconciliation)", by_ward),
-                        (f"one node's answer by ward, no gRPC ({node_rows:,} records)", node_ms),
-                        ("12 node processes + coordinator process: count by district", proc_district),
-                        ("12 node processes + coordinator process: count by ward", proc_ward))
+        for name, t in (
+            ("county: count by district", by_district),
+            ("county: count by ward (255 wards + reconciliation)", by_ward),
+            (f"one node's answer by ward, no gRPC ({node_rows:,} records)", node_ms),
+            ("12 node processes + coordinator process: count by district", proc_district),
+            ("12 node processes + coordinator process: count by ward", proc_ward),
+        )
     )
     text = f"""# Latency
 

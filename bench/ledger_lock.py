@@ -66,20 +66,31 @@ def instrument() -> None:
 
 def engine(root: Path, scale: float) -> NodeEngine:
     _write_district((CODE, root / "data", 7, scale, 1, MONTH, "csv"))
-    policy = Policy(district_code=CODE, period_start="2000-04-01", period_end="2099-03-31", total_rho=1e9,
-                    month_lifetime_rho=1e9, per_query_rho=1e6, delta=1e-7, min_published_cell=0, analyst_caps={})
+    policy = Policy(
+        district_code=CODE,
+        period_start="2000-04-01",
+        period_end="2099-03-31",
+        total_rho=1e9,
+        month_lifetime_rho=1e9,
+        per_query_rho=1e6,
+        delta=1e-7,
+        min_published_cell=0,
+        analyst_caps={},
+    )
     store = PrivacyStore(root / "state.sqlite", policy, AuditSigner.generate())
     return NodeEngine(CODE, load_district(root / "data" / CODE, CODE), store)
 
 
 def count_query(i: int) -> query_pb2.Query:
     # A fresh loss each time: an identical question would be replayed from the store.
-    return build_query(measure_to_wire("count"), query_id=f"count-{i}", months=[MONTH], rho=0.01 + i * 1e-6,
-                       purpose="bench")
+    return build_query(
+        measure_to_wire("count"), query_id=f"count-{i}", months=[MONTH], rho=0.01 + i * 1e-6, purpose="bench"
+    )
 
 
 def hostile() -> list[tuple[str, float, query_pb2.Query]]:
     """(label, Gaussian noise scale it asks for roughly, query)."""
+
     def q(qid: str, measure: query_pb2.Measure, rho: float, group_by: list[str]) -> query_pb2.Query:
         return build_query(measure, query_id=qid, group_by=group_by, months=[MONTH], rho=rho, purpose="hostile")
 
@@ -89,8 +100,7 @@ def hostile() -> list[tuple[str, float, query_pb2.Query]]:
         ("count by ward, rho 1e-12 (tiny loss)", 1e6, q("h-tiny", count, 1e-12, ["ward_code"])),
         ("sum, bounds 0..1e7, rho 5", 5e6, q("h-bounds", big_sum, 5.0, [])),
         ("sum, bounds 0..1e7, rho 1e-9 (huge bounds, tiny loss)", 4e11, q("h-both", big_sum, 1e-9, [])),
-        ("count by ward x EPC band, rho 1e-6 (many cells)", 1e3,
-         q("h-cells", count, 1e-6, ["ward_code", "epc_band"])),
+        ("count by ward x EPC band, rho 1e-6 (many cells)", 1e3, q("h-cells", count, 1e-6, ["ward_code", "epc_band"])),
     ]
 
 
@@ -98,8 +108,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--households-scale", type=float, default=6.7, help="synthetic scale (6.7: ~100k)")
-    parser.add_argument("--max-hostile-scale", type=float, default=float("inf"),
-                        help="skip hostile queries asking for more noise (main before the fix never finishes them)")
+    parser.add_argument(
+        "--max-hostile-scale",
+        type=float,
+        default=float("inf"),
+        help="skip hostile queries asking for more noise (main before the fix never finishes them)",
+    )
     parser.add_argument("--out", default="ledger_lock.md")
     args = parser.parse_args()
     instrument()
@@ -131,21 +145,23 @@ def main() -> None:
             total = (time.perf_counter() - start) * 1000
             held = max(HOLDS, default=0.0) * 1000
             rows.append(f"| {label} | {outcome}: lock held {held:.2f} ms | {total:.1f} ms |")
-    text = "\n".join([
-        f"# Ledger lock and answer time ({args.out})",
-        "",
-        f"One node engine over {households:,} synthetic households, no gRPC. `python -m bench.ledger_lock`.",
-        "",
-        f"- simple count, {args.queries} answers: mean {statistics.mean(times):.2f} ms, "
-        f"median {statistics.median(times):.2f} ms",
-        f"- ledger write lock per answer: mean {statistics.mean(holds):.2f} ms, max {max(holds):.2f} ms",
-        f"- SQLite connections opened per answer: {per_answer:.1f}",
-        "",
-        "| hostile query | ledger write lock | whole answer |",
-        "|---|---|---|",
-        *rows,
-        "",
-    ])
+    text = "\n".join(
+        [
+            f"# Ledger lock and answer time ({args.out})",
+            "",
+            f"One node engine over {households:,} synthetic households, no gRPC. `python -m bench.ledger_lock`.",
+            "",
+            f"- simple count, {args.queries} answers: mean {statistics.mean(times):.2f} ms, "
+            f"median {statistics.median(times):.2f} ms",
+            f"- ledger write lock per answer: mean {statistics.mean(holds):.2f} ms, max {max(holds):.2f} ms",
+            f"- SQLite connections opened per answer: {per_answer:.1f}",
+            "",
+            "| hostile query | ledger write lock | whole answer |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
     write_results(args.out, text)
 
 

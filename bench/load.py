@@ -39,17 +39,26 @@ def burst(county: LocalCounty, n: int, deadline: float, frozen: str | None) -> d
     """n county queries at once, spread over the analysts; latency percentiles, throughput and errors."""
     stubs = {}
     for name in ANALYSTS:
-        channel = grpc.secure_channel(county.coordinator_address, channel_credentials(county.tls(name)),
-                                      options=[("grpc.ssl_target_name_override", COORDINATOR)])
+        channel = grpc.secure_channel(
+            county.coordinator_address,
+            channel_credentials(county.tls(name)),
+            options=[("grpc.ssl_target_name_override", COORDINATOR)],
+        )
         stubs[name] = coordinator_pb2_grpc.CoordinatorStub(channel)
 
     def one(i: int) -> tuple[float, int]:
-        query = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)],
-                            months=["2025-10"], epsilon=0.1 + i * 1e-7, purpose="load benchmark")
+        query = build_query(
+            measure_to_wire("count"),
+            filters=[filter_to_wire("on_cts", "eq", True)],
+            months=["2025-10"],
+            epsilon=0.1 + i * 1e-7,
+            purpose="load benchmark",
+        )
         start = time.perf_counter()
         try:
             result = stubs[ANALYSTS[i % len(ANALYSTS)]].Submit(
-                coordinator_pb2.FederatedQuery(query=query, deadline_seconds=deadline), timeout=120)
+                coordinator_pb2.FederatedQuery(query=query, deadline_seconds=deadline), timeout=120
+            )
             errors = sum(1 for d in result.districts if not d.answered and d.district_code != frozen)
         except grpc.RpcError as exc:
             print(f"query {i}: {exc.code().name} {exc.details()}", file=sys.stderr)  # noqa: T201
@@ -61,8 +70,14 @@ def burst(county: LocalCounty, n: int, deadline: float, frozen: str | None) -> d
         outcomes = list(pool.map(one, range(n)))
     wall = time.perf_counter() - start
     times = [t for t, _ in outcomes]
-    return {"p50": statistics.median(times), "p99": percentile(times, 0.99), "max": max(times),
-            "throughput": n / wall, "errors": sum(e for _, e in outcomes), "wall": wall}
+    return {
+        "p50": statistics.median(times),
+        "p99": percentile(times, 0.99),
+        "max": max(times),
+        "throughput": n / wall,
+        "errors": sum(e for _, e in outcomes),
+        "wall": wall,
+    }
 
 
 def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
@@ -93,7 +108,8 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
             county.stop()
     rows = "\n".join(
         f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['throughput']:.1f} | {int(r['errors'])} |"
-        for name, r in (("all 12 districts healthy", healthy), (f"one district frozen (SIGSTOP of {frozen})", hung)))
+        for name, r in (("all 12 districts healthy", healthy), (f"one district frozen (SIGSTOP of {frozen})", hung))
+    )
     text = f"""# Load: {n} concurrent county queries
 
 Command: `python -m bench.load` ({n} county queries sent at once from {len(ANALYSTS)} analysts; 12 node processes,

@@ -44,8 +44,9 @@ def shared(path: Path) -> Callable[[bool], contextlib.AbstractContextManager[sql
     return lambda write: db.transaction(write=write)
 
 
-def run(make: Callable[[Path], Callable[[bool], contextlib.AbstractContextManager[sqlite3.Connection]]],
-        path: Path) -> float:
+def run(
+    make: Callable[[Path], Callable[[bool], contextlib.AbstractContextManager[sqlite3.Connection]]], path: Path
+) -> float:
     use_wal(path)
     transaction = make(path)
     with transaction(True) as conn:
@@ -72,16 +73,22 @@ def main() -> None:
         one = run(shared, Path(tmp) / "shared.db")
         many = run(per_thread, Path(tmp) / "per_thread.db")
     n = THREADS * ROUNDS
-    write_results("statedb_connections.md", "\n".join([
-        "# One shared connection vs a connection per thread (statedb_connections.md)",
-        "",
-        f"{THREADS} threads x {ROUNDS} rounds of (one INSERT, one read transaction); WAL, synchronous=FULL.",
-        "",
-        f"- one connection under a lock (privacy.statedb.SqliteState): {one:.2f} s, {one / n * 1000:.2f} ms per round",
-        f"- a connection per thread: {many:.2f} s, {many / n * 1000:.2f} ms per round",
-        f"- ratio shared / per-thread: {one / many:.2f}",
-        "",
-    ]))
+    write_results(
+        "statedb_connections.md",
+        "\n".join(
+            [
+                "# One shared connection vs a connection per thread (statedb_connections.md)",
+                "",
+                f"{THREADS} threads x {ROUNDS} rounds of (one INSERT, one read transaction); WAL, synchronous=FULL.",
+                "",
+                "- one connection under a lock (privacy.statedb.SqliteState): "
+                f"{one:.2f} s, {one / n * 1000:.2f} ms per round",
+                f"- a connection per thread: {many:.2f} s, {many / n * 1000:.2f} ms per round",
+                f"- ratio shared / per-thread: {one / many:.2f}",
+                "",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -52,9 +52,11 @@ class Measured:
 
     def row(self, money: bool) -> str:
         f = (lambda x: f"£{x:,.0f}") if money else (lambda x: f"{x:,.1f}")
-        return (f"| {self.label} | {f(self.exact)} | {f(self.exact_clamped)} | {f(self.mae)} | "
-                f"{100 * self.mae / self.exact:.1f}% | {f(self.bias)} | "
-                f"{f(max(abs(e - self.exact) for e in self.estimates))} | {self.covered}/{len(self.estimates)} |")
+        return (
+            f"| {self.label} | {f(self.exact)} | {f(self.exact_clamped)} | {f(self.mae)} | "
+            f"{100 * self.mae / self.exact:.1f}% | {f(self.bias)} | "
+            f"{f(max(abs(e - self.exact) for e in self.estimates))} | {self.covered}/{len(self.estimates)} |"
+        )
 
 
 def measure(county: dict[str, NodeEngine], query: query_pb2.Query, label: str, truth: float) -> Measured:

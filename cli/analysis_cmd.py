@@ -31,8 +31,9 @@ def index() -> None:
 # ------------------------------------------------------------------------------------------- plumbing
 
 
-def connect(address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-            plaintext: bool) -> CoordinatorClient:
+def connect(
+    address: str, pki_dir: Path | None, identity: str | None, server_name: str | None, plaintext: bool
+) -> CoordinatorClient:
     """The coordinator at an address, over mutual TLS as the given identity."""
     try:
         return CoordinatorClient.connect(endpoint(address, pki_dir, identity, server_name, plaintext))
@@ -106,12 +107,24 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
 @index.command("refresh")
 @connection_options("county-coordinator")
 @click.option("--month", required=True, help="YYYY-MM")
-@click.option("--rho", type=float, required=True,
-              help="total zCDP loss for the month at each node, split evenly over its 7 queries")
+@click.option(
+    "--rho",
+    type=float,
+    required=True,
+    help="total zCDP loss for the month at each node, split evenly over its 7 queries",
+)
 @json_option
 @grpc_errors
-def index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir: Path | None,
-                   identity: str | None, server_name: str | None, plaintext: bool) -> None:
+def index_refresh(
+    month: str,
+    rho: float,
+    as_json: bool,
+    address: str,
+    pki_dir: Path | None,
+    identity: str | None,
+    server_name: str | None,
+    plaintext: bool,
+) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
     from analysis.index_refresh import refresh_index_month
     from cli.render import table
@@ -134,8 +147,10 @@ def index_refresh(month: str, rho: float, as_json: bool, address: str, pki_dir: 
     click.echo(table(["input", "county estimate (95% interval)"], rows))
     click.echo(f"\n{charged_line(inputs.charged_rho)}")
     if inputs.missing_districts:
-        click.echo(f"did not answer: {', '.join(inputs.missing_districts)} (re-run to fill in; answers already "
-                   "given replay free)")
+        click.echo(
+            f"did not answer: {', '.join(inputs.missing_districts)} (re-run to fill in; answers already "
+            "given replay free)"
+        )
 
 
 def _pct(e: Estimate) -> Estimate:
@@ -152,9 +167,18 @@ def _pct(e: Estimate) -> Estimate:
 @click.option("--district", "district_code", default=None, help="ONS code: that district and its wards")
 @json_option
 @grpc_errors
-def index_show(from_month: str | None, to_month: str | None, base_month: str | None, district_code: str | None,
-                as_json: bool, address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-                plaintext: bool) -> None:
+def index_show(
+    from_month: str | None,
+    to_month: str | None,
+    base_month: str | None,
+    district_code: str | None,
+    as_json: bool,
+    address: str,
+    pki_dir: Path | None,
+    identity: str | None,
+    server_name: str | None,
+    plaintext: bool,
+) -> None:
     """The index from stored refreshes (spends nothing): the county, districts, or one district and its wards."""
     from analysis.index_refresh import stored_series
 
@@ -164,8 +188,9 @@ def index_show(from_month: str | None, to_month: str | None, base_month: str | N
     base = base_month or first
     series, not_refreshed = stored_series(c.fetch, [m for m in months if first <= m <= last], base, last)
     if series is None:
-        raise click.ClickException(f"base month {base} has not been refreshed: run `lsi index refresh --month {base} "
-                                   "--rho R` first")
+        raise click.ClickException(
+            f"base month {base} has not been refreshed: run `lsi index refresh --month {base} --rho R` first"
+        )
     if as_json:
         echo_json(series)
         return
@@ -188,9 +213,13 @@ def series_text(series: Any, district_code: str | None = None) -> str:
             raise click.ClickException(f"no index for district {district_code!r}")
         title, main_series = district_names.get(district_code, district_code), series.districts[district_code]
     out = [f"Living Standards Index, {title} (base {series.base_month} = 100; higher is better)\n"]
-    out.append(table(["month", "index", "95% interval"],
-                     [[m, f"{e.value:.1f}", f"{e.ci()[0]:.1f} to {e.ci()[1]:.1f}"] for m, e in main_series.items()],
-                     right=(1,)))
+    out.append(
+        table(
+            ["month", "index", "95% interval"],
+            [[m, f"{e.value:.1f}", f"{e.ci()[0]:.1f} to {e.ci()[1]:.1f}"] for m, e in main_series.items()],
+            right=(1,),
+        )
+    )
     latest = series.months[-1]
     if district_code is None:
         areas = {district_names.get(code, code): s for code, s in series.districts.items()}
@@ -215,14 +244,36 @@ def benchmark_text(b: Any) -> str:
     """A benchmark as a terminal table, highest need first, with the county."""
     from cli.render import table
 
-    rows = [[r.name, fmt_estimate(r.rate, 1), r.rank.label, fmt_change(r.change_month), fmt_change(r.change_year),
-             fmt_change(r.vs_county)] for r in sorted(b.rows, key=lambda r: (r.rank.point, r.name))]
-    rows.append([COUNTY, fmt_estimate(b.county_rate, 1), "", fmt_change(b.county_change_month),
-                 fmt_change(b.county_change_year), ""])
-    head = (f"{b.title} per 1,000 households, {b.month} (rank 1 = highest need; * = interval excludes zero; "
-            f"changes vs {b.previous_month or 'n/a'} and {b.year_ago or 'n/a'})")
-    return head + "\n\n" + table(["district", "rate (95% interval)", "rank", "change on month", "change on year",
-                                  "vs county"], rows)
+    rows = [
+        [
+            r.name,
+            fmt_estimate(r.rate, 1),
+            r.rank.label,
+            fmt_change(r.change_month),
+            fmt_change(r.change_year),
+            fmt_change(r.vs_county),
+        ]
+        for r in sorted(b.rows, key=lambda r: (r.rank.point, r.name))
+    ]
+    rows.append(
+        [
+            COUNTY,
+            fmt_estimate(b.county_rate, 1),
+            "",
+            fmt_change(b.county_change_month),
+            fmt_change(b.county_change_year),
+            "",
+        ]
+    )
+    head = (
+        f"{b.title} per 1,000 households, {b.month} (rank 1 = highest need; * = interval excludes zero; "
+        f"changes vs {b.previous_month or 'n/a'} and {b.year_ago or 'n/a'})"
+    )
+    return (
+        head
+        + "\n\n"
+        + table(["district", "rate (95% interval)", "rank", "change on month", "change on year", "vs county"], rows)
+    )
 
 
 @click.command("benchmark")
@@ -233,9 +284,18 @@ def benchmark_text(b: Any) -> str:
 @click.option("--rho", type=float, help="zCDP loss at each node (discrete Gaussian)")
 @json_option
 @grpc_errors
-def benchmark_command(indicator_name: str, month: str, epsilon: float | None, rho: float | None, as_json: bool,
-               address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-               plaintext: bool) -> None:
+def benchmark_command(
+    indicator_name: str,
+    month: str,
+    epsilon: float | None,
+    rho: float | None,
+    as_json: bool,
+    address: str,
+    pki_dir: Path | None,
+    identity: str | None,
+    server_name: str | None,
+    plaintext: bool,
+) -> None:
     """Districts per 1,000 households with ranks, change on month and year, and the gap to the county."""
     from analysis.district_benchmarks import benchmark
     from analysis.indicators import UnknownIndicatorError
@@ -261,29 +321,65 @@ def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
     district_names, ward_names = _names()
 
     def row(name: str, a: Any) -> list[str]:
-        return [name, fmt_estimate(a.pc_households), fmt_estimate(a.pc_value, 0, "£"),
-                fmt_estimate(a.fsm_households), fmt_estimate(a.fsm_children)]
+        return [
+            name,
+            fmt_estimate(a.pc_households),
+            fmt_estimate(a.pc_value, 0, "£"),
+            fmt_estimate(a.fsm_households),
+            fmt_estimate(a.fsm_children),
+        ]
 
     areas = t.wards if by_ward else t.districts
-    rows = [row(f"{district_names.get(a.district_code, a.district_code)} / {ward_names.get(a.code, a.code)}"
-                if by_ward else district_names.get(a.code, a.code), a) for a in areas]
+    rows = [
+        row(
+            f"{district_names.get(a.district_code, a.district_code)} / {ward_names.get(a.code, a.code)}"
+            if by_ward
+            else district_names.get(a.code, a.code),
+            a,
+        )
+        for a in areas
+    ]
     rows.append(row(COUNTY, t.county))
-    head = (f"Unclaimed support, {t.month} (epsilon {t.epsilon:g} in all; Pension Credit gaps clamped at "
-            f"£{t.pc_value_upper:,.0f} a household)")
-    return head + "\n\n" + table(["area", "Pension Credit: households", "Pension Credit: £ a year",
-                                  "free school meals: households", "free school meals: children"], rows)
+    head = (
+        f"Unclaimed support, {t.month} (epsilon {t.epsilon:g} in all; Pension Credit gaps clamped at "
+        f"£{t.pc_value_upper:,.0f} a household)"
+    )
+    return (
+        head
+        + "\n\n"
+        + table(
+            [
+                "area",
+                "Pension Credit: households",
+                "Pension Credit: £ a year",
+                "free school meals: households",
+                "free school meals: children",
+            ],
+            rows,
+        )
+    )
 
 
 @click.command("unclaimed")
 @connection_options("county-coordinator")
 @click.option("--month", required=True, help="YYYY-MM")
-@click.option("--epsilon", type=float, required=True,
-              help="total pure-DP loss at each node, split evenly over the 4 figures")
+@click.option(
+    "--epsilon", type=float, required=True, help="total pure-DP loss at each node, split evenly over the 4 figures"
+)
 @click.option("--by", type=click.Choice(["district", "ward"]), default="district", show_default=True)
 @json_option
 @grpc_errors
-def unclaimed_command(month: str, epsilon: float, by: str, as_json: bool, address: str, pki_dir: Path | None,
-               identity: str | None, server_name: str | None, plaintext: bool) -> None:
+def unclaimed_command(
+    month: str,
+    epsilon: float,
+    by: str,
+    as_json: bool,
+    address: str,
+    pki_dir: Path | None,
+    identity: str | None,
+    server_name: str | None,
+    plaintext: bool,
+) -> None:
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
     from analysis.unclaimed import unclaimed
 
@@ -298,39 +394,83 @@ def unclaimed_command(month: str, epsilon: float, by: str, as_json: bool, addres
 
 @click.command("report")
 @connection_options("county-coordinator")
-@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="the HTML file to write")
+@click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="the HTML file to write")
 @click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)")
 @click.option("--base-month", default=None, help="index = 100 here (default: the first month held)")
 @click.option("--campaign", default=None, help="include this campaign's results")
-@click.option("--benchmark-epsilon", type=float, default=1.0, show_default=True,
-              help="for the crisis benchmark (free if already asked at this epsilon)")
-@click.option("--unclaimed-epsilon", type=float, default=2.0, show_default=True,
-              help="for unclaimed support (free if already asked at this epsilon)")
+@click.option(
+    "--benchmark-epsilon",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="for the crisis benchmark (free if already asked at this epsilon)",
+)
+@click.option(
+    "--unclaimed-epsilon",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="for unclaimed support (free if already asked at this epsilon)",
+)
 @click.option("--campaign-epsilon", type=float, default=1.0, show_default=True)
 @grpc_errors
-def report_command(out: Path, month: str | None, base_month: str | None, campaign: str | None, benchmark_epsilon: float,
-            unclaimed_epsilon: float, campaign_epsilon: float, address: str, pki_dir: Path | None,
-            identity: str | None, server_name: str | None, plaintext: bool) -> None:
+def report_command(
+    out: Path,
+    month: str | None,
+    base_month: str | None,
+    campaign: str | None,
+    benchmark_epsilon: float,
+    unclaimed_epsilon: float,
+    campaign_epsilon: float,
+    address: str,
+    pki_dir: Path | None,
+    identity: str | None,
+    server_name: str | None,
+    plaintext: bool,
+) -> None:
     """Write the county report as one self-contained HTML file and print its path."""
-    path = write_report(connect(address, pki_dir, identity, server_name, plaintext), out, month=month,
-                        base_month=base_month, campaign=campaign, benchmark_epsilon=benchmark_epsilon,
-                        unclaimed_epsilon=unclaimed_epsilon, campaign_epsilon=campaign_epsilon)
+    path = write_report(
+        connect(address, pki_dir, identity, server_name, plaintext),
+        out,
+        month=month,
+        base_month=base_month,
+        campaign=campaign,
+        benchmark_epsilon=benchmark_epsilon,
+        unclaimed_epsilon=unclaimed_epsilon,
+        campaign_epsilon=campaign_epsilon,
+    )
     click.echo(str(path))
 
 
-def write_report(c: CoordinatorClient, out: Path, *, month: str | None = None, base_month: str | None = None,
-                 campaign: str | None = None, benchmark_epsilon: float = 1.0, unclaimed_epsilon: float = 2.0,
-                 campaign_epsilon: float = 1.0) -> Path:
+def write_report(
+    c: CoordinatorClient,
+    out: Path,
+    *,
+    month: str | None = None,
+    base_month: str | None = None,
+    campaign: str | None = None,
+    benchmark_epsilon: float = 1.0,
+    unclaimed_epsilon: float = 2.0,
+    campaign_epsilon: float = 1.0,
+) -> Path:
     """Assemble the report's data from the analyses and the nodes' budgets, write it, return its absolute path."""
     from analysis.county_report import report_data
     from report.render import render_report
 
     months = c.months()
-    data = report_data(c.submit, c.fetch, c.budgets, months=months, month=month or months[-1],
-                       base_month=base_month or months[0], generated_at=datetime.now(UTC),
-                       benchmark_epsilon=benchmark_epsilon, unclaimed_epsilon=unclaimed_epsilon,
-                       campaign=campaign, campaign_epsilon=campaign_epsilon)
+    data = report_data(
+        c.submit,
+        c.fetch,
+        c.budgets,
+        months=months,
+        month=month or months[-1],
+        base_month=base_month or months[0],
+        generated_at=datetime.now(UTC),
+        benchmark_epsilon=benchmark_epsilon,
+        unclaimed_epsilon=unclaimed_epsilon,
+        campaign=campaign,
+        campaign_epsilon=campaign_epsilon,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(data), encoding="utf-8")
     return out.resolve()

@@ -51,15 +51,17 @@ def _snapshot(config: Any, month: str | None) -> Any:
         files = snapshot_files(config.data_dir)
         month = month or max(files)
         if month not in files:
-            raise click.ClickException(f"--month {month}: no snapshot for it in {config.data_dir} "
-                                       f"(held: {min(files)} to {max(files)})")
+            raise click.ClickException(
+                f"--month {month}: no snapshot for it in {config.data_dir} (held: {min(files)} to {max(files)})"
+            )
         return load_snapshot(files[month], config.district_code, strict=config.strict_data)
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def create_target_list(config_path: Path, name: str, target: str, out: Path, *, month: str | None = None,
-                       limit: int | None = None, by: str) -> tuple[Any, Any]:
+def create_target_list(
+    config_path: Path, name: str, target: str, out: Path, *, month: str | None = None, limit: int | None = None, by: str
+) -> tuple[Any, Any]:
     """Create a campaign from the district's snapshot and write its target list; the campaign and its targets."""
     from node.campaigns import CampaignError, write_target_list
     from node.derive import derive
@@ -71,8 +73,9 @@ def create_target_list(config_path: Path, name: str, target: str, out: Path, *, 
     snapshot = _snapshot(config, month)
     derived = derive(snapshot.frame, rates_for_month(snapshot.month), month=snapshot.month)
     try:
-        created, targets = store.create_campaign(name, target, snapshot.month, derived, created_by=by, limit=limit,
-                                                 source_digest=snapshot.digest)
+        created, targets = store.create_campaign(
+            name, target, snapshot.month, derived, created_by=by, limit=limit, source_digest=snapshot.digest
+        )
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from None
     write_target_list(targets, out)
@@ -92,27 +95,39 @@ def import_outcomes(config_path: Path, name: str, csv_path: Path, *, by: str) ->
 
 
 @campaign.command("create")
-@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True),
-              help="the node's configuration (node.toml)")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="the node's configuration (node.toml)",
+)
 @click.option("--name", required=True, help="county-wide name, e.g. pension-credit-2025")
-@click.option("--target", required=True, type=click.Choice(["pc_unclaimed", "fsm_unclaimed", "uc_without_cts"]),
-              help="which households to target")
+@click.option(
+    "--target",
+    required=True,
+    type=click.Choice(["pc_unclaimed", "fsm_unclaimed", "uc_without_cts"]),
+    help="which households to target",
+)
 @click.option("--month", default=None, help="snapshot month YYYY-MM (default: the latest)")
 @click.option("--limit", type=int, default=None, help="keep only the first N households")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="where to write the target list CSV")
 @click.option("--by", "by", default=None, help="who is creating it (default: your login name)")
-def campaign_create(config_path: Path, name: str, target: str, month: str | None, limit: int | None, out: Path,
-                    by: str | None) -> None:
+def campaign_create(
+    config_path: Path, name: str, target: str, month: str | None, limit: int | None, out: Path, by: str | None
+) -> None:
     """Build a target list from the district's own records and write it as CSV for the district's team."""
-    created, targets = create_target_list(config_path, name, target, out, month=month, limit=limit,
-                                          by=by or getpass.getuser())
+    created, targets = create_target_list(
+        config_path, name, target, out, month=month, limit=limit, by=by or getpass.getuser()
+    )
     gains = targets["expected_annual_gain"]
     worth = f", expected £{gains.sum():,.0f} a year if all claim" if gains.notna().any() else ""
-    click.echo(f"campaign {created.name}: {created.households} households from the {created.month} snapshot"
-               f"{worth}")
-    click.echo(f"target list written to {out} (readable by you only: it names households; keep it in the "
-               "district). Fill in contacted, claimed, gained_annual and import it with "
-               f"`lsi campaign outcome --name {created.name} --csv FILE`.")
+    click.echo(f"campaign {created.name}: {created.households} households from the {created.month} snapshot{worth}")
+    click.echo(
+        f"target list written to {out} (readable by you only: it names households; keep it in the "
+        "district). Fill in contacted, claimed, gained_annual and import it with "
+        f"`lsi campaign outcome --name {created.name} --csv FILE`."
+    )
 
 
 @campaign.command("list")
@@ -123,15 +138,29 @@ def campaign_list(config_path: Path) -> None:
 
     _, store = _open(config_path)
     rows = [
-        [p.campaign.name, p.campaign.target, p.campaign.month, str(p.campaign.households), str(p.contacted),
-         str(p.claimed), f"£{p.gained_annual:,.0f}", p.campaign.created_at[:10], p.campaign.created_by]
+        [
+            p.campaign.name,
+            p.campaign.target,
+            p.campaign.month,
+            str(p.campaign.households),
+            str(p.contacted),
+            str(p.claimed),
+            f"£{p.gained_annual:,.0f}",
+            p.campaign.created_at[:10],
+            p.campaign.created_by,
+        ]
         for p in store.progress()
     ]
     if not rows:
         click.echo("no campaigns yet; make one with `lsi campaign create`")
         return
-    click.echo(table(["name", "target", "month", "households", "contacted", "claimed", "£ a year gained",
-                      "created", "by"], rows, right=(3, 4, 5, 6)))
+    click.echo(
+        table(
+            ["name", "target", "month", "households", "contacted", "claimed", "£ a year gained", "created", "by"],
+            rows,
+            right=(3, 4, 5, 6),
+        )
+    )
 
 
 @campaign.command("outcome")
@@ -141,11 +170,23 @@ def campaign_list(config_path: Path) -> None:
 @click.option("--contacted/--not-contacted", default=None, help="the team reached the household (or not)")
 @click.option("--claimed/--not-claimed", default=None, help="the household has claimed (or not)")
 @click.option("--gained", default=None, help="support gained, £ a year, e.g. 1750 or £1,750")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path, exists=True),
-              help="record many: columns household_id, contacted, claimed, gained_annual (all or nothing)")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(path_type=Path, exists=True),
+    help="record many: columns household_id, contacted, claimed, gained_annual (all or nothing)",
+)
 @click.option("--by", "by", default=None, help="who is recording (default: your login name)")
-def campaign_outcome(config_path: Path, name: str, household: str | None, contacted: bool | None,
-                     claimed: bool | None, gained: str | None, csv_path: Path | None, by: str | None) -> None:
+def campaign_outcome(
+    config_path: Path,
+    name: str,
+    household: str | None,
+    contacted: bool | None,
+    claimed: bool | None,
+    gained: str | None,
+    csv_path: Path | None,
+    by: str | None,
+) -> None:
     """Record what happened with targeted households; a field left out keeps its last recorded value."""
     from node.campaigns import CampaignError, parse_gain
 
@@ -167,12 +208,21 @@ def campaign_outcome(config_path: Path, name: str, household: str | None, contac
             amount = parse_gain(gained)
         except ValueError as exc:
             raise click.ClickException(f"--gained: {exc}") from None
-        state = store.record_outcome(name, household, recorded_by=recorded_by, contacted=contacted,
-                                     claimed=claimed, gained_annual=amount, known_households=known)
+        state = store.record_outcome(
+            name,
+            household,
+            recorded_by=recorded_by,
+            contacted=contacted,
+            claimed=claimed,
+            gained_annual=amount,
+            known_households=known,
+        )
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{household}: contacted {_yes(state.contacted)}, claimed {_yes(state.claimed)}, "
-               f"gained £{state.gained_annual:,.2f} a year")
+    click.echo(
+        f"{household}: contacted {_yes(state.contacted)}, claimed {_yes(state.claimed)}, "
+        f"gained £{state.gained_annual:,.2f} a year"
+    )
 
 
 def _household_ids(config: Any, month: str) -> frozenset[str] | None:
@@ -195,15 +245,28 @@ def _yes(flag: bool) -> str:
 @campaign.command("results")
 @connection_options("county-coordinator")
 @click.option("--name", required=True, help="the campaign's county-wide name")
-@click.option("--epsilon", type=float, required=True,
-              help="privacy loss per figure (four figures: each district is charged four times)")
+@click.option(
+    "--epsilon",
+    type=float,
+    required=True,
+    help="privacy loss per figure (four figures: each district is charged four times)",
+)
 @click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)")
 @click.option("--district", "districts", multiple=True, help="ONS code; default all districts")
 @json_option
 @grpc_errors
-def campaign_results_command(name: str, epsilon: float, purpose: str, districts: tuple[str, ...], as_json: bool,
-                             address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-                             plaintext: bool) -> None:
+def campaign_results_command(
+    name: str,
+    epsilon: float,
+    purpose: str,
+    districts: tuple[str, ...],
+    as_json: bool,
+    address: str,
+    pki_dir: Path | None,
+    identity: str | None,
+    server_name: str | None,
+    plaintext: bool,
+) -> None:
     """County view of a campaign: households targeted, contacted, claimed and £ gained, with 95% intervals."""
     from cli.render import to_json
     from node.campaigns import CampaignError, validate_name
@@ -218,8 +281,10 @@ def campaign_results_command(name: str, epsilon: float, purpose: str, districts:
     if as_json:
         click.echo(json.dumps({i: json.loads(to_json(results[i])) for i in RESULT_INDICATORS}, indent=2))
         return
-    click.echo(f"Campaign {name}: differentially private results (epsilon {epsilon:g} in all, split over "
-               f"{len(RESULT_INDICATORS)} figures)\n")
+    click.echo(
+        f"Campaign {name}: differentially private results (epsilon {epsilon:g} in all, split over "
+        f"{len(RESULT_INDICATORS)} figures)\n"
+    )
     click.echo(results_table(results))
     missing = missing_districts(results)
     if missing:
@@ -241,8 +306,10 @@ def results_table(results: Mapping[str, coordinator_pb2.FederatedResult]) -> str
             elif cell.level == query_pb2.Cell.COUNTY:
                 areas.setdefault(county, {})[ind] = cell
     order = sorted(a for a in areas if a != county) + ([county] if county in areas else [])
-    rows = [[a] + [_figure(areas[a].get(i), "£" if i == "campaign_gained" else "") for i in RESULT_INDICATORS]
-            for a in order]
+    rows = [
+        [a] + [_figure(areas[a].get(i), "£" if i == "campaign_gained" else "") for i in RESULT_INDICATORS]
+        for a in order
+    ]
     return table(["area", *RESULT_HEADERS], rows, right=(1, 2, 3, 4))
 
 
@@ -264,4 +331,3 @@ def _figure(cell: query_pb2.Cell | None, unit: str) -> str:
     if cell.suppressed:
         return "suppressed"
     return f"{number(cell.value, unit)} ({number(cell.ci_low, unit)} to {number(cell.ci_high, unit)})"
-

@@ -123,11 +123,13 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
         county.start_coordinator()
         county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
         county.wait_all_connected()
-        click.echo(f"   coordinator serving at {county.coordinator_address} "
-                   f"({time.monotonic() - started:.0f} s since start)")
+        click.echo(
+            f"   coordinator serving at {county.coordinator_address} ({time.monotonic() - started:.0f} s since start)"
+        )
         creds = channel_credentials(county.tls(ANALYST))
-        with grpc.secure_channel(county.coordinator_address, creds,
-                                 options=[("grpc.ssl_target_name_override", COORDINATOR)]) as channel:
+        with grpc.secure_channel(
+            county.coordinator_address, creds, options=[("grpc.ssl_target_name_override", COORDINATOR)]
+        ) as channel:
             from protos.lsi.v1 import coordinator_pb2_grpc
 
             stub = coordinator_pb2_grpc.CoordinatorStub(channel)
@@ -140,12 +142,20 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
             click.echo(budget_table(list(budgets.nodes)))
             step("The county report: one self-contained HTML file")
             before = _county_spent(stub)
-            written = write_report(coordinator, report_path or Path("lsi-report.html"), month=END_MONTH,
-                                   base_month=BASE_MONTH, benchmark_epsilon=BENCHMARK_EPSILON,
-                                   unclaimed_epsilon=UNCLAIMED_EPSILON, campaign=CAMPAIGN,
-                                   campaign_epsilon=CAMPAIGN_EPSILON)
-            click.echo(f"   built from the stored releases above; privacy spent by the report: rho "
-                       f"{_county_spent(stub) - before:g}")
+            written = write_report(
+                coordinator,
+                report_path or Path("lsi-report.html"),
+                month=END_MONTH,
+                base_month=BASE_MONTH,
+                benchmark_epsilon=BENCHMARK_EPSILON,
+                unclaimed_epsilon=UNCLAIMED_EPSILON,
+                campaign=CAMPAIGN,
+                campaign_epsilon=CAMPAIGN_EPSILON,
+            )
+            click.echo(
+                f"   built from the stored releases above; privacy spent by the report: rho "
+                f"{_county_spent(stub) - before:g}"
+            )
     finally:
         step("Shutting down")
         county.stop()
@@ -165,49 +175,89 @@ def _ask(stub, query: query_pb2.Query, title: str, unit: str = "", *, show=None)
 
 
 def _questions(stub) -> None:
-    cts = build_query(measure_to_wire("count"), filters=[filter_to_wire("on_cts", "eq", True)], months=[END_MONTH],
-                      epsilon=QUESTION_EPSILONS[0], query_id="demo-cts-by-district",
-                      purpose="Council Tax Support caseloads for the county benchmark")
-    cts_result = _ask(stub, cts, f"Households with Council Tax Support, by district, {END_MONTH}, "
-                                 f"epsilon {QUESTION_EPSILONS[0]:g}")
+    cts = build_query(
+        measure_to_wire("count"),
+        filters=[filter_to_wire("on_cts", "eq", True)],
+        months=[END_MONTH],
+        epsilon=QUESTION_EPSILONS[0],
+        query_id="demo-cts-by-district",
+        purpose="Council Tax Support caseloads for the county benchmark",
+    )
+    cts_result = _ask(
+        stub, cts, f"Households with Council Tax Support, by district, {END_MONTH}, epsilon {QUESTION_EPSILONS[0]:g}"
+    )
     click.echo("")
     click.echo(charges_table(cts_result))
 
-    crisis = indicator_query(indicator("households_in_crisis"), months=[END_MONTH], group_by=["ward_code"],
-                             epsilon=QUESTION_EPSILONS[1], query_id="demo-crisis-by-ward")
-    _ask(stub, crisis, "Households in crisis by ward (the 10 highest wards shown; districts reconciled)",
-         show=_top_wards)
+    crisis = indicator_query(
+        indicator("households_in_crisis"),
+        months=[END_MONTH],
+        group_by=["ward_code"],
+        epsilon=QUESTION_EPSILONS[1],
+        query_id="demo-crisis-by-ward",
+    )
+    _ask(
+        stub, crisis, "Households in crisis by ward (the 10 highest wards shown; districts reconciled)", show=_top_wards
+    )
 
-    pc = indicator_query(indicator("pc_unclaimed_households"), months=[END_MONTH], epsilon=QUESTION_EPSILONS[2],
-                         query_id="demo-pc-households")
+    pc = indicator_query(
+        indicator("pc_unclaimed_households"),
+        months=[END_MONTH],
+        epsilon=QUESTION_EPSILONS[2],
+        query_id="demo-pc-households",
+    )
     _ask(stub, pc, f"Pensioner households missing out on Pension Credit, epsilon {QUESTION_EPSILONS[2]:g}")
-    pc_value = indicator_query(indicator("pc_unclaimed_value"), months=[END_MONTH], epsilon=QUESTION_EPSILONS[3],
-                               query_id="demo-pc-value")
+    pc_value = indicator_query(
+        indicator("pc_unclaimed_value"), months=[END_MONTH], epsilon=QUESTION_EPSILONS[3], query_id="demo-pc-value"
+    )
     _ask(stub, pc_value, f"... and what they miss out on, £ a year, epsilon {QUESTION_EPSILONS[3]:g}", unit="£")
 
-    surplus = indicator_query(indicator("mean_monthly_surplus"), months=[END_MONTH], group_by=["tenure"],
-                              rho=SURPLUS_RHO, query_id="demo-surplus-by-tenure")
-    _ask(stub, surplus, f"Mean monthly surplus after housing and essentials, by tenure (zCDP, rho {SURPLUS_RHO:g})",
-         show=_county_only, unit="£")
+    surplus = indicator_query(
+        indicator("mean_monthly_surplus"),
+        months=[END_MONTH],
+        group_by=["tenure"],
+        rho=SURPLUS_RHO,
+        query_id="demo-surplus-by-tenure",
+    )
+    _ask(
+        stub,
+        surplus,
+        f"Mean monthly surplus after housing and essentials, by tenure (zCDP, rho {SURPLUS_RHO:g})",
+        show=_county_only,
+        unit="£",
+    )
 
-    accurate = indicator_query(indicator("uc_without_cts"), months=[END_MONTH], accuracy=ACCURACY_TARGET,
-                               mechanism=Mechanism.DISCRETE_LAPLACE, query_id="demo-uc-without-cts")
-    result = _ask(stub, accurate, "Universal Credit households without Council Tax Support, asked as an accuracy "
-                                  f"(each district within +/-{ACCURACY_TARGET} households, 95% of the time)")
+    accurate = indicator_query(
+        indicator("uc_without_cts"),
+        months=[END_MONTH],
+        accuracy=ACCURACY_TARGET,
+        mechanism=Mechanism.DISCRETE_LAPLACE,
+        query_id="demo-uc-without-cts",
+    )
+    result = _ask(
+        stub,
+        accurate,
+        "Universal Credit households without Council Tax Support, asked as an accuracy "
+        f"(each district within +/-{ACCURACY_TARGET} households, 95% of the time)",
+    )
     first = next(d for d in result.districts if d.answered)
     click.echo(f"   the node chose epsilon {first.charge.epsilon:.3f} to meet it")
 
     step("The same question again (same query id): answered from the stored release, no second charge")
     before = _county_spent(stub)
     again = stub.Submit(coordinator_pb2.FederatedQuery(query=cts), timeout=120)
-    click.echo(f"   identical answer: {list(again.cells) == list(cts_result.cells)}; "
-               f"privacy spent by the retry: rho {_county_spent(stub) - before:g}")
+    click.echo(
+        f"   identical answer: {list(again.cells) == list(cts_result.cells)}; "
+        f"privacy spent by the retry: rho {_county_spent(stub) - before:g}"
+    )
 
 
 def _analyses(c: CoordinatorClient) -> None:
     months = [shift_month(BASE_MONTH, k) for k in range(MONTHS)]
-    step(f"Living Standards Index: refreshing {months[0]} to {months[-1]}, rho {INDEX_RHO_PER_MONTH:g} a month at "
-         "each node (7 queries by ward)")
+    step(
+        f"Living Standards Index: refreshing {months[0]} to {months[-1]}, rho {INDEX_RHO_PER_MONTH:g} a month at "
+        "each node (7 queries by ward)"
+    )
     t0 = time.monotonic()
     # A few months at once: the 12 nodes are separate processes, so concurrent queries use both cores.
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -223,8 +273,9 @@ def _analyses(c: CoordinatorClient) -> None:
         click.echo(f"   note: {note}")
 
     step(f"District benchmark: households in crisis per 1,000 households, epsilon {BENCHMARK_EPSILON:g}")
-    click.echo(benchmark_text(benchmark(c.submit, "households_in_crisis", END_MONTH, epsilon=BENCHMARK_EPSILON,
-                                        held=months)))
+    click.echo(
+        benchmark_text(benchmark(c.submit, "households_in_crisis", END_MONTH, epsilon=BENCHMARK_EPSILON, held=months))
+    )
 
     step(f"Unclaimed support by district, {END_MONTH}, epsilon {UNCLAIMED_EPSILON:g} in all")
     click.echo(unclaimed_text(unclaimed(c.submit, END_MONTH, epsilon=UNCLAIMED_EPSILON)))
@@ -232,18 +283,24 @@ def _analyses(c: CoordinatorClient) -> None:
 
 def _campaign(county: LocalCounty, stub) -> None:
     """Each district runs a Pension Credit campaign on its own records, as `lsi campaign create` and `outcome` do."""
-    step(f"Campaign {CAMPAIGN}: each district lists its own pensioner households missing out (largest gain "
-         "first); the lists stay on the district's machine")
-    click.echo(f"   as each district's team would: lsi campaign create --config node.toml --name {CAMPAIGN} "
-               "--target pc_unclaimed --out targets.csv; then lsi campaign outcome --csv outcomes.csv")
+    step(
+        f"Campaign {CAMPAIGN}: each district lists its own pensioner households missing out (largest gain "
+        "first); the lists stay on the district's machine"
+    )
+    click.echo(
+        f"   as each district's team would: lsi campaign create --config node.toml --name {CAMPAIGN} "
+        "--target pc_unclaimed --out targets.csv; then lsi campaign outcome --csv outcomes.csv"
+    )
     for d in districts():
         folder = county.root / "nodes" / d.code
         targets = folder / "pension-credit-targets.csv"
         create_target_list(folder / "node.toml", CAMPAIGN, "pc_unclaimed", targets, by="benefits-team")
         outcomes = _synthetic_outcomes(targets, folder / "pension-credit-outcomes.csv")
         import_outcomes(folder / "node.toml", CAMPAIGN, outcomes.path, by="benefits-team")
-        click.echo(f"   {d.name}: {outcomes.listed} households listed, {outcomes.contacted} contacted, "
-                   f"{outcomes.claimed} claimed (synthetic outcomes)")
+        click.echo(
+            f"   {d.name}: {outcomes.listed} households listed, {outcomes.contacted} contacted, "
+            f"{outcomes.claimed} claimed (synthetic outcomes)"
+        )
     step(f"The county sees the campaign only as DP aggregates (epsilon {CAMPAIGN_EPSILON:g} in all at each node)")
     results = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), CAMPAIGN, CAMPAIGN_EPSILON)
     click.echo(results_table(results))
@@ -270,9 +327,14 @@ def _synthetic_outcomes(targets: Path, out: Path) -> SyntheticOutcomes:
         writer = csv.DictWriter(f, fieldnames=["household_id", "contacted", "claimed", "gained_annual"])
         writer.writeheader()
         for row, was_contacted, did_claim in zip(rows, contacted, claimed, strict=True):
-            writer.writerow({"household_id": row["household_id"], "contacted": "yes" if was_contacted else "no",
-                             "claimed": "yes" if did_claim else "no",
-                             "gained_annual": row["expected_annual_gain"] if did_claim else "0"})
+            writer.writerow(
+                {
+                    "household_id": row["household_id"],
+                    "contacted": "yes" if was_contacted else "no",
+                    "claimed": "yes" if did_claim else "no",
+                    "gained_annual": row["expected_annual_gain"] if did_claim else "0",
+                }
+            )
     return SyntheticOutcomes(out, len(rows), sum(contacted), sum(claimed))
 
 
@@ -282,8 +344,9 @@ def _county_spent(stub) -> float:
 
 
 def _top_wards(result: coordinator_pb2.FederatedResult) -> coordinator_pb2.FederatedResult:
-    wards = sorted((c for c in result.cells if c.level == query_pb2.Cell.GROUP and not c.suppressed),
-                   key=lambda c: -c.value)[:10]
+    wards = sorted(
+        (c for c in result.cells if c.level == query_pb2.Cell.GROUP and not c.suppressed), key=lambda c: -c.value
+    )[:10]
     rest = [c for c in result.cells if c.level != query_pb2.Cell.GROUP]
     trimmed = coordinator_pb2.FederatedResult()
     trimmed.CopyFrom(result)

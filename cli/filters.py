@@ -44,6 +44,5 @@ def _typed(text: str, column: Column, op: str, value: str) -> FilterValue:
         try:
             return float(value)
         except ValueError as exc:
-            raise FilterSyntaxError(
-                f"--where {text!r}: {column.name} is numeric, {value!r} is not a number") from exc
+            raise FilterSyntaxError(f"--where {text!r}: {column.name} is numeric, {value!r} is not a number") from exc
     return value.strip("'\"")

@@ -46,13 +46,19 @@ def budget_show(address, pki_dir, identity, server_name, plaintext, node_direct,
 
 @budget.command("set")
 @connection_options()
-@click.option("--policy", "policy_path", required=True, type=click.Path(path_type=Path, exists=True),
-              help="the node's new policy TOML")
+@click.option(
+    "--policy",
+    "policy_path",
+    required=True,
+    type=click.Path(path_type=Path, exists=True),
+    help="the node's new policy TOML",
+)
 @grpc_errors
 def budget_set(address, pki_dir, identity, server_name, plaintext, policy_path) -> None:
     """Replace a node's policy (total, per-query and per-analyst caps, delta, minimum cell); audited."""
     status_msg = node_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).SetPolicy(
-        node_pb2.SetPolicyRequest(policy_toml=policy_path.read_text()), timeout=30)
+        node_pb2.SetPolicyRequest(policy_toml=policy_path.read_text()), timeout=30
+    )
     click.echo(budget_table([status_msg]))
 
 
@@ -62,10 +68,18 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--db", "db_path", type=click.Path(path_type=Path, exists=True),
-              help="the node's state database (on the node's machine)")
-@click.option("--key", "key_path", type=click.Path(path_type=Path, exists=True),
-              help="the node's audit key file (its public half is used)")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, exists=True),
+    help="the node's state database (on the node's machine)",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(path_type=Path, exists=True),
+    help="the node's audit key file (its public half is used)",
+)
 @connection_options()
 @grpc_errors
 def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, plaintext) -> None:
@@ -79,7 +93,8 @@ def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, pla
         ok, entries, first_bad, reason = report.ok, report.entries, report.first_bad_seq, report.reason
     else:
         r = node_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).AuditVerify(
-            node_pb2.AuditRequest(), timeout=60)
+            node_pb2.AuditRequest(), timeout=60
+        )
         ok, entries, first_bad, reason = r.ok, r.entries, r.first_bad_seq, r.reason
     if ok:
         click.echo(f"audit log intact: {entries} entries, chain and signatures verified")

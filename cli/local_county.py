@@ -87,8 +87,9 @@ class LocalCounty:
         issue(self.pki_dir, ANALYST, Role.ANALYST)
         issue(self.pki_dir, COUNTY_IG_OFFICER, Role.COUNTY_IG_OFFICER)
         for d in districts():
-            issue(self.pki_dir, node_name(d), Role.NODE, hosts=("localhost", "127.0.0.1", node_name(d)),
-                  district=d.code)
+            issue(
+                self.pki_dir, node_name(d), Role.NODE, hosts=("localhost", "127.0.0.1", node_name(d)), district=d.code
+            )
             issue(self.pki_dir, ig_officer_name(d), Role.IG_OFFICER, district=d.code)
 
     def write_configs(self, policy: Callable[[District], Policy], outbound: Collection[str] = ()) -> None:
@@ -100,23 +101,43 @@ class LocalCounty:
             folder = self.root / "nodes" / d.code
             folder.mkdir(parents=True, exist_ok=True)
             save_policy(policy(d), folder / "policy.toml")
-            write_node_config(NodeConfig(
-                district_code=d.code, listen=self.node_address(d.code), data_dir=self.data_dir / d.code,
-                state_db=folder / "state.sqlite", policy=folder / "policy.toml",
-                audit_key=folder / "audit-ed25519.pem", tls=self._tls_files(node_name(d)),
-                coordinator=self.coordinator_address if d.code in outbound else None, coordinator_name=COORDINATOR,
-            ), folder / "node.toml")
-        nodes = tuple(NodeEntry(d.code, self.node_address(d.code), node_name(d),
-                                OUTBOUND if d.code in outbound else DIAL) for d in districts())
-        write_coordinator_config(CoordinatorConfig(
-            listen=self.coordinator_address, state_db=self.root / "coordinator.sqlite", deadline_seconds=20.0,
-            nodes=nodes, tls=self._tls_files(COORDINATOR),
-        ), self.root / "coordinator.toml")
+            write_node_config(
+                NodeConfig(
+                    district_code=d.code,
+                    listen=self.node_address(d.code),
+                    data_dir=self.data_dir / d.code,
+                    state_db=folder / "state.sqlite",
+                    policy=folder / "policy.toml",
+                    audit_key=folder / "audit-ed25519.pem",
+                    tls=self._tls_files(node_name(d)),
+                    coordinator=self.coordinator_address if d.code in outbound else None,
+                    coordinator_name=COORDINATOR,
+                ),
+                folder / "node.toml",
+            )
+        nodes = tuple(
+            NodeEntry(d.code, self.node_address(d.code), node_name(d), OUTBOUND if d.code in outbound else DIAL)
+            for d in districts()
+        )
+        write_coordinator_config(
+            CoordinatorConfig(
+                listen=self.coordinator_address,
+                state_db=self.root / "coordinator.sqlite",
+                deadline_seconds=20.0,
+                nodes=nodes,
+                tls=self._tls_files(COORDINATOR),
+            ),
+            self.root / "coordinator.toml",
+        )
 
     def _tls_files(self, identity: str) -> TlsFiles:
         """A server's [tls] files in the county PKI, with the CRL it reads."""
-        return TlsFiles(ca=self.pki_dir / "ca.crt", cert=self.pki_dir / f"{identity}.crt",
-                        key=self.pki_dir / f"{identity}.key", crl=self.pki_dir / "crl.pem")
+        return TlsFiles(
+            ca=self.pki_dir / "ca.crt",
+            cert=self.pki_dir / f"{identity}.crt",
+            key=self.pki_dir / f"{identity}.key",
+            crl=self.pki_dir / "crl.pem",
+        )
 
     def _spawn(self, name: str, args: list[str]) -> None:
         logs = self.root / "logs"
@@ -124,7 +145,10 @@ class LocalCounty:
         out = (logs / f"{name}.log").open("w")
         env = {**os.environ, "GRPC_VERBOSITY": "ERROR", "PYTHONUNBUFFERED": "1"}
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args], stdout=out, stderr=subprocess.STDOUT, env=env,
+            [sys.executable, "-m", "cli.main", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
             cwd=Path(__file__).resolve().parent.parent,
         )
 
@@ -142,8 +166,9 @@ class LocalCounty:
 
         creds = channel_credentials(self.tls(ANALYST))
         deadline = time.monotonic() + timeout
-        with grpc.secure_channel(self.coordinator_address, creds,
-                                 options=[("grpc.ssl_target_name_override", COORDINATOR)]) as ch:
+        with grpc.secure_channel(
+            self.coordinator_address, creds, options=[("grpc.ssl_target_name_override", COORDINATOR)]
+        ) as ch:
             stub = coordinator_pb2_grpc.CoordinatorStub(ch)
             while time.monotonic() < deadline:
                 try:

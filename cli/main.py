@@ -21,12 +21,28 @@ from cli.setup_cmd import pki, synth
 @click.option("-v", "--verbose", is_flag=True, help="log more")
 def main(verbose: bool) -> None:
     """Federated Living Standards Index: private county-wide insight from district household data."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
-for command in (synth, pki, node, coordinator, query, indicators, status, budget, audit, demo, campaign,
-                index, benchmark_command, unclaimed_command, report_command):
+for command in (
+    synth,
+    pki,
+    node,
+    coordinator,
+    query,
+    indicators,
+    status,
+    budget,
+    audit,
+    demo,
+    campaign,
+    index,
+    benchmark_command,
+    unclaimed_command,
+    report_command,
+):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -21,11 +21,14 @@ def ig_officer(pki_dir: Path, identity: str, district_code: str) -> str:
     cert_path, key_path = pki_dir / f"{identity}.crt", pki_dir / f"{identity}.key"
     for path in (pki_dir / CA_CERT, cert_path, key_path):
         if not path.exists():
-            raise click.ClickException(f"{path} not found: give --pki (the folder with ca.crt) and --identity "
-                                       "(your certificate's name)")
+            raise click.ClickException(
+                f"{path} not found: give --pki (the folder with ca.crt) and --identity (your certificate's name)"
+            )
     cert_pem = cert_path.read_bytes()
-    cert, ca = x509.load_pem_x509_certificate(cert_pem), x509.load_pem_x509_certificate(
-        (pki_dir / CA_CERT).read_bytes())
+    cert, ca = (
+        x509.load_pem_x509_certificate(cert_pem),
+        x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes()),
+    )
     try:
         ca_key = ca.public_key()
         assert isinstance(ca_key, ec.EllipticCurvePublicKey) and cert.signature_hash_algorithm is not None
@@ -37,16 +40,20 @@ def ig_officer(pki_dir: Path, identity: str, district_code: str) -> str:
         assert isinstance(cert_key, ec.EllipticCurvePublicKey)
         cert_key.verify(key.sign(challenge, ec.ECDSA(hashes.SHA256())), challenge, ec.ECDSA(hashes.SHA256()))
         if read_role(cert_pem) != Role.IG_OFFICER:
-            raise click.ClickException(f"{identity} is not an IG officer (role {read_role(cert_pem)}); only the "
-                                       "district's IG officer may do this")
+            raise click.ClickException(
+                f"{identity} is not an IG officer (role {read_role(cert_pem)}); only the "
+                "district's IG officer may do this"
+            )
         if is_revoked(pki_dir, cert_pem):
             raise click.ClickException(f"{identity}'s certificate has been revoked")
     except (AssertionError, InvalidSignature, ValueError, PkiError) as exc:
         raise click.ClickException(f"{identity}: not a valid certificate and key from the county CA ({exc})") from None
     district = read_district(cert_pem)
     if district != district_code:
-        raise click.ClickException(f"{identity} is the IG officer for {district}, not for this node's district "
-                                   f"{district_code}; only the district's own IG officer may do this")
+        raise click.ClickException(
+            f"{identity} is the IG officer for {district}, not for this node's district "
+            f"{district_code}; only the district's own IG officer may do this"
+        )
     return read_name(cert_pem)
 
 
@@ -66,16 +73,23 @@ def node_recover(config_path: Path, pki_dir: Path, identity: str, reason: str) -
         done = recover(config.state_db, config.audit_key, officer, reason)
     except (LedgerIntegrityError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"recovery recorded as audit entry #{done.seq} by {officer}"
-               f"{'; new audit key' if done.new_key else ''}{'; new ledger' if done.new_ledger else ''}")
+    click.echo(
+        f"recovery recorded as audit entry #{done.seq} by {officer}"
+        f"{'; new audit key' if done.new_key else ''}{'; new ledger' if done.new_ledger else ''}"
+    )
     for problem in done.problems:
         click.echo(f"  acknowledged: {problem}")
     click.echo("The coordinator will refuse this node until county IT runs `lsi coordinator accept-node`.")
 
+
 @click.command("policy-sync")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
-@click.option("--keep", type=click.Choice(["ledger", "file"]), required=True,
-              help="ledger: rewrite the file from the ledger; file: put the file's policy in force (audited)")
+@click.option(
+    "--keep",
+    type=click.Choice(["ledger", "file"]),
+    required=True,
+    help="ledger: rewrite the file from the ledger; file: put the file's policy in force (audited)",
+)
 @click.option("--pki", "pki_dir", type=click.Path(path_type=Path), help="with --keep file: folder with ca.crt")
 @click.option("--identity", help="with --keep file: the IG officer's certificate name")
 def node_policy_sync(config_path: Path, keep: str, pki_dir: Path | None, identity: str | None) -> None:
@@ -103,6 +117,7 @@ def node_policy_sync(config_path: Path, keep: str, pki_dir: Path | None, identit
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"the file's policy is in force (audited): {'; '.join(changes) or 'no change'}")
+
 
 @click.command("accept-node")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))

@@ -21,16 +21,32 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
     """--address, --pki, --identity, --server-name and the plaintext flag, also read from LSI_* variables."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        return with_options(fn, [
-            click.option("--address", envvar="LSI_COORDINATOR", default="127.0.0.1:50050", show_default=True,
-                         help="host:port of the coordinator (or of a node, for IG officer commands)"),
-            click.option("--pki", "pki_dir", envvar="LSI_PKI", type=click.Path(path_type=Path),
-                         help="folder with ca.crt and your certificate and key"),
-            click.option("--identity", envvar="LSI_IDENTITY", help="your certificate's name in the PKI folder"),
-            click.option("--server-name", default=default_server,
-                         help="name on the server's certificate, when it is not the address's host"),
-            plaintext_option,
-        ])
+        return with_options(
+            fn,
+            [
+                click.option(
+                    "--address",
+                    envvar="LSI_COORDINATOR",
+                    default="127.0.0.1:50050",
+                    show_default=True,
+                    help="host:port of the coordinator (or of a node, for IG officer commands)",
+                ),
+                click.option(
+                    "--pki",
+                    "pki_dir",
+                    envvar="LSI_PKI",
+                    type=click.Path(path_type=Path),
+                    help="folder with ca.crt and your certificate and key",
+                ),
+                click.option("--identity", envvar="LSI_IDENTITY", help="your certificate's name in the PKI folder"),
+                click.option(
+                    "--server-name",
+                    default=default_server,
+                    help="name on the server's certificate, when it is not the address's host",
+                ),
+                plaintext_option,
+            ],
+        )
 
     return decorate
 
@@ -42,7 +58,8 @@ def with_options(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> C
     return fn
 
 
-def endpoint(address: str, pki_dir: Path | None, identity: str | None, server_name: str | None,
-             plaintext: bool) -> Endpoint:
+def endpoint(
+    address: str, pki_dir: Path | None, identity: str | None, server_name: str | None, plaintext: bool
+) -> Endpoint:
     """The connection options as an Endpoint."""
     return Endpoint(address, pki_dir, identity, server_name, plaintext)

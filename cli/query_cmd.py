@@ -43,26 +43,49 @@ def _expand_months(ctx: click.Context, param: click.Parameter, value: tuple[str,
 
 def query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every query: filters, grouping, months, privacy loss, purpose, output."""
-    return connection_options("county-coordinator")(with_options(fn, [
-        click.option("--where", "wheres", multiple=True, help="filter, e.g. 'on_cts = true' (repeatable)"),
-        click.option("--by", "by", multiple=True, default=("district",), show_default=True,
-                     help="district, ward, or a category column (repeatable)"),
-        click.option("--month", "months", multiple=True, callback=_expand_months,
-                     help="YYYY-MM, or a range FROM..TO (repeatable; default: latest). k months cost k times"),
-        click.option("--epsilon", type=float, help="privacy loss, pure DP (discrete Laplace)"),
-        click.option("--rho", type=float, help="privacy loss, zCDP (discrete Gaussian)"),
-        click.option("--accuracy", type=float, help="target: each cell within +/- this, 95% of the time"),
-        click.option("--gaussian", is_flag=True, help="with --accuracy: use the discrete Gaussian"),
-        click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)"),
-        click.option("--query-id", default=None, help="idempotency key; a retry with it costs nothing"),
-        click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
-        json_option,
-    ]))
+    return connection_options("county-coordinator")(
+        with_options(
+            fn,
+            [
+                click.option("--where", "wheres", multiple=True, help="filter, e.g. 'on_cts = true' (repeatable)"),
+                click.option(
+                    "--by",
+                    "by",
+                    multiple=True,
+                    default=("district",),
+                    show_default=True,
+                    help="district, ward, or a category column (repeatable)",
+                ),
+                click.option(
+                    "--month",
+                    "months",
+                    multiple=True,
+                    callback=_expand_months,
+                    help="YYYY-MM, or a range FROM..TO (repeatable; default: latest). k months cost k times",
+                ),
+                click.option("--epsilon", type=float, help="privacy loss, pure DP (discrete Laplace)"),
+                click.option("--rho", type=float, help="privacy loss, zCDP (discrete Gaussian)"),
+                click.option("--accuracy", type=float, help="target: each cell within +/- this, 95% of the time"),
+                click.option("--gaussian", is_flag=True, help="with --accuracy: use the discrete Gaussian"),
+                click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)"),
+                click.option("--query-id", default=None, help="idempotency key; a retry with it costs nothing"),
+                click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
+                json_option,
+            ],
+        )
+    )
 
 
 def query_from_options(
-    what: query_pb2.Measure | Indicator, wheres: tuple[str, ...], by: tuple[str, ...], months: tuple[str, ...],
-    epsilon: float | None, rho: float | None, accuracy: float | None, gaussian: bool, purpose: str,
+    what: query_pb2.Measure | Indicator,
+    wheres: tuple[str, ...],
+    by: tuple[str, ...],
+    months: tuple[str, ...],
+    epsilon: float | None,
+    rho: float | None,
+    accuracy: float | None,
+    gaussian: bool,
+    purpose: str,
     query_id: str | None,
 ) -> query_pb2.Query:
     """The Query the options ask for (a measure, or a catalogue indicator), built by the library's one builder."""
@@ -77,18 +100,20 @@ def query_from_options(
         fail(str(exc))
     group_by = [{"ward": "ward_code"}.get(b, b) for b in by if b != "district"]
     # --gaussian chooses the mechanism only for an accuracy; epsilon and rho each name their own.
-    mechanism = None if accuracy is None else (
-        Mechanism.DISCRETE_GAUSSIAN if gaussian else Mechanism.DISCRETE_LAPLACE)
+    mechanism = None if accuracy is None else (Mechanism.DISCRETE_GAUSSIAN if gaussian else Mechanism.DISCRETE_LAPLACE)
     loss = {"epsilon": epsilon, "rho": rho, "accuracy": accuracy, "mechanism": mechanism}
     if isinstance(what, Indicator):
-        return indicator_query(what, months=months, group_by=group_by, purpose=purpose, query_id=query_id,
-                               extra_filters=filters, **loss)  # type: ignore[arg-type]
-    return build_query(what, months=months, filters=filters, group_by=group_by, purpose=purpose,
-                       query_id=query_id, **loss)  # type: ignore[arg-type]
+        return indicator_query(
+            what, months=months, group_by=group_by, purpose=purpose, query_id=query_id, extra_filters=filters, **loss
+        )  # type: ignore[arg-type]
+    return build_query(
+        what, months=months, filters=filters, group_by=group_by, purpose=purpose, query_id=query_id, **loss
+    )  # type: ignore[arg-type]
 
 
-def submit_and_print(where: Endpoint, query: query_pb2.Query, districts: tuple[str, ...], as_json: bool,
-                     unit: str = "") -> coordinator_pb2.FederatedResult:
+def submit_and_print(
+    where: Endpoint, query: query_pb2.Query, districts: tuple[str, ...], as_json: bool, unit: str = ""
+) -> coordinator_pb2.FederatedResult:
     """Send a query to the coordinator and print the combined answer."""
     stub = coordinator_stub(where)
     result = stub.Submit(coordinator_pb2.FederatedQuery(query=query, districts=list(districts)), timeout=120)
@@ -109,11 +134,28 @@ def query() -> None:
 @query.command("count")
 @query_options
 @grpc_errors
-def query_count(address, pki_dir, identity, server_name, plaintext, wheres, by, months, epsilon, rho, accuracy,
-                gaussian, purpose, query_id, districts, as_json) -> None:
+def query_count(
+    address,
+    pki_dir,
+    identity,
+    server_name,
+    plaintext,
+    wheres,
+    by,
+    months,
+    epsilon,
+    rho,
+    accuracy,
+    gaussian,
+    purpose,
+    query_id,
+    districts,
+    as_json,
+) -> None:
     """Count households, e.g. `lsi query count --where 'on_cts = true' --epsilon 1.0`."""
-    q = query_from_options(measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian,
-                           purpose, query_id)
+    q = query_from_options(
+        measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id
+    )
     submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
 
 
@@ -123,8 +165,27 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
     @click.option("--upper", type=float, required=True, help="... and at most this")
     @query_options
     @grpc_errors
-    def command(column, lower, upper, address, pki_dir, identity, server_name, plaintext, wheres, by, months,
-                epsilon, rho, accuracy, gaussian, purpose, query_id, districts, as_json) -> None:
+    def command(
+        column,
+        lower,
+        upper,
+        address,
+        pki_dir,
+        identity,
+        server_name,
+        plaintext,
+        wheres,
+        by,
+        months,
+        epsilon,
+        rho,
+        accuracy,
+        gaussian,
+        purpose,
+        query_id,
+        districts,
+        as_json,
+    ) -> None:
         measure = measure_to_wire(kind, column, lower, upper)
         q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
         submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
@@ -132,18 +193,40 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
     return command
 
 
-query.command("sum", help="Sum a numeric column with clamping bounds, e.g. `lsi query sum cts_award_annual "
-                          "--lower 0 --upper 3000 --epsilon 1`.")(_bounded("sum"))
-query.command("mean", help="Mean of a numeric column with clamping bounds (the loss is split between a noisy "
-                           "sum and a noisy count).")(_bounded("mean"))
+query.command(
+    "sum",
+    help="Sum a numeric column with clamping bounds, e.g. `lsi query sum cts_award_annual "
+    "--lower 0 --upper 3000 --epsilon 1`.",
+)(_bounded("sum"))
+query.command(
+    "mean",
+    help="Mean of a numeric column with clamping bounds (the loss is split between a noisy sum and a noisy count).",
+)(_bounded("mean"))
 
 
 @query.command("indicator")
 @click.argument("name")
 @query_options
 @grpc_errors
-def query_indicator(name, address, pki_dir, identity, server_name, plaintext, wheres, by, months, epsilon, rho,
-                    accuracy, gaussian, purpose, query_id, districts, as_json) -> None:
+def query_indicator(
+    name,
+    address,
+    pki_dir,
+    identity,
+    server_name,
+    plaintext,
+    wheres,
+    by,
+    months,
+    epsilon,
+    rho,
+    accuracy,
+    gaussian,
+    purpose,
+    query_id,
+    districts,
+    as_json,
+) -> None:
     """Query a named indicator from the catalogue (`lsi indicators` lists them)."""
     from analysis.indicators import indicator
 
@@ -154,8 +237,13 @@ def query_indicator(name, address, pki_dir, identity, server_name, plaintext, wh
     if ind.dataset == "campaign":
         fail(f"{name} is measured over a campaign: use `lsi campaign results --name NAME`")
     q = query_from_options(ind, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
-    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json,
-                     unit="£" if ind.unit.startswith("£") else "")
+    submit_and_print(
+        endpoint(address, pki_dir, identity, server_name, plaintext),
+        q,
+        districts,
+        as_json,
+        unit="£" if ind.unit.startswith("£") else "",
+    )
 
 
 @click.command()
@@ -168,9 +256,22 @@ def indicators(as_json: bool) -> None:
     from cli.render import table
 
     if as_json:
-        click.echo(json.dumps({n: {"title": i.title, "definition": i.definition, "unit": i.unit,
-                                   "measure": i.measure, "column": i.column, "bounds": [i.lower, i.upper]}
-                               for n, i in CATALOGUE.items()}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    n: {
+                        "title": i.title,
+                        "definition": i.definition,
+                        "unit": i.unit,
+                        "measure": i.measure,
+                        "column": i.column,
+                        "bounds": [i.lower, i.upper],
+                    }
+                    for n, i in CATALOGUE.items()
+                },
+                indent=2,
+            )
+        )
         return
     rows = [[i.name, i.measure, i.unit, i.title] for i in CATALOGUE.values()]
     click.echo(table(["name", "measure", "unit", "what it counts"], rows))
@@ -185,10 +286,19 @@ def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
     from cli.render import table
 
     result = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).Nodes(
-        coordinator_pb2.NodesRequest(), timeout=30)
+        coordinator_pb2.NodesRequest(), timeout=30
+    )
     if as_json:
         click.echo(to_json(result))
         return
-    rows = [[n.district_name, n.address, "serving" if n.serving else "NOT SERVING",
-             f"{n.months[0]} to {n.months[-1]}" if n.months else "-", n.detail] for n in result.nodes]
+    rows = [
+        [
+            n.district_name,
+            n.address,
+            "serving" if n.serving else "NOT SERVING",
+            f"{n.months[0]} to {n.months[-1]}" if n.months else "-",
+            n.detail,
+        ]
+        for n in result.nodes
+    ]
     click.echo(table(["district", "address", "state", "months", "detail"], rows))

@@ -77,8 +77,11 @@ def result_table(result: coordinator_pb2.FederatedResult, unit: str = "") -> str
         if c.suppressed:
             row += ["suppressed", "(below the minimum published cell)", ""]
         else:
-            row += [number(c.value, unit), f"{number(c.ci_low, unit)} to {number(c.ci_high, unit)}",
-                    "reconciled" if c.post_processed and c.level != query_pb2.Cell.COUNTY else ""]
+            row += [
+                number(c.value, unit),
+                f"{number(c.ci_low, unit)} to {number(c.ci_high, unit)}",
+                "reconciled" if c.post_processed and c.level != query_pb2.Cell.COUNTY else "",
+            ]
         rows.append(row)
     n = len(headers)
     out = [table(headers, rows, right=(n - 3,))]
@@ -102,21 +105,48 @@ def charges_table(result: coordinator_pb2.FederatedResult) -> str:
             continue
         b = d.budget
         charged = "replayed, no charge" if d.replayed else f"rho {d.charge.rho:.4f} (eps {d.charge.epsilon:.2f})"
-        rows.append([d.district_name, charged, f"rho {b.remaining_rho:.3f} of {b.total_rho:.3f}",
-                     f"eps {b.remaining_epsilon:.2f} at delta {b.delta:g}"])
+        rows.append(
+            [
+                d.district_name,
+                charged,
+                f"rho {b.remaining_rho:.3f} of {b.total_rho:.3f}",
+                f"eps {b.remaining_epsilon:.2f} at delta {b.delta:g}",
+            ]
+        )
     return table(["district", "charged", "budget left", "as (eps, delta)"], rows)
 
 
 def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:
     """Spent and left per node, in rho and as epsilon at each node's delta."""
     rows = [
-        [s.district_name, s.period_start + " to " + s.period_end, f"{s.spent_rho:.4f}", f"{s.remaining_rho:.4f}",
-         f"{s.total_rho:.4f}", f"{s.spent_epsilon:.2f} / {s.total_epsilon:.2f}", str(s.releases), str(s.replays),
-         str(s.refusals)]
+        [
+            s.district_name,
+            s.period_start + " to " + s.period_end,
+            f"{s.spent_rho:.4f}",
+            f"{s.remaining_rho:.4f}",
+            f"{s.total_rho:.4f}",
+            f"{s.spent_epsilon:.2f} / {s.total_epsilon:.2f}",
+            str(s.releases),
+            str(s.replays),
+            str(s.refusals),
+        ]
         for s in statuses
     ]
-    return table(["district", "period", "rho spent", "rho left", "rho total", "eps spent/total", "releases",
-                  "replays", "refused"], rows, right=(2, 3, 4, 6, 7, 8))
+    return table(
+        [
+            "district",
+            "period",
+            "rho spent",
+            "rho left",
+            "rho total",
+            "eps spent/total",
+            "releases",
+            "replays",
+            "refused",
+        ],
+        rows,
+        right=(2, 3, 4, 6, 7, 8),
+    )
 
 
 def spend_table(status: query_pb2.BudgetStatus) -> str:
@@ -124,6 +154,8 @@ def spend_table(status: query_pb2.BudgetStatus) -> str:
     parts = []
     for title, spends in (("by analyst", status.by_analyst), ("by purpose", status.by_purpose)):
         rows = [[s.key or "(none)", f"{s.rho:.4f}", f"{s.epsilon:.2f}", str(s.queries)] for s in spends]
-        parts.append(f"{status.district_name}, {title}:\n" + table([title.split()[1], "rho", "eps", "queries"], rows,
-                                                                    right=(1, 2, 3)))
+        parts.append(
+            f"{status.district_name}, {title}:\n"
+            + table([title.split()[1], "rho", "eps", "queries"], rows, right=(1, 2, 3))
+        )
     return "\n\n".join(parts)

@@ -34,8 +34,14 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
     logging.getLogger().setLevel(logging.INFO)
     config = load_node_config(config_path)
     try:
-        engine = NodeEngine.open(config.district_code, config.data_dir, config.state_db, config.policy,
-                                 config.audit_key, strict=config.strict_data)
+        engine = NodeEngine.open(
+            config.district_code,
+            config.data_dir,
+            config.state_db,
+            config.policy,
+            config.audit_key,
+            strict=config.strict_data,
+        )
     except (ValueError, OSError, sqlite3.Error, LedgerError, PkiError) as exc:
         # Start-up problems (a locked or corrupt database, an unreadable key, a ledger that fails its checks)
         # are the operator's to fix: one readable line, not a traceback.
@@ -46,8 +52,11 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
         connect_outbound(engine, config, plaintext=plaintext)  # outbound mode: dials the coordinator
     except (PkiError, ValueError, OSError) as exc:
         fail(f"node {config.district_code} not started: {exc}")
-    click.echo(f"node {engine.district.name} ({engine.district.code}) serving on port {port}: "
-               f"{len(engine.months)} months, {len(engine.wards)} wards", err=True)
+    click.echo(
+        f"node {engine.district.name} ({engine.district.code}) serving on port {port}: "
+        f"{len(engine.months)} months, {len(engine.wards)} wards",
+        err=True,
+    )
     serve_forever(server, health_servicer)
 
 

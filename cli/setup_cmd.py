@@ -46,18 +46,21 @@ def pki_init(directory: Path, force: bool) -> None:
 @pki.command("issue")
 @click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="certificate name, e.g. node-ashford or analyst-alice")
-@click.option("--role", required=True,
-              type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer"]))
-@click.option("--district", default=None,
-              help="for node and ig-officer (required): the district's ONS code or name, e.g. E07000110 or Maidstone")
+@click.option(
+    "--role", required=True, type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer"])
+)
+@click.option(
+    "--district",
+    default=None,
+    help="for node and ig-officer (required): the district's ONS code or name, e.g. E07000110 or Maidstone",
+)
 @click.option("--host", "hosts", multiple=True, help="extra host names or IPs a server answers on")
 def pki_issue(directory: Path, name: str, role: str, district: str | None, hosts: tuple[str, ...]) -> None:
     """Issue a key and certificate with the role (and, for nodes and IG officers, the district) inside."""
     from security.pki import PkiError, Role, issue
 
     try:
-        identity = issue(directory, name, Role(role), hosts=("localhost", "127.0.0.1", name, *hosts),
-                         district=district)
+        identity = issue(directory, name, Role(role), hosts=("localhost", "127.0.0.1", name, *hosts), district=district)
     except PkiError as exc:
         fail(str(exc))
     where = f", district {identity.district}" if identity.district else ""

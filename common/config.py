@@ -61,8 +61,11 @@ def relative_path(path: Path, base: Path) -> str:
 
 def tls_dict(tls: TlsFiles, base: Path) -> dict[str, str]:
     """The [tls] section for a file in `base`: the inverse of `tls_section`."""
-    out = {"ca": relative_path(tls.ca, base), "cert": relative_path(tls.cert, base),
-           "key": relative_path(tls.key, base)}
+    out = {
+        "ca": relative_path(tls.ca, base),
+        "cert": relative_path(tls.cert, base),
+        "key": relative_path(tls.key, base),
+    }
     if tls.crl is not None:
         out["crl"] = relative_path(tls.crl, base)
     return out

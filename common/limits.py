@@ -78,8 +78,10 @@ def unique_districts(codes: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     for i, code in enumerate(codes):
         if i >= MAX_DISTRICTS * 4:
-            raise LimitExceeded("districts", f"lists more than {MAX_DISTRICTS * 4:,} entries; name each district "
-                                             f"once (at most {MAX_DISTRICTS})")
+            raise LimitExceeded(
+                "districts",
+                f"lists more than {MAX_DISTRICTS * 4:,} entries; name each district once (at most {MAX_DISTRICTS})",
+            )
         _text(f"districts[{i}]", code, MAX_NAME)
         if code not in seen:
             seen.add(code)
@@ -96,8 +98,10 @@ def bounded_budget(status: query_pb2.BudgetStatus) -> query_pb2.BudgetStatus:
     out.CopyFrom(status)
     for rows in (out.by_analyst, out.by_purpose):
         kept = sorted(rows, key=lambda s: -s.rho)[:MAX_BREAKDOWN]
-        trimmed = [query_pb2.Spend(key=bounded(s.key, MAX_BREAKDOWN_KEY), rho=s.rho, epsilon=s.epsilon,
-                                   queries=s.queries) for s in kept]
+        trimmed = [
+            query_pb2.Spend(key=bounded(s.key, MAX_BREAKDOWN_KEY), rho=s.rho, epsilon=s.epsilon, queries=s.queries)
+            for s in kept
+        ]
         del rows[:]
         rows.extend(trimmed)
     return out

@@ -25,7 +25,8 @@ def may_read_result(caller: Caller, result: coordinator_pb2.FederatedResult) -> 
 def sees_breakdown(caller: Caller, district_code: str) -> bool:
     """Whether the caller may see a district's spending by analyst and by purpose."""
     return caller.role is Role.COUNTY_IG_OFFICER or (
-        caller.role is Role.IG_OFFICER and caller.district == district_code)
+        caller.role is Role.IG_OFFICER and caller.district == district_code
+    )
 
 
 def budget_for(caller: Caller, status: query_pb2.BudgetStatus) -> query_pb2.BudgetStatus:

@@ -59,11 +59,17 @@ class Admission:
             b.tokens = min(float(limits.burst), b.tokens + (now - b.at) * limits.rate_per_second)
             b.at = now
             if b.in_flight >= limits.concurrent:
-                raise Refused(f"{analyst!r} already has {b.in_flight} county queries running (the limit is "
-                              f"{limits.concurrent}); wait for one to finish and retry", retry_after=1.0)
+                raise Refused(
+                    f"{analyst!r} already has {b.in_flight} county queries running (the limit is "
+                    f"{limits.concurrent}); wait for one to finish and retry",
+                    retry_after=1.0,
+                )
             if b.tokens < 1.0:
                 wait = math.ceil((1.0 - b.tokens) / limits.rate_per_second * 10) / 10
-                raise Refused(f"{analyst!r} is over the rate of {limits.rate_per_second:g} county queries a second "
-                              f"(bursts of {limits.burst}); retry after {wait:g} s", retry_after=wait)
+                raise Refused(
+                    f"{analyst!r} is over the rate of {limits.rate_per_second:g} county queries a second "
+                    f"(bursts of {limits.burst}); retry after {wait:g} s",
+                    retry_after=wait,
+                )
             b.tokens -= 1.0
             b.in_flight += 1

@@ -77,7 +77,11 @@ def _county_cell(keys: Key, e: Estimate) -> query_pb2.Cell:
     return query_pb2.Cell(
         level=query_pb2.Cell.COUNTY,
         keys=[query_pb2.GroupKey(column=c, value=v) for c, v in keys],
-        value=e.value, variance=e.variance, ci_low=low, ci_high=high, post_processed=True,
+        value=e.value,
+        variance=e.variance,
+        ci_low=low,
+        ci_high=high,
+        post_processed=True,
     )
 
 
@@ -101,8 +105,7 @@ def _county_sums(cells: Sequence[query_pb2.Cell]) -> list[query_pb2.Cell]:
                 blocked.add(key)
             else:
                 groups[key].append(estimate(c))
-    out = [_county_cell(key, county_total(per_district)) for key, per_district in totals.items()
-           if key not in blocked]
+    out = [_county_cell(key, county_total(per_district)) for key, per_district in totals.items() if key not in blocked]
     for key, estimates in groups.items():
         if key not in blocked:
             out.append(_county_cell(key, county_total(dict(enumerate(estimates)))))
@@ -116,8 +119,11 @@ def _pooled_means(cells: Sequence[query_pb2.Cell]) -> list[query_pb2.Cell]:
     for c in cells:
         if c.suppressed or not c.HasField("mean_parts"):
             continue
-        key = cell_key(c) if c.level == query_pb2.Cell.DISTRICT else tuple(
-            kv for kv in cell_key(c) if kv[0] != "ward_code")
+        key = (
+            cell_key(c)
+            if c.level == query_pb2.Cell.DISTRICT
+            else tuple(kv for kv in cell_key(c) if kv[0] != "ward_code")
+        )
         if c.level == query_pb2.Cell.GROUP and len(key) == 1:
             continue
         p = c.mean_parts

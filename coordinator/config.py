@@ -50,10 +50,14 @@ class CoordinatorConfig:
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
-        section = {"listen": self.listen, "state_db": relative_path(self.state_db, base),
-                   "deadline_seconds": self.deadline_seconds,
-                   "analyst_rate_per_second": self.limits.rate_per_second,
-                   "analyst_burst": self.limits.burst, "analyst_concurrent": self.limits.concurrent}
+        section = {
+            "listen": self.listen,
+            "state_db": relative_path(self.state_db, base),
+            "deadline_seconds": self.deadline_seconds,
+            "analyst_rate_per_second": self.limits.rate_per_second,
+            "analyst_burst": self.limits.burst,
+            "analyst_concurrent": self.limits.concurrent,
+        }
         return {
             "coordinator": section,
             **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {}),
@@ -91,8 +95,9 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
     tls = raw.get("tls")
     deadline = _number(section, "deadline_seconds", 15.0, path)
     if not 0 < deadline <= MAX_DEADLINE_SECONDS:
-        raise ConfigError(f"{path}: [coordinator] deadline_seconds must be above 0 and at most "
-                          f"{MAX_DEADLINE_SECONDS:g}")
+        raise ConfigError(
+            f"{path}: [coordinator] deadline_seconds must be above 0 and at most {MAX_DEADLINE_SECONDS:g}"
+        )
     limits = AnalystLimits(
         rate_per_second=_number(section, "analyst_rate_per_second", AnalystLimits.rate_per_second, path),
         burst=int(_number(section, "analyst_burst", AnalystLimits.burst, path)),

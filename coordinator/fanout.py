@@ -66,8 +66,11 @@ class DialledLink:
         else:
             # The node's certificate must name it: a node answering with another district's certificate fails the
             # handshake.
-            self._channel = grpc.secure_channel(entry.address, channel_credentials(tls), options=[
-                ("grpc.ssl_target_name_override", entry.certificate_name), *CHANNEL_OPTIONS])
+            self._channel = grpc.secure_channel(
+                entry.address,
+                channel_credentials(tls),
+                options=[("grpc.ssl_target_name_override", entry.certificate_name), *CHANNEL_OPTIONS],
+            )
         self.stub = node_pb2_grpc.NodeStub(self._channel)
 
     def vet(self) -> LinkError | None:
@@ -136,17 +139,24 @@ class NodePool:
         # checked before each use (cached until the CRL changes or recheck_seconds pass).
         vetting = PeerVetting(tls, recheck_seconds=recheck_seconds) if tls is not None else None
         self.links: dict[str, DialledLink | StreamLink] = {
-            n.district_code: StreamLink(n, tls) if n.mode == OUTBOUND else DialledLink(n, tls, vetting)
-            for n in nodes
+            n.district_code: StreamLink(n, tls) if n.mode == OUTBOUND else DialledLink(n, tls, vetting) for n in nodes
         }
         # Vetting a dialled node can take a TLS handshake; queries and status calls vet on separate pools, so a
         # district that hangs handshakes slows neither `lsi status` nor another analyst's query.
-        self._vetters = {kind: ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix=f"vet-{kind}")
-                         for kind in ("query", "status")}
+        self._vetters = {
+            kind: ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix=f"vet-{kind}")
+            for kind in ("query", "status")
+        }
 
     def call(
-        self, codes: Sequence[str], method: str, request: Message | Callable[[str], Message], deadline: float, *,
-        metadata: Callable[[str], Metadata] | None = None, kind: str = "query",
+        self,
+        codes: Sequence[str],
+        method: str,
+        request: Message | Callable[[str], Message],
+        deadline: float,
+        *,
+        metadata: Callable[[str], Metadata] | None = None,
+        kind: str = "query",
         on_start: Callable[[list[Future]], None] | None = None,
     ) -> list[NodeReply]:
         """Call `method` on each selected node at once, within `deadline` seconds; replies in the order asked."""
@@ -159,15 +169,17 @@ class NodePool:
             except FutureTimeout:
                 # A handshake that hangs (a frozen process still accepts connections) costs no more than the
                 # deadline; the check goes on in the background and its result is cached for next time.
-                problem = LinkError("DEADLINE_EXCEEDED", f"no answer within {deadline:.3g} s (its certificate "
-                                                         "check did not finish)")
+                problem = LinkError(
+                    "DEADLINE_EXCEEDED", f"no answer within {deadline:.3g} s (its certificate check did not finish)"
+                )
             if problem is not None:
                 log.warning("district %s: %s %s", code, problem.code, problem.detail)
                 started[code] = NodeReply(self.nodes[code], None, code=problem.code, error=problem.detail)
                 continue
             body = request(code) if callable(request) else request
-            started[code] = self.links[code].start(method, body, max(0.0, end - time.monotonic()),
-                                                   metadata(code) if metadata else ())
+            started[code] = self.links[code].start(
+                method, body, max(0.0, end - time.monotonic()), metadata(code) if metadata else ()
+            )
         if on_start is not None:
             on_start([f for f in started.values() if isinstance(f, Future)])
         return [self._collect(code, started[code], deadline, end) for code in codes]

@@ -55,9 +55,15 @@ class Session:
             call_id = next(self._ids)
             self._pending[call_id] = (method, out)
         out.add_done_callback(lambda _: self._forget(call_id))
-        self.outgoing.put(coordinator_pb2.CoordinatorMessage(
-            call_id=call_id, method=method, request=request.SerializeToString(), timeout_seconds=timeout,
-            metadata=[coordinator_pb2.MetadataEntry(key=k, value=v) for k, v in metadata]))
+        self.outgoing.put(
+            coordinator_pb2.CoordinatorMessage(
+                call_id=call_id,
+                method=method,
+                request=request.SerializeToString(),
+                timeout_seconds=timeout,
+                metadata=[coordinator_pb2.MetadataEntry(key=k, value=v) for k, v in metadata],
+            )
+        )
         return out
 
     def deliver(self, message: coordinator_pb2.NodeMessage) -> None:
@@ -129,8 +135,10 @@ class StreamLink:
         """Why the node must not be asked now: no stream open, or its certificate revoked or expired since."""
         session = self._session
         if session is None:
-            return _error("UNAVAILABLE", f"not connected: the outbound node {self.entry.certificate_name} has no "
-                                         "stream open to the coordinator")
+            return _error(
+                "UNAVAILABLE",
+                f"not connected: the outbound node {self.entry.certificate_name} has no stream open to the coordinator",
+            )
         if self.tls is None:
             return None
         try:

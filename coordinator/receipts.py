@@ -23,8 +23,10 @@ from privacy.statedb import state_at
 from protos.lsi.v1 import query_pb2
 
 METADATA_KEY = "lsi-receipt-seq"
-RECOVER = "the district's IG officer must check and recover the node (lsi node recover), then county IT accept it " \
-          "(lsi coordinator accept-node)"
+RECOVER = (
+    "the district's IG officer must check and recover the node (lsi node recover), then county IT accept it "
+    "(lsi coordinator accept-node)"
+)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS node_keys (district_code TEXT PRIMARY KEY, public_key BLOB NOT NULL, "
@@ -83,8 +85,10 @@ class ReceiptBook:
                     continue
                 reasons[i] = _pin(conn, code, receipt) or _extends(conn, code, receipt)
                 if reasons[i] is None:
-                    conn.execute("INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
-                                 (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at))
+                    conn.execute(
+                        "INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
+                        (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at),
+                    )
         return reasons
 
     def accept_node(self, code: str, actor: str, reason: str) -> None:
@@ -93,18 +97,25 @@ class ReceiptBook:
             raise ValueError("accepting a recovered node needs who accepts it (--by) and why (--reason)")
         with self.db.transaction() as conn:
             latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
-            was = f"last receipt seq {latest.seq}, spent {latest.spent_units} units, {latest.issued_at}" \
-                if latest else "no receipt on record"
+            was = (
+                f"last receipt seq {latest.seq}, spent {latest.spent_units} units, {latest.issued_at}"
+                if latest
+                else "no receipt on record"
+            )
             conn.execute("DELETE FROM node_keys WHERE district_code = ?", (code,))
             conn.execute("DELETE FROM node_receipts WHERE district_code = ?", (code,))
-            conn.execute("INSERT INTO receipt_events (time, district_code, actor, action, detail) "
-                         "VALUES (?, ?, ?, 'accept_recovered', ?)", (utc_now(), code, actor, f"{reason} ({was})"))
+            conn.execute(
+                "INSERT INTO receipt_events (time, district_code, actor, action, detail) "
+                "VALUES (?, ?, ?, 'accept_recovered', ?)",
+                (utc_now(), code, actor, f"{reason} ({was})"),
+            )
 
     def events(self, code: str) -> list[tuple[str, str, str, str]]:
         """(time, actor, action, detail) of every acceptance recorded for a node."""
         with self.db.transaction(write=False) as conn:
-            return conn.execute("SELECT time, actor, action, detail FROM receipt_events WHERE district_code = ? "
-                                "ORDER BY id", (code,)).fetchall()
+            return conn.execute(
+                "SELECT time, actor, action, detail FROM receipt_events WHERE district_code = ? ORDER BY id", (code,)
+            ).fetchall()
 
 
 def _unsigned(code: str, receipt: query_pb2.Receipt) -> str | None:
@@ -118,8 +129,10 @@ def _unsigned(code: str, receipt: query_pb2.Receipt) -> str | None:
 
 
 def _seen(conn: sqlite3.Connection, code: str, where: str, *args: object) -> Seen | None:
-    row = conn.execute(f"SELECT seq, head_hash, spent_units, issued_at FROM node_receipts WHERE district_code = ? "
-                       f"AND {where}", (code, *args)).fetchone()
+    row = conn.execute(
+        f"SELECT seq, head_hash, spent_units, issued_at FROM node_receipts WHERE district_code = ? AND {where}",
+        (code, *args),
+    ).fetchone()
     return Seen(*row) if row else None
 
 
@@ -129,8 +142,10 @@ def _pin(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str
         conn.execute("INSERT INTO node_keys VALUES (?, ?, ?)", (code, receipt.public_key, utc_now()))
         return None
     if bytes(row[0]) != receipt.public_key:
-        return (f"its ledger is signed by a different audit key from the one first seen on {row[1]}: possible reset "
-                f"or replaced key; {RECOVER}")
+        return (
+            f"its ledger is signed by a different audit key from the one first seen on {row[1]}: possible reset "
+            f"or replaced key; {RECOVER}"
+        )
     return None
 
 
@@ -142,43 +157,60 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
     # there is no anchor to check, but it must still fit between its neighbours below.
     first_contact = receipt.known_seq == 0
     known = _seen(conn, code, "seq = ?", receipt.known_seq) if receipt.known_seq > 0 else None
-    if not first_contact and (known is None or receipt.known_hash != known.head_hash
-                              or receipt.seq < receipt.known_seq):
+    if not first_contact and (
+        known is None or receipt.known_hash != known.head_hash or receipt.seq < receipt.known_seq
+    ):
         basis = known or latest
-        return (f"ledger does not extend the receipt of {basis.issued_at} (seq {basis.seq}): possible reset; "
-                f"{RECOVER}")
+        return f"ledger does not extend the receipt of {basis.issued_at} (seq {basis.seq}): possible reset; {RECOVER}"
     same = _seen(conn, code, "seq = ?", receipt.seq)
     if same is not None and (same.head_hash != receipt.head_hash or same.spent_units != receipt.spent_units):
         return f"ledger rewrote entry {receipt.seq} since the receipt of {same.issued_at}: {RECOVER}"
-    before = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ? AND seq < ?)",
-                   code, receipt.seq)
-    after = _seen(conn, code, "seq = (SELECT MIN(seq) FROM node_receipts WHERE district_code = ? AND seq > ?)",
-                  code, receipt.seq)
+    before = _seen(
+        conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ? AND seq < ?)", code, receipt.seq
+    )
+    after = _seen(
+        conn, code, "seq = (SELECT MIN(seq) FROM node_receipts WHERE district_code = ? AND seq > ?)", code, receipt.seq
+    )
     if (before and receipt.spent_units < before.spent_units) or (after and receipt.spent_units > after.spent_units):
         basis = before if before and receipt.spent_units < before.spent_units else after
         assert basis is not None
-        return (f"ledger's cumulative spend does not match the receipt of {basis.issued_at} (seq {basis.seq}): "
-                f"possible edit; {RECOVER}")
+        return (
+            f"ledger's cumulative spend does not match the receipt of {basis.issued_at} (seq {basis.seq}): "
+            f"possible edit; {RECOVER}"
+        )
     return None
 
 
-def check_receipts(book: ReceiptBook, pool: NodePool, codes: list[str], query: query_pb2.Query,
-                   deadline: float, on_start: Callable[[list], None] | None = None) -> list[NodeReply]:
+def check_receipts(
+    book: ReceiptBook,
+    pool: NodePool,
+    codes: list[str],
+    query: query_pb2.Query,
+    deadline: float,
+    on_start: Callable[[list], None] | None = None,
+) -> list[NodeReply]:
     """Ask each node, telling it the seq last seen from it; a node whose receipt fails shows as missing."""
     seqs = book.known_seqs(codes)
-    replies = pool.call(codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),),
-                        on_start=on_start)
+    replies = pool.call(
+        codes, "Query", query, deadline, metadata=lambda code: ((METADATA_KEY, str(seqs[code])),), on_start=on_start
+    )
     answered = [r for r in replies if r.message is not None and _answered_seq(r, seqs) is None]
-    verdicts = dict(zip([id(r) for r in answered],
-                        book.check_all([(r.entry.district_code, r.message.receipt) for r in answered]), strict=True))
+    verdicts = dict(
+        zip(
+            [id(r) for r in answered],
+            book.check_all([(r.entry.district_code, r.message.receipt) for r in answered]),
+            strict=True,
+        )
+    )
     checked = []
     for reply in replies:
         if reply.message is None:
             checked.append(reply)
             continue
         reason = _answered_seq(reply, seqs) or verdicts[id(reply)]
-        checked.append(reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION",
-                                                              error=reason))
+        checked.append(
+            reply if reason is None else NodeReply(reply.entry, None, code="FAILED_PRECONDITION", error=reason)
+        )
     return checked
 
 

@@ -10,10 +10,14 @@ from protos.lsi.v1 import coordinator_pb2
 
 # Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
 MIGRATIONS = (
-    Migration(1, "federated results by query id", (
-        "CREATE TABLE IF NOT EXISTS results (query_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, "
-        "complete INTEGER NOT NULL, result BLOB NOT NULL)",
-    )),
+    Migration(
+        1,
+        "federated results by query id",
+        (
+            "CREATE TABLE IF NOT EXISTS results (query_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, "
+            "complete INTEGER NOT NULL, result BLOB NOT NULL)",
+        ),
+    ),
 )
 
 

@@ -42,15 +42,27 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "lsi.v1.Coordinator"
 # When every district refuses a query for the same reason, that reason is the answer, not twelve gaps.
 SHARED_REFUSALS = {
-    "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED", "ALREADY_EXISTS", "PERMISSION_DENIED", "FAILED_PRECONDITION",
+    "INVALID_ARGUMENT",
+    "RESOURCE_EXHAUSTED",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "FAILED_PRECONDITION",
 }
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     """Analysts submit queries; analysts and IG officers read node status and county budgets."""
 
-    def __init__(self, pool: NodePool, results: ResultStore, deadline: float, tls: TlsFiles | None, *,
-                 plaintext: bool = False, limits: AnalystLimits | None = None) -> None:
+    def __init__(
+        self,
+        pool: NodePool,
+        results: ResultStore,
+        deadline: float,
+        tls: TlsFiles | None,
+        *,
+        plaintext: bool = False,
+        limits: AnalystLimits | None = None,
+    ) -> None:
         self.pool = pool
         self.tls = tls
         self.results = results
@@ -81,8 +93,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         raise AssertionError("context.abort always raises")
 
-    def _submit(self, request: coordinator_pb2.FederatedQuery, context: grpc.ServicerContext,
-                analyst: str) -> coordinator_pb2.FederatedResult:
+    def _submit(
+        self, request: coordinator_pb2.FederatedQuery, context: grpc.ServicerContext, analyst: str
+    ) -> coordinator_pb2.FederatedResult:
         try:
             check_query_sizes(request.query)
             codes = unique_districts(request.districts) or list(self.pool.nodes)
@@ -95,16 +108,24 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         query.analyst = analyst
         stored = self.results.get(query.query_id)
         if stored is not None and not same_question(stored.query, query):
-            context.abort(grpc.StatusCode.ALREADY_EXISTS,
-                          f"query id {query.query_id[:MAX_QUERY_ID]!r} was already used for a different query; "
-                          "use a new id for a new question")
+            context.abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"query id {query.query_id[:MAX_QUERY_ID]!r} was already used for a different query; "
+                "use a new id for a new question",
+            )
         if stored is not None and stored.complete:
             return as_replay(as_seen_by(stored, query))
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"districts: {', '.join(unknown)} not registered")
-        replies = check_receipts(self.receipts, self.pool, codes, query, deadline,
-                                 on_start=lambda futures: _cancel_when_gone(context, futures))
+        replies = check_receipts(
+            self.receipts,
+            self.pool,
+            codes,
+            query,
+            deadline,
+            on_start=lambda futures: _cancel_when_gone(context, futures),
+        )
         _abort_on_shared_refusal(context, replies)
         answered = [r.message for r in replies if r.message is not None]
         result = coordinator_pb2.FederatedResult(
@@ -122,16 +143,20 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def _deadline(self, asked: float, context: grpc.ServicerContext) -> float:
         """Seconds each node has: what the analyst asked (or the default), never past the analyst's own deadline."""
         if not (math.isfinite(asked) and 0 <= asked <= MAX_DEADLINE_SECONDS):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"deadline_seconds: {asked:.6g} is not a number of seconds up to {MAX_DEADLINE_SECONDS:g}; "
-                          "give a positive number, or 0 for the coordinator's default")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"deadline_seconds: {asked:.6g} is not a number of seconds up to {MAX_DEADLINE_SECONDS:g}; "
+                "give a positive number, or 0 for the coordinator's default",
+            )
         deadline = asked or self.deadline
         remaining = context.time_remaining()
         if remaining is not None:
             deadline = min(deadline, remaining - REPLY_MARGIN_SECONDS)
         if deadline <= 0:
-            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's own deadline leaves no time to ask the "
-                                                             "districts; allow a few seconds more")
+            context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "the call's own deadline leaves no time to ask the districts; allow a few seconds more",
+            )
         return deadline
 
     def Nodes(
@@ -140,27 +165,31 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         """Which registered nodes answer, with their public description."""
         self._caller_name(context, Role.ANALYST, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER)
         codes = list(self.pool.nodes)
-        replies = self.pool.call(codes, "Describe", node_pb2.DescribeRequest(), self._status_deadline(context),
-                                 kind="status")
-        return coordinator_pb2.NodesStatus(nodes=[
-            coordinator_pb2.NodeHealth(
-                district_code=r.entry.district_code,
-                district_name=_name(r.entry.district_code),
-                address=r.entry.address,
-                serving=r.message is not None,
-                detail=r.error or f"{r.message.wards} wards, {len(r.message.months)} months",
-                months=list(r.message.months) if r.message else [],
-            )
-            for r in replies
-        ])
+        replies = self.pool.call(
+            codes, "Describe", node_pb2.DescribeRequest(), self._status_deadline(context), kind="status"
+        )
+        return coordinator_pb2.NodesStatus(
+            nodes=[
+                coordinator_pb2.NodeHealth(
+                    district_code=r.entry.district_code,
+                    district_name=_name(r.entry.district_code),
+                    address=r.entry.address,
+                    serving=r.message is not None,
+                    detail=r.error or f"{r.message.wards} wards, {len(r.message.months)} months",
+                    months=list(r.message.months) if r.message else [],
+                )
+                for r in replies
+            ]
+        )
 
     def Budgets(
         self, request: coordinator_pb2.CountyBudgetRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.CountyBudget:
         """Every reachable node's budget (spending by analyst and purpose only to IG officers entitled to it)."""
         caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
-        replies = self.pool.call(list(self.pool.nodes), "Budget", node_pb2.BudgetRequest(),
-                                 self._status_deadline(context), kind="status")
+        replies = self.pool.call(
+            list(self.pool.nodes), "Budget", node_pb2.BudgetRequest(), self._status_deadline(context), kind="status"
+        )
         return coordinator_pb2.CountyBudget(
             nodes=[budget_for(caller, r.message) for r in replies if r.message is not None],
             unreachable=[_outcome(r) for r in replies if r.message is None],
@@ -172,25 +201,34 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         """A stored result by query id, to its analyst or an IG officer entitled to it; never a new release."""
         caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
         if len(request.query_id) > MAX_QUERY_ID:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"query_id: is {len(request.query_id):,} characters "
-                                                            f"long; the limit is {MAX_QUERY_ID}")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"query_id: is {len(request.query_id):,} characters long; the limit is {MAX_QUERY_ID}",
+            )
         stored = self.results.get(request.query_id)
         # Someone else's result is answered exactly as a missing one, so ids cannot be probed for existence.
         if stored is None or not may_read_result(caller, stored):
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no stored result for query id {request.query_id!r} that "
-                                                     f"{caller.name!r} may read")
+            context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"no stored result for query id {request.query_id!r} that {caller.name!r} may read",
+            )
         return stored
 
-    def Connect(self, request_iterator: Iterator[coordinator_pb2.NodeMessage],
-                context: grpc.ServicerContext) -> Iterator[coordinator_pb2.CoordinatorMessage]:
+    def Connect(
+        self, request_iterator: Iterator[coordinator_pb2.NodeMessage], context: grpc.ServicerContext
+    ) -> Iterator[coordinator_pb2.CoordinatorMessage]:
         """An outbound-only node's stream: this district's registered node certificate only."""
         link = self._outbound_link(context)
         session = Session(context, None if self.plaintext else self.tls)
         link.attach(session)
         log.info("district %s connected (outbound)", link.entry.district_code)
         context.add_callback(session.close)
-        threading.Thread(target=_read_replies, args=(request_iterator, session, link),
-                         name=f"outbound-{link.entry.district_code}", daemon=True).start()
+        threading.Thread(
+            target=_read_replies,
+            args=(request_iterator, session, link),
+            name=f"outbound-{link.entry.district_code}",
+            daemon=True,
+        ).start()
         yield from session.messages()
 
     def _outbound_link(self, context: grpc.ServicerContext) -> StreamLink:
@@ -200,10 +238,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             caller = Caller(caller.name, caller.role, dict(context.invocation_metadata() or ()).get("lsi-district"))
         link = self.pool.links.get(caller.district or "")
         entry = link.entry if link is not None else None
-        if entry is None or entry.mode != OUTBOUND or not isinstance(link, StreamLink) or (
-                not self.plaintext and caller.name != entry.certificate_name):
-            message = (f"{caller.name!r} (a node certificate for {caller.district or 'no district'}) is not registered "
-                       "here as an outbound node; register it with mode = \"outbound\" and its certificate_name")
+        if (
+            entry is None
+            or entry.mode != OUTBOUND
+            or not isinstance(link, StreamLink)
+            or (not self.plaintext and caller.name != entry.certificate_name)
+        ):
+            message = (
+                f"{caller.name!r} (a node certificate for {caller.district or 'no district'}) is not registered "
+                'here as an outbound node; register it with mode = "outbound" and its certificate_name'
+            )
             log.warning("permission denied: %s", message)
             context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
         return link
@@ -240,8 +284,9 @@ def as_replay(stored: coordinator_pb2.FederatedResult) -> coordinator_pb2.Federa
     for d in out.districts:
         if d.answered:
             d.replayed = True
-            d.charge.CopyFrom(query_pb2.Charge(rho=0.0, epsilon=0.0, delta=d.charge.delta,
-                                               mechanism=d.charge.mechanism))
+            d.charge.CopyFrom(
+                query_pb2.Charge(rho=0.0, epsilon=0.0, delta=d.charge.delta, mechanism=d.charge.mechanism)
+            )
     return out
 
 
@@ -287,13 +332,25 @@ def build_server(
 ) -> tuple[grpc.Server, int, health.HealthServicer, NodePool]:
     """A started coordinator server with its node pool; returns the server, bound port and health servicer."""
     if not plaintext and config.tls is None:
-        raise ValueError("the coordinator configuration has no [tls] section; mutual TLS is required "
-                         "(plaintext only with --insecure-plaintext-dangerous)")
+        raise ValueError(
+            "the coordinator configuration has no [tls] section; mutual TLS is required "
+            "(plaintext only with --insecure-plaintext-dangerous)"
+        )
     pool = NodePool(config.nodes, None if plaintext else config.tls)
-    servicer = CoordinatorServicer(pool, ResultStore(config.state_db), config.deadline_seconds, config.tls,
-                                   plaintext=plaintext, limits=config.limits)
+    servicer = CoordinatorServicer(
+        pool,
+        ResultStore(config.state_db),
+        config.deadline_seconds,
+        config.tls,
+        plaintext=plaintext,
+        limits=config.limits,
+    )
     server, port, health_servicer = start_server(
         lambda server: coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server),
-        listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,
-        max_workers=max_workers)
+        listen=config.listen,
+        tls=config.tls,
+        service_name=SERVICE_NAME,
+        plaintext=plaintext,
+        max_workers=max_workers,
+    )
     return server, port, health_servicer, pool

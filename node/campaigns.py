@@ -113,16 +113,31 @@ _COMMON_DETAILS = ("claimant_age", "partner_age", "tenure")
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
-        Target("pc_unclaimed", "Pension-age households apparently entitled to Pension Credit but not claiming",
-               "pc_unclaimed", "pc_unclaimed_annual", "pc_unclaimed_annual",
-               (*_COMMON_DETAILS, "savings_band", "state_pension_weekly", "private_pension_weekly")),
-        Target("fsm_unclaimed", "UC households with school-age children not recorded as getting free school meals",
-               "fsm_unclaimed", "fsm_unclaimed_children", None,
-               (*_COMMON_DETAILS, "n_school_age_children", "earnings_weekly")),
+        Target(
+            "pc_unclaimed",
+            "Pension-age households apparently entitled to Pension Credit but not claiming",
+            "pc_unclaimed",
+            "pc_unclaimed_annual",
+            "pc_unclaimed_annual",
+            (*_COMMON_DETAILS, "savings_band", "state_pension_weekly", "private_pension_weekly"),
+        ),
+        Target(
+            "fsm_unclaimed",
+            "UC households with school-age children not recorded as getting free school meals",
+            "fsm_unclaimed",
+            "fsm_unclaimed_children",
+            None,
+            (*_COMMON_DETAILS, "n_school_age_children", "earnings_weekly"),
+        ),
         # No gain estimate: Council Tax Support schemes differ by district and are not modelled here.
-        Target("uc_without_cts", "Households on Universal Credit with no Council Tax Support award",
-               "uc_without_cts", "ct_liability_annual", None,
-               (*_COMMON_DETAILS, "council_tax_band", "ct_liability_annual")),
+        Target(
+            "uc_without_cts",
+            "Households on Universal Credit with no Council Tax Support award",
+            "uc_without_cts",
+            "ct_liability_annual",
+            None,
+            (*_COMMON_DETAILS, "council_tax_band", "ct_liability_annual"),
+        ),
     )
 }
 
@@ -133,10 +148,21 @@ CAMPAIGN_COLUMNS: dict[str, Column] = {
         Column("ward_code", "category", "ONS code of the targeted household's ward (2025 boundaries)."),
         Column("contacted", "bool", "The district's team reached the household in this campaign."),
         Column("claimed", "bool", "The household has claimed the support the campaign is about."),
-        Column("gained_annual", "float", "Support gained by claiming; 0 until recorded.", minimum=0.0,
-               maximum=MAX_GAIN_ANNUAL, unit="£ a year"),
-        Column("expected_gain", "float", "Gain estimated when the household was targeted; empty where the "
-               "target has no estimate.", nullable=True, unit="£ a year"),
+        Column(
+            "gained_annual",
+            "float",
+            "Support gained by claiming; 0 until recorded.",
+            minimum=0.0,
+            maximum=MAX_GAIN_ANNUAL,
+            unit="£ a year",
+        ),
+        Column(
+            "expected_gain",
+            "float",
+            "Gain estimated when the household was targeted; empty where the target has no estimate.",
+            nullable=True,
+            unit="£ a year",
+        ),
     )
 }
 
@@ -206,6 +232,7 @@ class Progress:
 
 # ---- pure functions -----------------------------------------------------------------------------------------
 
+
 def validate_name(name: str) -> str:
     """A campaign name as the county uses it across districts, e.g. pension-credit-2025."""
     if not NAME.match(name or ""):
@@ -244,14 +271,16 @@ def expected_gains(selected: pd.DataFrame, target: Target) -> pd.Series:
 def target_list(selected: pd.DataFrame, target: Target, district_code: str) -> pd.DataFrame:
     """The list the district's team works from; blank outcome columns to fill in and import back."""
     names = {w.code: w.name for w in wards(district_code)}
-    out = pd.DataFrame({
-        "rank": np.arange(1, len(selected) + 1),
-        "household_id": selected["household_id"].astype(str),
-        "ward_code": selected["ward_code"].astype(str),
-        "ward_name": selected["ward_code"].astype(str).map(names),
-        "postcode_sector": selected["postcode_sector"].astype(str),
-        "expected_annual_gain": expected_gains(selected, target),
-    })
+    out = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(selected) + 1),
+            "household_id": selected["household_id"].astype(str),
+            "ward_code": selected["ward_code"].astype(str),
+            "ward_name": selected["ward_code"].astype(str).map(names),
+            "postcode_sector": selected["postcode_sector"].astype(str),
+            "expected_annual_gain": expected_gains(selected, target),
+        }
+    )
     for col in target.detail_columns:
         out[col] = selected[col].to_numpy()
     for col in OUTCOME_FIELDS:
@@ -345,8 +374,13 @@ def _check_header(path: Path, header: Sequence[str]) -> None:
         if h not in allowed:
             parts.append(f"unknown column {h!r}{did_you_mean(h, OUTCOME_FIELDS)}")
     if parts:
-        raise CampaignError(f"{path.name}: " + "; ".join(parts) + ". Columns: household_id, "
-                            + ", ".join(OUTCOME_FIELDS) + " (an empty cell leaves that field as it was)")
+        raise CampaignError(
+            f"{path.name}: "
+            + "; ".join(parts)
+            + ". Columns: household_id, "
+            + ", ".join(OUTCOME_FIELDS)
+            + " (an empty cell leaves that field as it was)"
+        )
 
 
 def apply_update(previous: Outcome, update: OutcomeUpdate) -> Outcome:
@@ -361,12 +395,15 @@ def apply_update(previous: Outcome, update: OutcomeUpdate) -> Outcome:
 def outcome_problem(outcome: Outcome) -> str | None:
     """Why an outcome state is inconsistent, or None."""
     if outcome.gained_annual > 0 and not outcome.claimed:
-        return (f"a gain of £{outcome.gained_annual:,.2f} a year is recorded but claimed is false; "
-                "set claimed to true, or the gain to 0")
+        return (
+            f"a gain of £{outcome.gained_annual:,.2f} a year is recorded but claimed is false; "
+            "set claimed to true, or the gain to 0"
+        )
     return None
 
 
 # ---- the store ----------------------------------------------------------------------------------------------
+
 
 class CampaignStore:
     """A district's campaigns in the node's state database; safe to use while the node serves."""
@@ -412,8 +449,15 @@ class CampaignStore:
         return campaign
 
     def create_campaign(
-        self, name: str, target: str, month: str, derived: pd.DataFrame, *, created_by: str,
-        limit: int | None = None, source_digest: str = "",
+        self,
+        name: str,
+        target: str,
+        month: str,
+        derived: pd.DataFrame,
+        *,
+        created_by: str,
+        limit: int | None = None,
+        source_digest: str = "",
     ) -> tuple[Campaign, pd.DataFrame]:
         """Choose the target households from a month's derived frame and record the campaign.
 
@@ -424,8 +468,7 @@ class CampaignStore:
             raise CampaignError("created_by must name the officer creating the campaign")
         selected = select_targets(derived, spec, limit)
         if selected.empty:
-            raise CampaignError(f"target {target}: no household in the {month} snapshot qualifies; "
-                                "nothing was created")
+            raise CampaignError(f"target {target}: no household in the {month} snapshot qualifies; nothing was created")
         gains = expected_gains(selected, spec)
         rows = [
             (name, hid, rank, ward, None if np.isnan(gain) else float(gain))
@@ -451,8 +494,13 @@ class CampaignStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
-            self._audit(conn, created_by.strip(), "campaign_create", name,
-                        f"target {target}, {month} snapshot, {len(rows)} households listed")
+            self._audit(
+                conn,
+                created_by.strip(),
+                "campaign_create",
+                name,
+                f"target {target}, {month} snapshot, {len(rows)} households listed",
+            )
             campaign = _campaign(conn, name)
         assert campaign is not None
         return campaign, target_list(selected, spec, self.district_code)
@@ -460,8 +508,14 @@ class CampaignStore:
     # -- outcomes -----------------------------------------------------------------------------------------
 
     def record_outcome(
-        self, name: str, household_id: str, *, recorded_by: str, contacted: bool | None = None,
-        claimed: bool | None = None, gained_annual: float | None = None,
+        self,
+        name: str,
+        household_id: str,
+        *,
+        recorded_by: str,
+        contacted: bool | None = None,
+        claimed: bool | None = None,
+        gained_annual: float | None = None,
         known_households: Collection[str] | None = None,
     ) -> Outcome:
         """Record one household's outcome (unset fields keep their last value); returns the new state."""
@@ -479,7 +533,12 @@ class CampaignStore:
         return states[update.household_id]
 
     def import_outcomes_csv(
-        self, name: str, path: Path, *, recorded_by: str, known_households: Collection[str] | None = None,
+        self,
+        name: str,
+        path: Path,
+        *,
+        recorded_by: str,
+        known_households: Collection[str] | None = None,
     ) -> int:
         """Record every outcome in a CSV, or none of them; returns the number of rows recorded."""
         updates, problems = parse_outcomes_csv(path)
@@ -492,16 +551,21 @@ class CampaignStore:
         return len(updates)
 
     def _record(
-        self, name: str, updates: Sequence[tuple[int, OutcomeUpdate]], recorded_by: str,
-        known: Collection[str] | None, found: Sequence[RowProblem] = (),
+        self,
+        name: str,
+        updates: Sequence[tuple[int, OutcomeUpdate]],
+        recorded_by: str,
+        known: Collection[str] | None,
+        found: Sequence[RowProblem] = (),
     ) -> dict[str, Outcome]:
         if not recorded_by.strip():
             raise CampaignError("recorded_by must name the officer recording the outcome")
         now = utc_now()
         with self._transaction() as conn:
             campaign = self._require(conn, name)
-            targeted = {r[0] for r in conn.execute(
-                "SELECT household_id FROM campaign_targets WHERE campaign = ?", (name,))}
+            targeted = {
+                r[0] for r in conn.execute("SELECT household_id FROM campaign_targets WHERE campaign = ?", (name,))
+            }
             states = {hid: outcome for hid, outcome in _latest(conn, name)}
             problems = list(found)
             rows = []
@@ -522,8 +586,17 @@ class CampaignStore:
                     problems.append(RowProblem(n, "gained_annual", problem))
                     continue
                 states[u.household_id] = state
-                rows.append((name, u.household_id, int(state.contacted), int(state.claimed), state.gained_annual,
-                             now, recorded_by.strip()))
+                rows.append(
+                    (
+                        name,
+                        u.household_id,
+                        int(state.contacted),
+                        int(state.claimed),
+                        state.gained_annual,
+                        now,
+                        recorded_by.strip(),
+                    )
+                )
             if problems:
                 # Raised inside the transaction: nothing is written.
                 raise _Problems(sorted(problems, key=lambda p: p.row_number))
@@ -537,8 +610,9 @@ class CampaignStore:
 
     def _audit(self, conn: sqlite3.Connection, actor: str, action: str, name: str, detail: str) -> None:
         if self.signer is not None:
-            append_entry(conn, self.signer, actor=actor, role="district-staff", action=action, purpose=name,
-                         detail=detail)
+            append_entry(
+                conn, self.signer, actor=actor, role="district-staff", action=action, purpose=name, detail=detail
+            )
 
     # -- what queries read --------------------------------------------------------------------------------
 
@@ -555,16 +629,16 @@ class CampaignStore:
                 (name,),
             ).fetchall()
             # Read in the same transaction as the rows, so the revision is exactly the state's.
-            (revision,) = conn.execute(
-                "SELECT COUNT(*) FROM campaign_outcomes WHERE campaign = ?", (name,)
-            ).fetchone()
-        frame = pd.DataFrame({
-            "ward_code": pd.Categorical([r[1] for r in rows], categories=self.wards),
-            "contacted": np.array([bool(r[3]) for r in rows], dtype=bool),
-            "claimed": np.array([bool(r[4]) for r in rows], dtype=bool),
-            "gained_annual": np.array([r[5] or 0.0 for r in rows], dtype="float64"),
-            "expected_gain": np.array([np.nan if r[2] is None else r[2] for r in rows], dtype="float64"),
-        })
+            (revision,) = conn.execute("SELECT COUNT(*) FROM campaign_outcomes WHERE campaign = ?", (name,)).fetchone()
+        frame = pd.DataFrame(
+            {
+                "ward_code": pd.Categorical([r[1] for r in rows], categories=self.wards),
+                "contacted": np.array([bool(r[3]) for r in rows], dtype=bool),
+                "claimed": np.array([bool(r[4]) for r in rows], dtype=bool),
+                "gained_annual": np.array([r[5] or 0.0 for r in rows], dtype="float64"),
+                "expected_gain": np.array([np.nan if r[2] is None else r[2] for r in rows], dtype="float64"),
+            }
+        )
         return CampaignState(campaign, frame, int(revision))
 
     def campaign_frame(self, name: str) -> tuple[str, pd.DataFrame]:
@@ -577,8 +651,14 @@ class CampaignStore:
         out = []
         for campaign in self.campaigns():
             frame = self.state(campaign.name).frame
-            out.append(Progress(campaign, int(frame["contacted"].sum()), int(frame["claimed"].sum()),
-                                float(frame["gained_annual"].sum())))
+            out.append(
+                Progress(
+                    campaign,
+                    int(frame["contacted"].sum()),
+                    int(frame["claimed"].sum()),
+                    float(frame["gained_annual"].sum()),
+                )
+            )
         return out
 
 
@@ -596,8 +676,15 @@ def _campaign(conn: sqlite3.Connection, name: str) -> Campaign | None:
     ).fetchone()
     if row is None:
         return None
-    return Campaign(name=row[0], target=row[1], month=row[2], created_at=row[3], created_by=row[4],
-                    households=row[6], source_digest=row[5])
+    return Campaign(
+        name=row[0],
+        target=row[1],
+        month=row[2],
+        created_at=row[3],
+        created_by=row[4],
+        households=row[6],
+        source_digest=row[5],
+    )
 
 
 def _latest(conn: sqlite3.Connection, name: str) -> Iterator[tuple[str, Outcome]]:

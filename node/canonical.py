@@ -200,9 +200,15 @@ def canonical_question(vq: ValidatedQuery, columns: Mapping[str, Column], noise:
     """The canonical question as JSON: the replay identity, before the data's version is added.
 
     The wire vocabulary's question fields, over the normalised filters, with the dataset and planned noise."""
-    fields = question_fields(vq.measure, vq.column, vq.lower, vq.upper,
-                             [(f.column, f.op, f.value) for f in normalise_filters(vq.filters, columns)],
-                             vq.group_by, vq.months)
+    fields = question_fields(
+        vq.measure,
+        vq.column,
+        vq.lower,
+        vq.upper,
+        [(f.column, f.op, f.value) for f in normalise_filters(vq.filters, columns)],
+        vq.group_by,
+        vq.months,
+    )
     fields["dataset"] = vq.dataset
     fields["noise"] = [[n.mechanism, repr(float(n.scale))] for n in noise]
     return canonical_json(fields)

@@ -104,8 +104,14 @@ class NodeEngine:
 
     @classmethod
     def open(
-        cls, district_code: str, data_dir: Path, state_db: Path, policy_path: Path, audit_key: Path,
-        *, strict: bool = True,
+        cls,
+        district_code: str,
+        data_dir: Path,
+        state_db: Path,
+        policy_path: Path,
+        audit_key: Path,
+        *,
+        strict: bool = True,
     ) -> NodeEngine:
         """Load and validate every snapshot, open the durable store; fail before serving if anything is wrong."""
         policy = load_policy(policy_path)
@@ -156,8 +162,10 @@ class NodeEngine:
             role=caller.role,
             purpose=vq.purpose,
             canonical_query=vq.canonical(),
-            draws=tuple(make_draw(p.mechanism, p.scale, p.sensitivity, values)
-                        for p, values in zip(plans, _vectors(vq, exact), strict=True)),
+            draws=tuple(
+                make_draw(p.mechanism, p.scale, p.sensitivity, values)
+                for p, values in zip(plans, _vectors(vq, exact), strict=True)
+            ),
             months=tuple(vq.months),
         )
         stored = self.store.charge_and_release(request, lambda drawn: self._render(vq, exact, spreads, drawn, version))
@@ -191,16 +199,19 @@ class NodeEngine:
 
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
         """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose."""
-        return budget_message(self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho,
-                              detail=detail)
+        return budget_message(
+            self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho, detail=detail
+        )
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
         mechanism = vq.loss.mechanism
         k, cells = len(vq.months), exact.cells_per_contribution
+
         # Each month has its own cells (the executor keys every cell by month), which the L2 bound relies on.
         def sens(measure: Literal["count", "sum"], lower: int = 0, upper: int = 0) -> Sensitivity:
-            return sensitivity(measure, lower, upper, contributions=k, cells_per_contribution=cells,
-                               months_in_separate_cells=True)
+            return sensitivity(
+                measure, lower, upper, contributions=k, cells_per_contribution=cells, months_in_separate_cells=True
+            )
 
         count_sens = sens("count")
         if vq.measure == "mean":
@@ -208,17 +219,26 @@ class NodeEngine:
                 raise QueryError("privacy.target_accuracy", "not available for MEAN; ask for epsilon or rho")
             sum_sens = sens("sum", vq.lower, vq.upper)
             return list(
-                plan_mean(mechanism, sum_sens, count_sens, epsilon=vq.loss.epsilon, rho=vq.loss.rho,
-                          delta=self.policy.delta)
+                plan_mean(
+                    mechanism, sum_sens, count_sens, epsilon=vq.loss.epsilon, rho=vq.loss.rho, delta=self.policy.delta
+                )
             )
         chosen = count_sens if vq.measure == "count" else sens("sum", vq.lower, vq.upper)
         return [
-            plan_release(mechanism, chosen, epsilon=vq.loss.epsilon, rho=vq.loss.rho, accuracy=vq.loss.accuracy,
-                         alpha=ALPHA, delta=self.policy.delta)
+            plan_release(
+                mechanism,
+                chosen,
+                epsilon=vq.loss.epsilon,
+                rho=vq.loss.rho,
+                accuracy=vq.loss.accuracy,
+                alpha=ALPHA,
+                delta=self.policy.delta,
+            )
         ]
 
-    def _render(self, vq: ValidatedQuery, exact: ExactAggregate, spreads: list[Spread], drawn: Drawn,
-                version: str = "") -> bytes:
+    def _render(
+        self, vq: ValidatedQuery, exact: ExactAggregate, spreads: list[Spread], drawn: Drawn, version: str = ""
+    ) -> bytes:
         """Runs inside the ledger's transaction, after the charge: formats the noisy vectors, nothing slow."""
         min_cell = drawn.policy.min_published_cell
         if vq.measure == "mean":
@@ -232,8 +252,9 @@ class NodeEngine:
             (one,) = spreads
             (noisy,) = drawn.noisy
             threshold = min_cell if vq.measure == "count" else None
-            cells = [_cell(key, v, one, self.district.code, threshold)
-                     for key, v in zip(exact.keys, noisy, strict=True)]
+            cells = [
+                _cell(key, v, one, self.district.code, threshold) for key, v in zip(exact.keys, noisy, strict=True)
+            ]
         message = query_pb2.Release(
             query_id=vq.query_id,
             district_code=self.district.code,
@@ -247,8 +268,9 @@ class NodeEngine:
 
     def _draw_unledgered(self, vq: ValidatedQuery, exact: ExactAggregate, plans: list[Plan]) -> bytes:
         """The release path without the ledger, for benchmarks and tests of noise only: never sent anywhere."""
-        draws = [make_draw(p.mechanism, p.scale, p.sensitivity, v) for p, v in zip(plans, _vectors(vq, exact),
-                                                                                      strict=True)]
+        draws = [
+            make_draw(p.mechanism, p.scale, p.sensitivity, v) for p, v in zip(plans, _vectors(vq, exact), strict=True)
+        ]
         drawn = Drawn(run(draws), charge_of(draws, self.policy.delta), self.policy)
         return self._render(vq, exact, [spread(p, vq.measure) for p in plans], drawn)
 
@@ -256,8 +278,9 @@ class NodeEngine:
         message = query_pb2.Release.FromString(stored.payload)
         if stored.replayed:
             message.replayed = True
-            message.charge.CopyFrom(query_pb2.Charge(rho=0.0, epsilon=0.0, delta=message.charge.delta,
-                                                     mechanism=message.charge.mechanism))
+            message.charge.CopyFrom(
+                query_pb2.Charge(rho=0.0, epsilon=0.0, delta=message.charge.delta, mechanism=message.charge.mechanism)
+            )
         # Totals only: the breakdown names every analyst and purpose, grows with the ledger, and is for IG
         # officers (the Budget call), not for every analyst's every answer.
         message.budget.CopyFrom(self.budget(detail=False))
@@ -291,16 +314,21 @@ def policy_conflict_message(exc: PolicyConflict, policy_path: Path) -> str:
 def check_snapshot_size(month: str, rows: int) -> None:
     """Refuse to serve a snapshot too large for exact 64-bit sums (see node.query.MAX_ROWS_PER_SNAPSHOT)."""
     if rows > MAX_ROWS_PER_SNAPSHOT:
-        raise ValueError(f"the {month} snapshot has {rows:,} households; a node serves at most "
-                         f"{MAX_ROWS_PER_SNAPSHOT:,} per snapshot, so that every exact sum stays exact")
+        raise ValueError(
+            f"the {month} snapshot has {rows:,} households; a node serves at most "
+            f"{MAX_ROWS_PER_SNAPSHOT:,} per snapshot, so that every exact sum stays exact"
+        )
 
 
 def check_noise(plans: list[Plan]) -> None:
     """Refuse a loss so small that its noise could leave 64-bit arithmetic; the reason names no data."""
     for plan in plans:
         if plan.scale > MAX_NOISE_SCALE:
-            raise QueryError("privacy", f"the loss asked for is so small that its noise (scale {plan.scale:.3g}) "
-                                        f"is above the node's limit of {MAX_NOISE_SCALE:.3g}; ask for a larger loss")
+            raise QueryError(
+                "privacy",
+                f"the loss asked for is so small that its noise (scale {plan.scale:.3g}) "
+                f"is above the node's limit of {MAX_NOISE_SCALE:.3g}; ask for a larger loss",
+            )
 
 
 def _vectors(vq: ValidatedQuery, exact: ExactAggregate) -> list[list[int]]:
@@ -326,33 +354,62 @@ def _level(key: CellKey) -> int:
 def _cell(key: CellKey, value: int, sp: Spread, district_code: str, min_cell: int | None) -> query_pb2.Cell:
     # A policy minimum of 0 means no suppression: negative noisy counts are honest estimates, not disclosures.
     if min_cell and value < min_cell:
-        return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
-                              noise_scale=sp.plan.scale, suppressed=True)
+        return query_pb2.Cell(
+            level=_level(key), district_code=district_code, keys=_keys(key), noise_scale=sp.plan.scale, suppressed=True
+        )
     return query_pb2.Cell(
-        level=_level(key), district_code=district_code, keys=_keys(key), value=float(value),
-        ci_low=float(value - sp.half_width), ci_high=float(value + sp.half_width), noise_scale=sp.plan.scale,
+        level=_level(key),
+        district_code=district_code,
+        keys=_keys(key),
+        value=float(value),
+        ci_low=float(value - sp.half_width),
+        ci_high=float(value + sp.half_width),
+        noise_scale=sp.plan.scale,
         variance=sp.variance,
     )
 
 
-def _mean_cell(key: CellKey, noisy_sum: int, noisy_count: int, sum_sp: Spread, count_sp: Spread,
-               vq: ValidatedQuery, district_code: str, min_cell: int) -> query_pb2.Cell:
+def _mean_cell(
+    key: CellKey,
+    noisy_sum: int,
+    noisy_count: int,
+    sum_sp: Spread,
+    count_sp: Spread,
+    vq: ValidatedQuery,
+    district_code: str,
+    min_cell: int,
+) -> query_pb2.Cell:
     sum_var, count_var = sum_sp.variance, count_sp.variance
     parts = query_pb2.MeanParts(sum=noisy_sum, sum_variance=sum_var, count=noisy_count, count_variance=count_var)
     if noisy_count < max(min_cell, 1):
-        return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key),
-                              noise_scale=sum_sp.plan.scale, suppressed=True)
-    low, high = mean_interval(noisy_sum, noisy_count, sum_sp.half_width_mean_part, count_sp.half_width_mean_part,
-                              vq.lower, vq.upper)
+        return query_pb2.Cell(
+            level=_level(key),
+            district_code=district_code,
+            keys=_keys(key),
+            noise_scale=sum_sp.plan.scale,
+            suppressed=True,
+        )
+    low, high = mean_interval(
+        noisy_sum, noisy_count, sum_sp.half_width_mean_part, count_sp.half_width_mean_part, vq.lower, vq.upper
+    )
     mean = min(max(noisy_sum / noisy_count, vq.lower), vq.upper)
     variance = (sum_var + mean**2 * count_var) / noisy_count**2
-    return query_pb2.Cell(level=_level(key), district_code=district_code, keys=_keys(key), value=mean,
-                          ci_low=low, ci_high=high, noise_scale=sum_sp.plan.scale, variance=variance,
-                          mean_parts=parts)
+    return query_pb2.Cell(
+        level=_level(key),
+        district_code=district_code,
+        keys=_keys(key),
+        value=mean,
+        ci_low=low,
+        ci_high=high,
+        noise_scale=sum_sp.plan.scale,
+        variance=variance,
+        mean_parts=parts,
+    )
 
 
-def mean_interval(noisy_sum: float, noisy_count: float, sum_half_width: int, count_half_width: int,
-                  lower: float, upper: float) -> tuple[float, float]:
+def mean_interval(
+    noisy_sum: float, noisy_count: float, sum_half_width: int, count_half_width: int, lower: float, upper: float
+) -> tuple[float, float]:
     """A 95% interval for sum/count from each part's 97.5% half-width, then the extremes (a union bound)."""
     s_lo, s_hi = noisy_sum - sum_half_width, noisy_sum + sum_half_width
     c_lo, c_hi = noisy_count - count_half_width, noisy_count + count_half_width
@@ -367,14 +424,16 @@ def charge_message(charge: Charge) -> query_pb2.Charge:
     return query_pb2.Charge(rho=charge.rho, epsilon=charge.epsilon, delta=charge.delta, mechanism=str(charge.mechanism))
 
 
-def budget_message(summary: BudgetSummary, code: str, name: str, per_query_rho: float, *,
-                   detail: bool = True) -> query_pb2.BudgetStatus:
+def budget_message(
+    summary: BudgetSummary, code: str, name: str, per_query_rho: float, *, detail: bool = True
+) -> query_pb2.BudgetStatus:
     """The ledger's summary as the wire message, with the per-analyst and per-purpose breakdown if `detail`."""
 
     def spends(rho: Mapping[str, float], queries: Mapping[str, int]) -> list[query_pb2.Spend]:
         return [
-            query_pb2.Spend(key=k, rho=v, epsilon=rho_to_epsilon(v, summary.delta) if v > 0 else 0.0,
-                            queries=queries.get(k, 0))
+            query_pb2.Spend(
+                key=k, rho=v, epsilon=rho_to_epsilon(v, summary.delta) if v > 0 else 0.0, queries=queries.get(k, 0)
+            )
             for k, v in rho.items()
         ]
 

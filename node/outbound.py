@@ -84,8 +84,16 @@ class StreamContext:
 class OutboundLink:
     """Keeps this node's stream to the coordinator open and answers its calls; runs on a daemon thread."""
 
-    def __init__(self, servicer: Any, address: str, server_name: str, tls: TlsFiles | None, *,
-                 workers: int = 8, max_backoff: float = 5.0) -> None:
+    def __init__(
+        self,
+        servicer: Any,
+        address: str,
+        server_name: str,
+        tls: TlsFiles | None,
+        *,
+        workers: int = 8,
+        max_backoff: float = 5.0,
+    ) -> None:
         self.servicer = servicer
         self.address = address
         self.server_name = server_name
@@ -133,8 +141,11 @@ class OutboundLink:
             channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
             metadata = (("lsi-district", getattr(self.servicer.engine.district, "code", "")),)
         else:
-            channel = grpc.secure_channel(self.address, channel_credentials(self.tls), options=[
-                ("grpc.ssl_target_name_override", self.server_name), *CHANNEL_OPTIONS])
+            channel = grpc.secure_channel(
+                self.address,
+                channel_credentials(self.tls),
+                options=[("grpc.ssl_target_name_override", self.server_name), *CHANNEL_OPTIONS],
+            )
             metadata = ()
         self._channel = channel
         outgoing: queue.Queue[coordinator_pb2.NodeMessage | None] = queue.Queue()
@@ -146,8 +157,12 @@ class OutboundLink:
                 self.connected.set()
                 self._executor.submit(self._answer, call, pem, outgoing.put)
         except grpc.RpcError as exc:
-            log.warning("stream to the coordinator at %s ended: %s %s", self.address,
-                        exc.code().name, bounded(exc.details() or ""))  # type: ignore[attr-defined]
+            log.warning(
+                "stream to the coordinator at %s ended: %s %s",
+                self.address,
+                exc.code().name,
+                bounded(exc.details() or ""),
+            )  # type: ignore[attr-defined]
         except RuntimeError:
             pass  # the executor was shut down by stop()
         finally:
@@ -170,8 +185,9 @@ class OutboundLink:
             log.warning("not connecting to the coordinator at %s: %s", self.address, exc)
             return None
 
-    def _answer(self, call: coordinator_pb2.CoordinatorMessage, pem: bytes,
-                send: Callable[[coordinator_pb2.NodeMessage], None]) -> None:
+    def _answer(
+        self, call: coordinator_pb2.CoordinatorMessage, pem: bytes, send: Callable[[coordinator_pb2.NodeMessage], None]
+    ) -> None:
         send(answer(self.servicer, call, pem))
 
 
@@ -197,6 +213,7 @@ def answer(servicer: Any, call: coordinator_pb2.CoordinatorMessage, pem: bytes) 
     return coordinator_pb2.NodeMessage(call_id=call.call_id, reply=reply.SerializeToString())
 
 
-def _failed(call: coordinator_pb2.CoordinatorMessage, code: grpc.StatusCode,
-            details: str) -> coordinator_pb2.NodeMessage:
+def _failed(
+    call: coordinator_pb2.CoordinatorMessage, code: grpc.StatusCode, details: str
+) -> coordinator_pb2.NodeMessage:
     return coordinator_pb2.NodeMessage(call_id=call.call_id, error_code=code.name, error=bounded(details))

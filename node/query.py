@@ -78,8 +78,15 @@ class ValidatedQuery:
 
     def canonical(self) -> str:
         """The query as asked, in canonical JSON, for the audit log (the replay identity is node.canonical's)."""
-        fields = question_fields(self.measure, self.column, self.lower, self.upper,
-                                 [(f.column, f.op, f.value) for f in self.filters], self.group_by, self.months)
+        fields = question_fields(
+            self.measure,
+            self.column,
+            self.lower,
+            self.upper,
+            [(f.column, f.op, f.value) for f in self.filters],
+            self.group_by,
+            self.months,
+        )
         fields["loss"] = {
             "epsilon": self.loss.epsilon,
             "rho": self.loss.rho,
@@ -98,18 +105,19 @@ def campaign_of(dataset: str, campaigns: Collection[str]) -> str | None:
     if not dataset:
         return None
     if not dataset.startswith(CAMPAIGN_PREFIX):
-        raise QueryError("dataset", f"{dataset!r} is not a dataset: leave it empty for the household snapshots, "
-                                    f"or name a campaign as {CAMPAIGN_PREFIX}NAME")
-    name = dataset[len(CAMPAIGN_PREFIX):]
+        raise QueryError(
+            "dataset",
+            f"{dataset!r} is not a dataset: leave it empty for the household snapshots, "
+            f"or name a campaign as {CAMPAIGN_PREFIX}NAME",
+        )
+    name = dataset[len(CAMPAIGN_PREFIX) :]
     if name not in campaigns:
         held = f"its campaigns: {', '.join(sorted(campaigns))}" if campaigns else "it has none"
         raise QueryError("dataset", f"this district has no campaign {name!r}; {held}")
     return name
 
 
-def validate(
-    query: query_pb2.Query, *, columns: Mapping[str, Column], months: Sequence[str]
-) -> ValidatedQuery:
+def validate(query: query_pb2.Query, *, columns: Mapping[str, Column], months: Sequence[str]) -> ValidatedQuery:
     """Check a query against the queryable columns and available months; raise QueryError naming the field.
 
     For a campaign dataset, `columns` are the campaign's and `months` holds only the campaign's month."""
@@ -240,8 +248,11 @@ def _months(asked: Sequence[str], available: Sequence[str]) -> tuple[str, ...]:
 def _campaign_months(asked: Sequence[str], campaign_month: Sequence[str]) -> tuple[str, ...]:
     # A campaign is one list of households drawn from one snapshot: one row each, one month.
     if asked and list(asked) != list(campaign_month):
-        raise QueryError("months", f"the campaign's targets come from {campaign_month[0]}; leave months empty "
-                                   f"or ask for {campaign_month[0]} alone")
+        raise QueryError(
+            "months",
+            f"the campaign's targets come from {campaign_month[0]}; leave months empty "
+            f"or ask for {campaign_month[0]} alone",
+        )
     return tuple(campaign_month)
 
 
@@ -285,17 +296,24 @@ def check_loss_limits(query: query_pb2.Query, limits: LossLimits) -> None:
     which = p.WhichOneof("loss")
     floors = {"rho": limits.min_rho, "epsilon": limits.min_epsilon}
     if which in floors and math.isfinite(getattr(p, which)) and 0 < getattr(p, which) < floors[which]:
-        raise QueryError(f"privacy.{which}", f"{getattr(p, which):g} is below this node's floor of "
-                                             f"{floors[which]:g} per query (min_query_{which} in its policy): a "
-                                             "smaller loss releases only noise")
+        raise QueryError(
+            f"privacy.{which}",
+            f"{getattr(p, which):g} is below this node's floor of "
+            f"{floors[which]:g} per query (min_query_{which} in its policy): a "
+            "smaller loss releases only noise",
+        )
     if which == "target_accuracy" and p.target_accuracy > MAX_TARGET_ACCURACY:
-        raise QueryError("privacy.target_accuracy", f"{p.target_accuracy:g} is above the limit of "
-                                                    f"{MAX_TARGET_ACCURACY:g}")
+        raise QueryError(
+            "privacy.target_accuracy", f"{p.target_accuracy:g} is above the limit of {MAX_TARGET_ACCURACY:g}"
+        )
     ceiling = min(limits.max_clamp_abs, MAX_CLAMP_ABS)
     if MEASURES.get(query.measure.kind) in ("sum", "mean"):
         for name in ("lower", "upper"):
             bound = getattr(query.measure, name)
             if math.isfinite(bound) and abs(bound) > ceiling:
-                raise QueryError(f"measure.{name}", f"{name} bound {bound:g} is outside this node's limit of "
-                                                    f"-{ceiling:,.0f} to {ceiling:,.0f} (max_clamp_abs in its "
-                                                    "policy); choose bounds that fit the column")
+                raise QueryError(
+                    f"measure.{name}",
+                    f"{name} bound {bound:g} is outside this node's limit of "
+                    f"-{ceiling:,.0f} to {ceiling:,.0f} (max_clamp_abs in its "
+                    "policy); choose bounds that fit the column",
+                )

@@ -66,8 +66,13 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             district_name=e.district.name,
             months=e.months,
             columns=[
-                node_pb2.ColumnInfo(name=c.name, kind=c.kind, description=c.description,
-                                    categories=list(c.categories), derived=c.derived)
+                node_pb2.ColumnInfo(
+                    name=c.name,
+                    kind=c.kind,
+                    description=c.description,
+                    categories=list(c.categories),
+                    derived=c.derived,
+                )
                 for c in e.columns.values()
             ],
             wards=len(e.wards),
@@ -86,16 +91,22 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         release = _guarded(context, lambda: self.engine.answer(request, caller), f"query {request.query_id[:128]!r}")
         release.budget.CopyFrom(bounded_budget(release.budget))
         release.receipt.CopyFrom(self.engine.receipt(receipt_seq(context)))  # the county checks the ledger's head
-        log.info("query %s: %d cells, rho %.4g%s", request.query_id, len(release.cells), release.charge.rho,
-                 " (replayed)" if release.replayed else "")
+        log.info(
+            "query %s: %d cells, rho %.4g%s",
+            request.query_id,
+            len(release.cells),
+            release.charge.rho,
+            " (replayed)" if release.replayed else "",
+        )
         return release
 
     def Budget(self, request: node_pb2.BudgetRequest, context: grpc.ServicerContext) -> query_pb2.BudgetStatus:
         """The node's budget with spending by analyst and purpose, for the coordinator and IG officers entitled."""
         # The coordinator gets the breakdown too: it stamped every analyst and purpose on the queries it forwarded,
         # so it learns nothing new, and it needs them to answer the county IG officer (it strips them for others).
-        self._own_officer(context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER,
-                          what="read its detailed budget")
+        self._own_officer(
+            context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="read its detailed budget"
+        )
         return bounded_budget(_guarded(context, self.engine.budget, "budget"))
 
     def _check_limits(self, request: query_pb2.Query) -> None:
@@ -107,18 +118,24 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         """Put this district's IG officer's new policy in force (audited); returns the budget under it."""
         peer = self._own_officer(context, Role.IG_OFFICER, what="change its policy")
         if len(request.policy_toml) > MAX_POLICY_TOML:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"policy_toml: is {len(request.policy_toml):,} "
-                                                            f"characters long; the limit is {MAX_POLICY_TOML:,}")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"policy_toml: is {len(request.policy_toml):,} characters long; the limit is {MAX_POLICY_TOML:,}",
+            )
         change = lambda: self.engine.set_policy(request.policy_toml, changed_by=peer.name)  # noqa: E731
         return bounded_budget(_guarded(context, change, "policy change"))
 
     def AuditVerify(self, request: node_pb2.AuditRequest, context: grpc.ServicerContext) -> node_pb2.AuditReport:
         """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer."""
         self._own_officer(context, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="verify its audit log")
-        report = _guarded(context, lambda: verify_chain(self.engine.store.path, self.engine.store.signer.public_key),
-                          "audit verification")
-        return node_pb2.AuditReport(ok=report.ok, entries=report.entries,
-                                    first_bad_seq=report.first_bad_seq or 0, reason=report.reason or "")
+        report = _guarded(
+            context,
+            lambda: verify_chain(self.engine.store.path, self.engine.store.signer.public_key),
+            "audit verification",
+        )
+        return node_pb2.AuditReport(
+            ok=report.ok, entries=report.entries, first_bad_seq=report.first_bad_seq or 0, reason=report.reason or ""
+        )
 
 
 def sees_detail(peer: Peer, node_district: str) -> bool:
@@ -137,8 +154,10 @@ def _label(code: str | None) -> str:
 
 def other_district_message(peer: Peer, node_district: str, what: str) -> str:
     """Why an IG officer of another district (or of none) is refused at this node, naming both districts."""
-    return (f"{peer.name!r} is an IG officer for {_label(peer.district)}, but this node serves "
-            f"{_label(node_district)}: only {_label(node_district)}'s IG officer may {what}.")
+    return (
+        f"{peer.name!r} is an IG officer for {_label(peer.district)}, but this node serves "
+        f"{_label(node_district)}: only {_label(node_district)}'s IG officer may {what}."
+    )
 
 
 def check_certificate(config: NodeConfig) -> None:
@@ -184,21 +203,28 @@ def _guarded(context: grpc.ServicerContext, call: Callable[[], T], what: str) ->
         # gRPC would send an unexpected exception's text to the caller, and one raised near the data (e.g. an
         # exact cell that does not fit in 64 bits) can carry an unnoised value: it stays in this node's log.
         log.exception("%s failed", what)
-        context.abort(grpc.StatusCode.INTERNAL,
-                      f"{what} failed at this node with an internal error; the node's operator will find the cause "
-                      "in its log.")
+        context.abort(
+            grpc.StatusCode.INTERNAL,
+            f"{what} failed at this node with an internal error; the node's operator will find the cause in its log.",
+        )
     raise AssertionError("context.abort always raises")
 
 
-def build_server(engine: NodeEngine, config: NodeConfig, *, plaintext: bool = False,
-                 max_workers: int = 8) -> tuple[grpc.Server, int, health.HealthServicer]:
+def build_server(
+    engine: NodeEngine, config: NodeConfig, *, plaintext: bool = False, max_workers: int = 8
+) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started gRPC server for the node; returns it with its bound port and health servicer."""
     if not plaintext:
         check_certificate(config)
     servicer = NodeServicer(engine, config.tls, plaintext=plaintext)
-    return start_server(lambda server: node_pb2_grpc.add_NodeServicer_to_server(servicer, server),
-                        listen=config.listen, tls=config.tls, service_name=SERVICE_NAME, plaintext=plaintext,
-                        max_workers=max_workers)
+    return start_server(
+        lambda server: node_pb2_grpc.add_NodeServicer_to_server(servicer, server),
+        listen=config.listen,
+        tls=config.tls,
+        service_name=SERVICE_NAME,
+        plaintext=plaintext,
+        max_workers=max_workers,
+    )
 
 
 def connect_outbound(engine: NodeEngine, config: NodeConfig, *, plaintext: bool = False) -> OutboundLink | None:

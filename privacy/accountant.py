@@ -153,9 +153,7 @@ def plan_release(
         scale = scale_for_loss(mechanism, rho=epsilon_to_rho(epsilon, delta), sens=sens)
     else:
         scale = scale_for_loss(mechanism, epsilon=epsilon, rho=rho, sens=sens)
-    return Plan(
-        scale=scale, charge=make_charge(mechanism, scale, sens, delta), mechanism=mechanism, sensitivity=sens
-    )
+    return Plan(scale=scale, charge=make_charge(mechanism, scale, sens, delta), mechanism=mechanism, sensitivity=sens)
 
 
 def plan_mean(

@@ -28,7 +28,13 @@ from privacy.migrations import Migration, migrate
 
 GENESIS_HASH = "0" * 64
 ACTIONS = (
-    "release", "replay", "policy_change", "refused", "campaign_create", "campaign_outcomes", "recovery",
+    "release",
+    "replay",
+    "policy_change",
+    "refused",
+    "campaign_create",
+    "campaign_outcomes",
+    "recovery",
 )
 
 AUDIT_SCHEMA = """
@@ -121,9 +127,7 @@ class AuditSigner:
 
     def public_key_pem(self) -> bytes:
         """The public key as PEM, for `lsi audit verify` elsewhere."""
-        return self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def sign(self, data: bytes) -> bytes:
         """Ed25519 signature over data."""
@@ -300,9 +304,7 @@ def _key_replaced_at(rows: list[sqlite3.Row]) -> int:
 
 
 def _charges_without_audit(conn: sqlite3.Connection) -> str | None:
-    has_charges = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'charges'"
-    ).fetchone()
+    has_charges = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'charges'").fetchone()
     if not has_charges:
         return None
     row = conn.execute(

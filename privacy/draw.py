@@ -51,8 +51,7 @@ def charge_of(draws: Sequence[Draw], delta: float) -> Charge:
     rho = sum(c.rho for c in charges)
     pure = all(c.delta == 0 for c in charges)
     epsilon = sum(c.epsilon for c in charges) if pure else rho_to_epsilon(rho, delta)
-    return Charge(rho=rho, epsilon=epsilon, delta=0.0 if pure else delta, mechanism=first.mechanism,
-                  scale=first.scale)
+    return Charge(rho=rho, epsilon=epsilon, delta=0.0 if pure else delta, mechanism=first.mechanism, scale=first.scale)
 
 
 def run(draws: Sequence[Draw]) -> tuple[tuple[int, ...], ...]:

@@ -22,8 +22,10 @@ from privacy.audit import AuditSigner, append_entry, ensure_schema, verify_chain
 from privacy.ledger import LIFETIME_KEY, charge_units, month_key
 from privacy.statedb import make_private, transaction
 
-_DETAIL = re.compile(r"^(?P<mechanism>\S+) scale (?P<scale>[^;]+); epsilon at delta (?P<delta>[^;]+)"
-                     r"(?:; months (?P<months>\S+))?$")
+_DETAIL = re.compile(
+    r"^(?P<mechanism>\S+) scale (?P<scale>[^;]+); epsilon at delta (?P<delta>[^;]+)"
+    r"(?:; months (?P<months>\S+))?$"
+)
 
 
 class LedgerIntegrityError(ValueError):
@@ -92,23 +94,32 @@ def _amount_problems(conn: sqlite3.Connection) -> list[str]:
     charged = {q: (units, rho) for q, units, rho in conn.execute("SELECT query_id, rho_units, rho FROM charges")}
     for query_id, rho in audited.items():
         if query_id not in charged:
-            problems.append(f"query {query_id}: the audit log has its release but the ledger has no charge "
-                            "(charge deleted?)")
+            problems.append(
+                f"query {query_id}: the audit log has its release but the ledger has no charge (charge deleted?)"
+            )
         elif charged[query_id][0] != charge_units(rho) or charged[query_id][1] != rho:
-            problems.append(f"query {query_id}: the ledger charges rho {charged[query_id][1]!r} but its audit "
-                            f"entry says rho {rho!r} (charge edited?)")
+            problems.append(
+                f"query {query_id}: the ledger charges rho {charged[query_id][1]!r} but its audit "
+                f"entry says rho {rho!r} (charge edited?)"
+            )
     totals = dict(conn.execute("SELECT key, units FROM spend_totals"))
     lifetime = sum(units for units, _ in charged.values())
     if totals.get(LIFETIME_KEY, 0) != lifetime:
-        problems.append(f"running lifetime total {totals.get(LIFETIME_KEY, 0)} units differs from the charges' "
-                        f"sum {lifetime} units")
-    months = dict(conn.execute(
-        "SELECT m.month, SUM(c.rho_units) FROM charge_months m JOIN charges c USING (query_id) GROUP BY m.month"))
+        problems.append(
+            f"running lifetime total {totals.get(LIFETIME_KEY, 0)} units differs from the charges' sum {lifetime} units"
+        )
+    months = dict(
+        conn.execute(
+            "SELECT m.month, SUM(c.rho_units) FROM charge_months m JOIN charges c USING (query_id) GROUP BY m.month"
+        )
+    )
     for key in sorted({k for k in totals if k.startswith("month:")} | {month_key(m) for m in months}):
         want = months.get(key.removeprefix("month:"), 0)
         if totals.get(key, 0) != want:
-            problems.append(f"running total of snapshot month {key.removeprefix('month:')} is {totals.get(key, 0)} "
-                            f"units but its charges add up to {want}")
+            problems.append(
+                f"running total of snapshot month {key.removeprefix('month:')} is {totals.get(key, 0)} "
+                f"units but its charges add up to {want}"
+            )
     return problems
 
 
@@ -140,18 +151,31 @@ def recover(db_path: Path, key_path: Path, officer: str, reason: str) -> Recover
         ensure_schema(conn)
         if not new_ledger:
             _rebuild_from_audit(conn)
-        detail = {"reason": reason, "new_key": new_key, "new_ledger": new_ledger, "problems": problems,
-                  "public_key": signer.public_key_pem().decode()}
-        seq = append_entry(conn, signer, actor=officer, role="ig_officer", action="recovery",
-                           detail=json.dumps(detail, ensure_ascii=False, sort_keys=True))
+        detail = {
+            "reason": reason,
+            "new_key": new_key,
+            "new_ledger": new_ledger,
+            "problems": problems,
+            "public_key": signer.public_key_pem().decode(),
+        }
+        seq = append_entry(
+            conn,
+            signer,
+            actor=officer,
+            role="ig_officer",
+            action="recovery",
+            detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
+        )
     return Recovery(seq=seq, problems=problems, new_key=new_key, new_ledger=new_ledger)
 
 
 def _recoverable_problems(db_path: Path, signer: AuditSigner, new_key: bool) -> list[str]:
     report = verify_chain(db_path, signer.public_key)
     if not report.ok and not (new_key and "bad signature" in report.reason):
-        raise LedgerIntegrityError(f"the audit chain itself is broken ({report.reason}); it cannot be recovered "
-                                   "in place: restore the database from backup")
+        raise LedgerIntegrityError(
+            f"the audit chain itself is broken ({report.reason}); it cannot be recovered "
+            "in place: restore the database from backup"
+        )
     if new_key:
         return ["audit key was missing: a new key signs from here on"]
     return ledger_problems(db_path, signer)
@@ -161,8 +185,9 @@ def _rebuild_from_audit(conn: sqlite3.Connection) -> None:
     """Charges and running totals as the signed release entries state them."""
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'spend_totals'").fetchone():
         return
-    rows = conn.execute("SELECT query_id, rho, epsilon, actor, role, purpose, detail, time FROM audit_log "
-                        "WHERE action = 'release'").fetchall()
+    rows = conn.execute(
+        "SELECT query_id, rho, epsilon, actor, role, purpose, detail, time FROM audit_log WHERE action = 'release'"
+    ).fetchall()
     for query_id, rho, epsilon, actor, role, purpose, detail, time in rows:
         parsed = _DETAIL.match(detail or "")
         mechanism = parsed["mechanism"] if parsed else "unknown"
@@ -174,13 +199,29 @@ def _rebuild_from_audit(conn: sqlite3.Connection) -> None:
             "delta, created_at, charge_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (query_id) DO UPDATE SET rho = excluded.rho, rho_units = excluded.rho_units, "
             "epsilon = excluded.epsilon",
-            (query_id, actor, role, purpose or "", mechanism, scale, rho, charge_units(rho), epsilon, delta, time,
-             time[:10]),
+            (
+                query_id,
+                actor,
+                role,
+                purpose or "",
+                mechanism,
+                scale,
+                rho,
+                charge_units(rho),
+                epsilon,
+                delta,
+                time,
+                time[:10],
+            ),
         )
-        conn.executemany("INSERT OR IGNORE INTO charge_months (query_id, month) VALUES (?, ?)",
-                         [(query_id, m) for m in months])
+        conn.executemany(
+            "INSERT OR IGNORE INTO charge_months (query_id, month) VALUES (?, ?)", [(query_id, m) for m in months]
+        )
     conn.execute("DELETE FROM spend_totals")
-    conn.execute("INSERT INTO spend_totals (key, units) SELECT ?, COALESCE(SUM(rho_units), 0) FROM charges",
-                 (LIFETIME_KEY,))
-    conn.execute("INSERT INTO spend_totals (key, units) SELECT 'month:' || m.month, SUM(c.rho_units) "
-                 "FROM charge_months m JOIN charges c USING (query_id) GROUP BY m.month")
+    conn.execute(
+        "INSERT INTO spend_totals (key, units) SELECT ?, COALESCE(SUM(rho_units), 0) FROM charges", (LIFETIME_KEY,)
+    )
+    conn.execute(
+        "INSERT INTO spend_totals (key, units) SELECT 'month:' || m.month, SUM(c.rho_units) "
+        "FROM charge_months m JOIN charges c USING (query_id) GROUP BY m.month"
+    )

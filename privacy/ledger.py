@@ -377,23 +377,17 @@ class PrivacyStore:
         conn: sqlite3.Connection, query_id: str, fingerprint: str, snapshot_digest: str | None
     ) -> tuple[StoredRelease, bool] | None:
         """(stored release, found by id?) or None; raises QueryIdReused for a reused id."""
-        row = conn.execute(
-            "SELECT fingerprint, release_id FROM query_ids WHERE query_id = ?", (query_id,)
-        ).fetchone()
+        row = conn.execute("SELECT fingerprint, release_id FROM query_ids WHERE query_id = ?", (query_id,)).fetchone()
         if row is not None:
             if row[0] != fingerprint:
                 raise QueryIdReused(query_id, row[0], fingerprint)
             return _load_release(conn, "r.id = ?", (row[1],)), True
         if snapshot_digest is None:
             return None
-        found = _load_release(
-            conn, "r.fingerprint = ? AND r.snapshot_digest = ?", (fingerprint, snapshot_digest)
-        )
+        found = _load_release(conn, "r.fingerprint = ? AND r.snapshot_digest = ?", (fingerprint, snapshot_digest))
         return None if found is None else (found, False)
 
-    def replay(
-        self, query_id: str, fingerprint: str, snapshot_digest: str | None = None
-    ) -> StoredRelease | None:
+    def replay(self, query_id: str, fingerprint: str, snapshot_digest: str | None = None) -> StoredRelease | None:
         """Stored answer for a retried id, or for the same query on the same snapshot; None if new.
 
         Read-only and unaudited: the node should answer through charge_and_release, which replays too and
@@ -496,9 +490,7 @@ class PrivacyStore:
         limits = [("per-query cap", limit_units(policy.per_query_rho), 0)]
         cap = policy.analyst_caps.get(request.analyst)
         if cap is not None:
-            limits.append(
-                (f"cap for analyst {request.analyst!r}", limit_units(cap), spent_analyst)
-            )
+            limits.append((f"cap for analyst {request.analyst!r}", limit_units(cap), spent_analyst))
         limits.append(
             (
                 f"period total ({policy.period_start} to {policy.period_end})",
@@ -526,13 +518,15 @@ class PrivacyStore:
             )
         for name, limit, spent in limits:
             if spent + units > limit:
-                return BudgetExceeded(
-                    request.query_id, _refusal_detail(name, units, limit, spent, policy.delta)
-                )
+                return BudgetExceeded(request.query_id, _refusal_detail(name, units, limit, spent, policy.delta))
         return None
 
     def _release(
-        self, conn: sqlite3.Connection, request: ReleaseRequest, c: Charge, units: int,
+        self,
+        conn: sqlite3.Connection,
+        request: ReleaseRequest,
+        c: Charge,
+        units: int,
         render: Callable[[tuple[tuple[int, ...], ...]], bytes],
     ) -> StoredRelease:
         now = utc_now()
@@ -567,9 +561,7 @@ class PrivacyStore:
         # The noise is drawn only now, after the charge is written, from the measurements the charge was mapped from.
         payload = render(run(request.draws))
         if not isinstance(payload, bytes | bytearray):
-            raise TypeError(
-                f"render() must return the serialized answer as bytes, got {type(payload).__name__}"
-            )
+            raise TypeError(f"render() must return the serialized answer as bytes, got {type(payload).__name__}")
         cursor = conn.execute(
             "INSERT INTO releases (query_id, fingerprint, snapshot_digest, canonical_query, payload, "
             "created_at) "
@@ -612,9 +604,11 @@ class PrivacyStore:
             row = conn.execute("SELECT seq, entry_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             seq, head_hash = row if row is not None else (0, "")
             spent = conn.execute("SELECT units FROM spend_totals WHERE key = ?", (LIFETIME_KEY,)).fetchone()
-            known = conn.execute(
-                "SELECT entry_hash FROM audit_log WHERE seq = ?", (known_seq,)
-            ).fetchone() if known_seq > 0 else None
+            known = (
+                conn.execute("SELECT entry_hash FROM audit_log WHERE seq = ?", (known_seq,)).fetchone()
+                if known_seq > 0
+                else None
+            )
         return LedgerHead(
             seq=seq,
             head_hash=head_hash,
@@ -703,14 +697,10 @@ def _load_release(conn: sqlite3.Connection, where: str, args: tuple) -> StoredRe
     if row is None:
         return None
     charge = Charge(rho=row[3], epsilon=row[4], delta=row[5], mechanism=row[6], scale=row[7])
-    return StoredRelease(
-        query_id=row[0], payload=bytes(row[1]), charge=charge, created_at=row[2], replayed=True
-    )
+    return StoredRelease(query_id=row[0], payload=bytes(row[1]), charge=charge, created_at=row[2], replayed=True)
 
 
-def _refusal_detail(
-    limit_name: str, units: int, limit: int, spent: int, delta: float
-) -> BudgetExceededDetail:
+def _refusal_detail(limit_name: str, units: int, limit: int, spent: int, delta: float) -> BudgetExceededDetail:
     # Epsilon figures are increases in the cumulative epsilon at delta, so they compare like the rho
     # figures do: the request fits exactly when its increase is within what remains.
     spent_eps = rho_to_epsilon(_rho(spent), delta)
@@ -751,11 +741,18 @@ def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
 
 def _draws_json(draws: tuple[Draw, ...]) -> str:
     """What a charge paid for, as the store ran it: never the exact cells, only how many there were."""
-    return json.dumps([
-        {"mechanism": str(d.mechanism), "scale": d.scale, "l1": float(d.sensitivity.l1), "l2": d.sensitivity.l2,
-         "cells": len(d.exact)}
-        for d in draws
-    ])
+    return json.dumps(
+        [
+            {
+                "mechanism": str(d.mechanism),
+                "scale": d.scale,
+                "l1": float(d.sensitivity.l1),
+                "l2": d.sensitivity.l2,
+                "cells": len(d.exact),
+            }
+            for d in draws
+        ]
+    )
 
 
 def _check_request(request: ReleaseRequest) -> None:

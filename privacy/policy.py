@@ -202,9 +202,7 @@ def _analyst_caps(raw: Any, delta: float) -> dict[str, float]:
             elif set(value) == {"epsilon"}:
                 caps[cn] = epsilon_to_rho(_positive(name, value["epsilon"]), delta)
             else:
-                raise PolicyError(
-                    name, f"must be a number (rho), {{ rho = ... }} or {{ epsilon = ... }}, got {value}"
-                )
+                raise PolicyError(name, f"must be a number (rho), {{ rho = ... }} or {{ epsilon = ... }}, got {value}")
         else:
             caps[cn] = _positive(name, value)
     return caps
@@ -299,8 +297,16 @@ def _fmt_rho(rho: float | None, delta: float) -> str:
 def diff_policy(old: Policy, new: Policy) -> list[str]:
     """Human-readable changes from old to new, one line per setting, for the audit log."""
     changes = []
-    for name in ("district_code", "period_start", "period_end", "delta", "min_published_cell", "min_query_rho",
-                 "min_query_epsilon", "max_clamp_abs"):
+    for name in (
+        "district_code",
+        "period_start",
+        "period_end",
+        "delta",
+        "min_published_cell",
+        "min_query_rho",
+        "min_query_epsilon",
+        "max_clamp_abs",
+    ):
         a, b = getattr(old, name), getattr(new, name)
         if a != b:
             changes.append(f"{name}: {a!r} -> {b!r}")
@@ -309,9 +315,7 @@ def diff_policy(old: Policy, new: Policy) -> list[str]:
         if a != b:
             changes.append(f"{name}: {_fmt_rho(a, old.delta)} -> {_fmt_rho(b, new.delta)}")
     if set(old.allowed_mechanisms) != set(new.allowed_mechanisms):
-        changes.append(
-            f"allowed_mechanisms: {sorted(old.allowed_mechanisms)} -> {sorted(new.allowed_mechanisms)}"
-        )
+        changes.append(f"allowed_mechanisms: {sorted(old.allowed_mechanisms)} -> {sorted(new.allowed_mechanisms)}")
     for cn in sorted(set(old.analyst_caps) | set(new.analyst_caps)):
         a, b = old.analyst_caps.get(cn), new.analyst_caps.get(cn)
         if a != b:

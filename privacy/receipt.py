@@ -15,8 +15,16 @@ from privacy.audit import AuditSigner, utc_now
 from privacy.ledger import LedgerHead
 from protos.lsi.v1 import query_pb2
 
-SIGNED_FIELDS = ("district_code", "seq", "head_hash", "spent_units", "known_seq", "known_hash", "public_key",
-                 "issued_at")
+SIGNED_FIELDS = (
+    "district_code",
+    "seq",
+    "head_hash",
+    "spent_units",
+    "known_seq",
+    "known_hash",
+    "public_key",
+    "issued_at",
+)
 
 
 def receipt_bytes(receipt: query_pb2.Receipt) -> bytes:
@@ -29,8 +37,12 @@ def receipt_bytes(receipt: query_pb2.Receipt) -> bytes:
 def sign_receipt(district_code: str, head: LedgerHead, signer: AuditSigner) -> query_pb2.Receipt:
     """A receipt for the ledger head, signed with the node's audit key."""
     receipt = query_pb2.Receipt(
-        district_code=district_code, seq=head.seq, head_hash=head.head_hash, spent_units=head.spent_units,
-        known_seq=head.known_seq, known_hash=head.known_hash,
+        district_code=district_code,
+        seq=head.seq,
+        head_hash=head.head_hash,
+        spent_units=head.spent_units,
+        known_seq=head.known_seq,
+        known_hash=head.known_hash,
         public_key=signer.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw),
         issued_at=utc_now(),
     )

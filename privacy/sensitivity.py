@@ -64,17 +64,13 @@ def sensitivity(
 ) -> Sensitivity:
     """Sensitivity of a released vector of counts or clamped sums to one household's records."""
     if isinstance(contributions, bool) or not isinstance(contributions, int) or contributions < 1:
-        raise ValueError(
-            f"contributions (months in the query) must be a whole number >= 1, got {contributions!r}"
-        )
+        raise ValueError(f"contributions (months in the query) must be a whole number >= 1, got {contributions!r}")
     if (
         isinstance(cells_per_contribution, bool)
         or not isinstance(cells_per_contribution, int)
         or cells_per_contribution < 1
     ):
-        raise ValueError(
-            f"cells_per_contribution must be a whole number >= 1, got {cells_per_contribution!r}"
-        )
+        raise ValueError(f"cells_per_contribution must be a whole number >= 1, got {cells_per_contribution!r}")
     c = per_cell_bound(measure, lower, upper)
     l1 = contributions * cells_per_contribution * c
     # Squared L2 norm of the worst-case change, as an exact integer.

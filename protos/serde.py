@@ -43,7 +43,14 @@ OPERATORS: Mapping[int, str] = {
 }
 # How an analyst writes each operator in a `--where` expression.
 OPERATOR_SYMBOLS: Mapping[str, str] = {
-    "=": "eq", "==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "in": "in",
+    "=": "eq",
+    "==": "eq",
+    "!=": "ne",
+    "<": "lt",
+    "<=": "le",
+    ">": "gt",
+    ">=": "ge",
+    "in": "in",
 }
 MECHANISMS: Mapping[int, Mechanism] = {
     query_pb2.DISCRETE_LAPLACE: Mechanism.DISCRETE_LAPLACE,
@@ -102,7 +109,10 @@ def filter_value(f: query_pb2.Filter) -> FilterValue | None:
 
 
 def privacy_request(
-    *, epsilon: float | None = None, rho: float | None = None, accuracy: float | None = None,
+    *,
+    epsilon: float | None = None,
+    rho: float | None = None,
+    accuracy: float | None = None,
     mechanism: Mechanism | None = None,
 ) -> query_pb2.PrivacyRequest:
     """A PrivacyRequest for exactly one of epsilon, rho or a target accuracy; ValueError otherwise."""
@@ -123,8 +133,13 @@ def canonical_json(fields: Mapping[str, object]) -> str:
 
 
 def question_fields(
-    measure: MeasureKind, column: str, lower: float, upper: float,
-    filters: Sequence[tuple[str, str, FilterValue | None]], group_by: Sequence[str], months: Sequence[str],
+    measure: MeasureKind,
+    column: str,
+    lower: float,
+    upper: float,
+    filters: Sequence[tuple[str, str, FilterValue | None]],
+    group_by: Sequence[str],
+    months: Sequence[str],
 ) -> dict[str, object]:
     """What a question measures, over which rows, in which cells: the fields every canonical form shares.
 
@@ -148,9 +163,12 @@ def canonical_query(query: query_pb2.Query) -> str:
     m = query.measure
     fields = question_fields(
         MEASURES.get(m.kind, f"unknown:{m.kind}"),  # type: ignore[arg-type]
-        m.column, m.lower, m.upper,
+        m.column,
+        m.lower,
+        m.upper,
         [(f.column, OPERATORS.get(f.op, f"unknown:{f.op}"), filter_value(f)) for f in query.filters],
-        query.group_by, query.months,
+        query.group_by,
+        query.months,
     )
     which = query.privacy.WhichOneof("loss")
     fields["loss"] = {

@@ -28,8 +28,17 @@ from security.tls import TlsFiles, Verdict, current_crl, diagnose, split_address
 # may use. Deliberately not one a node itself returns, so it is never mistaken for the node refusing the query.
 UNTRUSTED = "UNAUTHENTICATED"
 UNREACHABLE = "UNAVAILABLE"
-_NOT_REACHED = frozenset({Verdict.REFUSED, Verdict.TIMEOUT, Verdict.UNRESOLVED, Verdict.UNREACHABLE,
-                          Verdict.BAD_ADDRESS, Verdict.NOT_TLS, Verdict.TLS_FAILED})
+_NOT_REACHED = frozenset(
+    {
+        Verdict.REFUSED,
+        Verdict.TIMEOUT,
+        Verdict.UNRESOLVED,
+        Verdict.UNREACHABLE,
+        Verdict.BAD_ADDRESS,
+        Verdict.NOT_TLS,
+        Verdict.TLS_FAILED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,13 @@ class PeerProblem:
     message: str
 
 
-def certificate_problem(cert_pem: bytes, expected: ExpectedPeer, ca: x509.Certificate,
-                        crl: x509.CertificateRevocationList | None, now: dt.datetime) -> str | None:
+def certificate_problem(
+    cert_pem: bytes,
+    expected: ExpectedPeer,
+    ca: x509.Certificate,
+    crl: x509.CertificateRevocationList | None,
+    now: dt.datetime,
+) -> str | None:
     """What is wrong with a server's (already chain-verified) certificate for this peer, or None."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     name = cert.subject.rfc4514_string()
@@ -72,8 +86,10 @@ def certificate_problem(cert_pem: bytes, expected: ExpectedPeer, ca: x509.Certif
     if role is not expected.role:
         return f"its certificate is for role {role.value!r}, not {expected.role.value!r}"
     if district != expected.district:
-        return (f"its certificate is for district {district or 'none'}, but it is registered as "
-                f"{expected.district or 'county-wide'}")
+        return (
+            f"its certificate is for district {district or 'none'}, but it is registered as "
+            f"{expected.district or 'county-wide'}"
+        )
     return None
 
 
@@ -86,8 +102,10 @@ def fetch_server_certificate(expected: ExpectedPeer, files: TlsFiles, timeout: f
     context.load_verify_locations(cafile=str(files.ca))
     context.load_cert_chain(certfile=str(files.cert), keyfile=str(files.key))
     context.set_alpn_protocols(["h2"])
-    with socket.create_connection((host, port), timeout=timeout) as sock, \
-            context.wrap_socket(sock, server_hostname=expected.server_name) as tls:
+    with (
+        socket.create_connection((host, port), timeout=timeout) as sock,
+        context.wrap_socket(sock, server_hostname=expected.server_name) as tls,
+    ):
         der = tls.getpeercert(binary_form=True)
     if not der:
         raise ssl.SSLError("the server presented no certificate")
@@ -97,8 +115,14 @@ def fetch_server_certificate(expected: ExpectedPeer, files: TlsFiles, timeout: f
 class PeerVetting:
     """Cached checks of dialled servers; thread-safe, since the coordinator fans out from a pool."""
 
-    def __init__(self, files: TlsFiles, *, recheck_seconds: float = 30.0, timeout: float = 3.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        files: TlsFiles,
+        *,
+        recheck_seconds: float = 30.0,
+        timeout: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.files = files
         self.recheck_seconds = recheck_seconds
         self.timeout = timeout
@@ -113,8 +137,9 @@ class PeerVetting:
             crl = current_crl(self.files)
         except PkiError as exc:
             # Fail closed, as servers do for callers: without the CRL we cannot tell a revoked node from a good one.
-            return PeerProblem(UNTRUSTED, f"not asked: cannot check its certificate against the revocation list "
-                                          f"({exc})")
+            return PeerProblem(
+                UNTRUSTED, f"not asked: cannot check its certificate against the revocation list ({exc})"
+            )
         with self._lock:
             passed = self._passed.get(expected)
         if passed is not None and passed[0] is crl and self._clock() - passed[1] < self.recheck_seconds:

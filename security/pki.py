@@ -161,9 +161,7 @@ def _check_district(role: Role, district: str | None) -> str | None:
             )
         return resolve_district(district)
     if district:
-        raise PkiError(
-            f"A {role.value} certificate acts county-wide and carries no district; leave --district out."
-        )
+        raise PkiError(f"A {role.value} certificate acts county-wide and carries no district; leave --district out.")
     return None
 
 
@@ -303,9 +301,7 @@ def issue(
             critical=False,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if hosts or district:
         # Servers need a SAN for every address clients dial; on client-only certificates it is harmless.
@@ -342,9 +338,7 @@ def load_crl(crl_path: Path, ca_cert_pem: bytes) -> x509.CertificateRevocationLi
     try:
         crl = x509.load_pem_x509_crl(Path(crl_path).read_bytes())
     except ValueError as exc:
-        raise PkiError(
-            f"{crl_path} is not a readable revocation list ({exc}); copy it again from the CA."
-        ) from exc
+        raise PkiError(f"{crl_path} is not a readable revocation list ({exc}); copy it again from the CA.") from exc
     ca_cert = _load_cert(ca_cert_pem)
     try:
         valid = crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key())
@@ -364,9 +358,7 @@ def revoke(directory: Path, name: str) -> Path:
     _check_name(name)
     cert_path = directory / f"{name}.crt"
     if not cert_path.exists():
-        raise PkiError(
-            f"No certificate for {name!r} in {directory} (looked for {cert_path}); check the name."
-        )
+        raise PkiError(f"No certificate for {name!r} in {directory} (looked for {cert_path}); check the name.")
     cert = _load_cert(cert_path.read_bytes())
     ca_cert, ca_key = _load_ca(directory)
     crl_path = directory / CRL_FILE
@@ -376,12 +368,7 @@ def revoke(directory: Path, name: str) -> Path:
         entries = list(load_crl(crl_path, ca_pem))
     if any(entry.serial_number == cert.serial_number for entry in entries):
         return crl_path  # already revoked: revoking twice is a no-op, not an error
-    entries.append(
-        x509.RevokedCertificateBuilder()
-        .serial_number(cert.serial_number)
-        .revocation_date(_now())
-        .build()
-    )
+    entries.append(x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(_now()).build())
     return _write_crl(directory, ca_cert, ca_key, entries)
 
 

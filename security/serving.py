@@ -108,18 +108,28 @@ class InputGuard(grpc.ServerInterceptor):
 
 
 def start_server(
-    add_servicers: Callable[[grpc.Server], None], *, listen: str, tls: TlsFiles | None, service_name: str,
-    plaintext: bool = False, max_workers: int = 8,
+    add_servicers: Callable[[grpc.Server], None],
+    *,
+    listen: str,
+    tls: TlsFiles | None,
+    service_name: str,
+    plaintext: bool = False,
+    max_workers: int = 8,
 ) -> tuple[grpc.Server, int, health.HealthServicer]:
     """A started server with its services and the standard health service; returns it, its port and health."""
     if not plaintext and tls is None:
-        raise ValueError("the configuration has no [tls] section; mutual TLS is required "
-                         "(plaintext only with --insecure-plaintext-dangerous)")
+        raise ValueError(
+            "the configuration has no [tls] section; mutual TLS is required "
+            "(plaintext only with --insecure-plaintext-dangerous)"
+        )
     # gRPC shares ports (SO_REUSEPORT) by default: a second server on the same port would silently take half the
     # calls. Off, a clash fails here instead.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service_name),
-                         options=[("grpc.so_reuseport", 0)], interceptors=[InputGuard()],
-                         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=service_name),
+        options=[("grpc.so_reuseport", 0)],
+        interceptors=[InputGuard()],
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+    )
     add_servicers(server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -137,8 +147,9 @@ def start_server(
     return server, port, health_servicer
 
 
-def serve_forever(server: grpc.Server, health_servicer: health.HealthServicer,
-                  on_stop: Callable[[], None] | None = None) -> None:
+def serve_forever(
+    server: grpc.Server, health_servicer: health.HealthServicer, on_stop: Callable[[], None] | None = None
+) -> None:
     """Block until SIGTERM or SIGINT, then mark NOT_SERVING, drain in-flight calls and stop (within 5 s)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

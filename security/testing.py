@@ -76,8 +76,9 @@ def make_test_pki(tmp_path: Path, nodes: Mapping[str, str] = DEFAULT_NODES) -> T
         ig_officer=pki.issue(county, IG_OFFICER, Role.IG_OFFICER, district=MAIDSTONE),
         other_ig_officer=pki.issue(county, OTHER_IG_OFFICER, Role.IG_OFFICER, district=ASHFORD),
         county_ig_officer=pki.issue(county, COUNTY_IG_OFFICER, Role.COUNTY_IG_OFFICER),
-        nodes=MappingProxyType({name: pki.issue(county, name, Role.NODE, district=code)
-                                for name, code in nodes.items()}),
+        nodes=MappingProxyType(
+            {name: pki.issue(county, name, Role.NODE, district=code) for name, code in nodes.items()}
+        ),
         foreign_directory=foreign,
         # Same role and name shape as the real coordinator: only the CA that signed it differs.
         intruder=pki.issue(foreign, INTRUDER, Role.COORDINATOR),
@@ -91,17 +92,29 @@ def _ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return cert, key
 
 
-def _resign(cert: x509.Certificate, issuer: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey,
-            not_before: dt.datetime, not_after: dt.datetime) -> x509.Certificate:
+def _resign(
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
     """The same subject, key and extensions, signed by issuer with the given validity."""
-    builder = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(issuer.subject)
-               .public_key(cert.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(not_before).not_valid_after(not_after))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(issuer.subject)
+        .public_key(cert.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
     for ext in cert.extensions:
         if ext.oid != x509.AuthorityKeyIdentifier.oid:
             builder = builder.add_extension(ext.value, critical=ext.critical)
     builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+    )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -110,8 +123,13 @@ def backdate(directory: Path, name: str) -> None:
     path = Path(directory) / f"{name}.crt"
     ca_cert, ca_key = _ca(Path(directory))
     now = dt.datetime.now(dt.UTC)
-    old = _resign(x509.load_pem_x509_certificate(path.read_bytes()), ca_cert, ca_key,
-                  now - dt.timedelta(days=30), now - dt.timedelta(days=1))
+    old = _resign(
+        x509.load_pem_x509_certificate(path.read_bytes()),
+        ca_cert,
+        ca_key,
+        now - dt.timedelta(days=30),
+        now - dt.timedelta(days=1),
+    )
     path.write_bytes(old.public_bytes(serialization.Encoding.PEM))
 
 
@@ -125,16 +143,38 @@ def move_under_intermediate(directory: Path, name: str) -> None:
     now = dt.datetime.now(dt.UTC)
     sub_key = ec.generate_private_key(ec.SECP256R1())
     sub_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Rogue intermediate CA")])
-    sub = (x509.CertificateBuilder().subject_name(sub_name).issuer_name(ca_cert.subject)
-           .public_key(sub_key.public_key()).serial_number(x509.random_serial_number())
-           .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
-           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-           .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                        data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                        crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-           .add_extension(x509.SubjectKeyIdentifier.from_public_key(sub_key.public_key()), critical=False)
-           .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-           .sign(ca_key, hashes.SHA256()))
-    leaf = _resign(x509.load_pem_x509_certificate(path.read_bytes()), sub, sub_key,
-                   now - dt.timedelta(hours=1), now + dt.timedelta(days=30))
+    sub = (
+        x509.CertificateBuilder()
+        .subject_name(sub_name)
+        .issuer_name(ca_cert.subject)
+        .public_key(sub_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(sub_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = _resign(
+        x509.load_pem_x509_certificate(path.read_bytes()),
+        sub,
+        sub_key,
+        now - dt.timedelta(hours=1),
+        now + dt.timedelta(days=30),
+    )
     path.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + sub.public_bytes(serialization.Encoding.PEM))

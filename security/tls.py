@@ -102,17 +102,13 @@ def _public_der(public_key: object) -> bytes:
 def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     """Server credentials that demand a client certificate signed by the county CA."""
     ca_pem, cert_pem, key_pem = files.read()
-    return grpc.ssl_server_credentials(
-        [(key_pem, cert_pem)], root_certificates=ca_pem, require_client_auth=True
-    )
+    return grpc.ssl_server_credentials([(key_pem, cert_pem)], root_certificates=ca_pem, require_client_auth=True)
 
 
 def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     """Channel credentials that present our certificate and trust only the county CA."""
     ca_pem, cert_pem, key_pem = files.read()
-    return grpc.ssl_channel_credentials(
-        root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
-    )
+    return grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem)
 
 
 @dataclass(frozen=True)
@@ -162,6 +158,8 @@ _crl_cache = _CrlCache()
 def current_crl(files: TlsFiles) -> x509.CertificateRevocationList | None:
     """The verified CRL these files name (re-read when the file changes), or None if they name none."""
     return None if files.crl is None else _crl_cache.get(Path(files.crl), Path(files.ca))
+
+
 _unchecked_warned = threading.Event()
 
 
@@ -187,7 +185,8 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
     cert = x509.load_pem_x509_certificate(cert_pem)
     if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
         raise AccessDenied(
-            f"The certificate for {name!r} expired on {cert.not_valid_after_utc:%Y-%m-%d}; ask for a new one.")
+            f"The certificate for {name!r} expired on {cert.not_valid_after_utc:%Y-%m-%d}; ask for a new one."
+        )
     if files is not None:
         _require_directly_issued(cert, name, Path(files.ca))
     if files is None or files.crl is None:
@@ -241,10 +240,7 @@ def require_role(context: grpc.ServicerContext, *allowed: Role, files: TlsFiles 
         if caller.role in allowed:
             return caller
         roles = ", ".join(role.value for role in allowed)
-        message = (
-            f"{caller.name!r} has role {caller.role.value!r}, but this operation is allowed only for: "
-            f"{roles}."
-        )
+        message = f"{caller.name!r} has role {caller.role.value!r}, but this operation is allowed only for: {roles}."
     logger.warning("permission denied: %s", message)
     context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
     # context.abort raises; this keeps the function safe if handed a context whose abort does not.
@@ -365,16 +361,12 @@ def _client_rejected(address: str, files: TlsFiles, detail: str) -> Diagnosis:
     )
 
 
-def diagnose(
-    address: str, files: TlsFiles, timeout: float = 3.0, *, server_name: str | None = None
-) -> Diagnosis:
+def diagnose(address: str, files: TlsFiles, timeout: float = 3.0, *, server_name: str | None = None) -> Diagnosis:
     """Tell apart why a gRPC connection fails, which the client alone sees only as UNAVAILABLE."""
     try:
         files.read()
     except PkiError as exc:
-        return Diagnosis(
-            Verdict.LOCAL_FILES, f"Cannot try {address}: this side's TLS files are unusable. {exc}"
-        )
+        return Diagnosis(Verdict.LOCAL_FILES, f"Cannot try {address}: this side's TLS files are unusable. {exc}")
     try:
         host, port = split_address(address)
     except ValueError as exc:
@@ -382,9 +374,7 @@ def diagnose(
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror:
-        return Diagnosis(
-            Verdict.UNRESOLVED, f"Cannot find the host {host!r} (name lookup failed); check the address."
-        )
+        return Diagnosis(Verdict.UNRESOLVED, f"Cannot find the host {host!r} (name lookup failed); check the address.")
     except ConnectionRefusedError:
         return Diagnosis(
             Verdict.REFUSED,
@@ -477,8 +467,6 @@ def diagnose(
     return Diagnosis(Verdict.OK, message)
 
 
-def diagnose_connection(
-    address: str, files: TlsFiles, timeout: float = 3.0, *, server_name: str | None = None
-) -> str:
+def diagnose_connection(address: str, files: TlsFiles, timeout: float = 3.0, *, server_name: str | None = None) -> str:
     """A sentence saying whether a TLS connection to address works and, if not, what is wrong."""
     return diagnose(address, files, timeout, server_name=server_name).message

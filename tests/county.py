@@ -31,9 +31,17 @@ def policy_with(
     """A policy factory for test counties."""
 
     def make(d: District) -> Policy:
-        return Policy(district_code=d.code, period_start="2025-04-01", period_end="2099-03-31",
-                      total_rho=total_rho, per_query_rho=per_query_rho, delta=1e-7,
-                      min_published_cell=min_cell, analyst_caps={}, month_lifetime_rho=total_rho)
+        return Policy(
+            district_code=d.code,
+            period_start="2025-04-01",
+            period_end="2099-03-31",
+            total_rho=total_rho,
+            per_query_rho=per_query_rho,
+            delta=1e-7,
+            min_published_cell=min_cell,
+            analyst_caps={},
+            month_lifetime_rho=total_rho,
+        )
 
     return make
 
@@ -47,14 +55,12 @@ class RunningCounty:
     pool: object = None
     links: dict[str, OutboundLink] = field(default_factory=dict)
 
-    def channel(self, identity: str, address: str, server_name: str,
-                tls: TlsFiles | None = None) -> grpc.Channel:
+    def channel(self, identity: str, address: str, server_name: str, tls: TlsFiles | None = None) -> grpc.Channel:
         creds = channel_credentials(tls or self.local.tls(identity))
         return grpc.secure_channel(address, creds, options=[("grpc.ssl_target_name_override", server_name)])
 
     def coordinator_stub(self, identity: str = ANALYST) -> coordinator_pb2_grpc.CoordinatorStub:
-        return coordinator_pb2_grpc.CoordinatorStub(
-            self.channel(identity, self.local.coordinator_address, COORDINATOR))
+        return coordinator_pb2_grpc.CoordinatorStub(self.channel(identity, self.local.coordinator_address, COORDINATOR))
 
     def node_stub(self, code: str, identity: str | None = None) -> node_pb2_grpc.NodeStub:
         """A stub for a district's node, as that district's own IG officer unless another identity is given."""
@@ -83,10 +89,16 @@ def outbound_codes(mode: str, codes: list[str]) -> list[str]:
 
 
 @contextmanager
-def running_county(root: Path, *, codes: list[str] | None = None, scale: float = 0.05, months: int = 3,
-                   policy: Callable[[District], Policy] | None = None,
-                   mode: str = "dial",
-                   coordinator_settings: Mapping[str, object] | None = None) -> Iterator[RunningCounty]:
+def running_county(
+    root: Path,
+    *,
+    codes: list[str] | None = None,
+    scale: float = 0.05,
+    months: int = 3,
+    policy: Callable[[District], Policy] | None = None,
+    mode: str = "dial",
+    coordinator_settings: Mapping[str, object] | None = None,
+) -> Iterator[RunningCounty]:
     """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process.
 
     mode "dial": the coordinator dials every node; "outbound": every node dials the coordinator; "mixed": some

@@ -39,12 +39,17 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
         yield running
 
 
-def ask(county: RunningCounty, analyst: str = ANALYST, purpose: str = "rent arrears review",
-        query_id: str | None = None) -> coordinator_pb2.FederatedResult:
+def ask(
+    county: RunningCounty, analyst: str = ANALYST, purpose: str = "rent arrears review", query_id: str | None = None
+) -> coordinator_pb2.FederatedResult:
     query = query_pb2.Query(
-        query_id=query_id or str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-        filters=[query_pb2.Filter(column="on_hb", op=query_pb2.Filter.EQ, flag=True)], months=["2025-10"],
-        privacy=query_pb2.PrivacyRequest(epsilon=0.5), purpose=purpose)
+        query_id=query_id or str(uuid.uuid4()),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        filters=[query_pb2.Filter(column="on_hb", op=query_pb2.Filter.EQ, flag=True)],
+        months=["2025-10"],
+        privacy=query_pb2.PrivacyRequest(epsilon=0.5),
+        purpose=purpose,
+    )
     return county.coordinator_stub(analyst).Submit(coordinator_pb2.FederatedQuery(query=query), timeout=60)
 
 
@@ -72,8 +77,11 @@ def policy_toml(county: RunningCounty, code: str, total_rho: float) -> str:
 def test_an_ig_officer_cannot_change_another_districts_policy(county: RunningCounty) -> None:
     before = county.node_stub(ASHFORD.code).Budget(node_pb2.BudgetRequest(), timeout=30).total_rho
     stub = county.node_stub(ASHFORD.code, identity=ig_officer_name(CANTERBURY))
-    err = refusal(lambda: stub.SetPolicy(
-        node_pb2.SetPolicyRequest(policy_toml=policy_toml(county, ASHFORD.code, 500.0)), timeout=30))
+    err = refusal(
+        lambda: stub.SetPolicy(
+            node_pb2.SetPolicyRequest(policy_toml=policy_toml(county, ASHFORD.code, 500.0)), timeout=30
+        )
+    )
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "Canterbury" in err.details() and "Ashford" in err.details()
     assert county.node_stub(ASHFORD.code).Budget(node_pb2.BudgetRequest(), timeout=30).total_rho == before
@@ -82,15 +90,19 @@ def test_an_ig_officer_cannot_change_another_districts_policy(county: RunningCou
 def test_an_ig_officer_changes_their_own_districts_policy(county: RunningCounty) -> None:
     stub = county.node_stub(CANTERBURY.code)
     total = stub.Budget(node_pb2.BudgetRequest(), timeout=30).total_rho + 1
-    status = stub.SetPolicy(node_pb2.SetPolicyRequest(policy_toml=policy_toml(county, CANTERBURY.code, total)),
-                            timeout=30)
+    status = stub.SetPolicy(
+        node_pb2.SetPolicyRequest(policy_toml=policy_toml(county, CANTERBURY.code, total)), timeout=30
+    )
     assert status.total_rho == pytest.approx(total)
 
 
 def test_the_county_ig_officer_cannot_change_a_policy(county: RunningCounty) -> None:
     stub = county.node_stub(ASHFORD.code, identity=COUNTY_IG_OFFICER)
-    err = refusal(lambda: stub.SetPolicy(
-        node_pb2.SetPolicyRequest(policy_toml=policy_toml(county, ASHFORD.code, 500.0)), timeout=30))
+    err = refusal(
+        lambda: stub.SetPolicy(
+            node_pb2.SetPolicyRequest(policy_toml=policy_toml(county, ASHFORD.code, 500.0)), timeout=30
+        )
+    )
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
@@ -102,8 +114,9 @@ def test_another_districts_ig_officer_cannot_read_a_nodes_detailed_budget(county
 
 
 @pytest.mark.parametrize("officer", [ig_officer_name(ASHFORD), COUNTY_IG_OFFICER])
-def test_own_district_and_county_ig_officers_read_a_nodes_spending_breakdown(county: RunningCounty,
-                                                                            officer: str) -> None:
+def test_own_district_and_county_ig_officers_read_a_nodes_spending_breakdown(
+    county: RunningCounty, officer: str
+) -> None:
     ask(county, purpose="breakdown check")
     status = county.node_stub(ASHFORD.code, identity=officer).Budget(node_pb2.BudgetRequest(), timeout=30)
     assert any(s.key == "breakdown check" for s in status.by_purpose)
@@ -116,8 +129,9 @@ def test_another_districts_ig_officer_cannot_verify_a_nodes_audit(county: Runnin
 
 
 def test_the_county_ig_officer_verifies_any_nodes_audit(county: RunningCounty) -> None:
-    report = county.node_stub(CANTERBURY.code, identity=COUNTY_IG_OFFICER).AuditVerify(node_pb2.AuditRequest(),
-                                                                                       timeout=30)
+    report = county.node_stub(CANTERBURY.code, identity=COUNTY_IG_OFFICER).AuditVerify(
+        node_pb2.AuditRequest(), timeout=30
+    )
     assert report.ok
 
 
@@ -168,10 +182,15 @@ def test_ig_officers_read_results_of_queries_sent_to_their_district(county: Runn
 
 def test_a_district_ig_officer_cannot_read_a_result_their_district_was_not_asked_for(county: RunningCounty) -> None:
     query = query_pb2.Query(
-        query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT), months=["2025-10"],
-        privacy=query_pb2.PrivacyRequest(epsilon=0.5), purpose="canterbury only")
+        query_id=str(uuid.uuid4()),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        months=["2025-10"],
+        privacy=query_pb2.PrivacyRequest(epsilon=0.5),
+        purpose="canterbury only",
+    )
     stored = county.coordinator_stub().Submit(
-        coordinator_pb2.FederatedQuery(query=query, districts=[CANTERBURY.code]), timeout=60)
+        coordinator_pb2.FederatedQuery(query=query, districts=[CANTERBURY.code]), timeout=60
+    )
     err = refusal(lambda: result(county, ig_officer_name(ASHFORD), stored.query_id))
     assert err.code() == grpc.StatusCode.NOT_FOUND
 
@@ -192,8 +211,9 @@ def test_analysts_get_county_budget_totals_without_the_breakdown(county: Running
 
 def test_a_district_ig_officer_gets_the_breakdown_for_their_district_only(county: RunningCounty) -> None:
     ask(county, purpose="district detail")
-    budgets = county.coordinator_stub(ig_officer_name(ASHFORD)).Budgets(coordinator_pb2.CountyBudgetRequest(),
-                                                                         timeout=60)
+    budgets = county.coordinator_stub(ig_officer_name(ASHFORD)).Budgets(
+        coordinator_pb2.CountyBudgetRequest(), timeout=60
+    )
     detailed = {b.district_code for b in budgets.nodes if b.by_purpose}
     assert detailed == {ASHFORD.code}
 
@@ -210,10 +230,12 @@ def test_the_county_ig_officer_gets_every_districts_breakdown(county: RunningCou
 def _stub_as(county: RunningCounty, identity: str) -> coordinator_pb2_grpc.CoordinatorStub:
     """A coordinator stub presenting the identity's files as they are, without our own side's checks."""
     d = county.local.pki_dir
-    creds = grpc.ssl_channel_credentials((d / "ca.crt").read_bytes(), (d / f"{identity}.key").read_bytes(),
-                                         (d / f"{identity}.crt").read_bytes())
-    channel = grpc.secure_channel(county.local.coordinator_address, creds,
-                                  options=[("grpc.ssl_target_name_override", COORDINATOR)])
+    creds = grpc.ssl_channel_credentials(
+        (d / "ca.crt").read_bytes(), (d / f"{identity}.key").read_bytes(), (d / f"{identity}.crt").read_bytes()
+    )
+    channel = grpc.secure_channel(
+        county.local.coordinator_address, creds, options=[("grpc.ssl_target_name_override", COORDINATOR)]
+    )
     return coordinator_pb2_grpc.CoordinatorStub(channel)
 
 
@@ -236,12 +258,14 @@ def test_a_node_refuses_an_ig_officer_under_an_intermediate_ca(county: RunningCo
     pki.issue(county.local.pki_dir, "ig-chained", Role.IG_OFFICER, district=ASHFORD.code)
     move_under_intermediate(county.local.pki_dir, "ig-chained")
     d = county.local.pki_dir
-    creds = grpc.ssl_channel_credentials((d / "ca.crt").read_bytes(), (d / "ig-chained.key").read_bytes(),
-                                         (d / "ig-chained.crt").read_bytes())
+    creds = grpc.ssl_channel_credentials(
+        (d / "ca.crt").read_bytes(), (d / "ig-chained.key").read_bytes(), (d / "ig-chained.crt").read_bytes()
+    )
     from protos.lsi.v1 import node_pb2_grpc
 
-    with grpc.secure_channel(county.local.node_address(ASHFORD.code), creds,
-                             options=[("grpc.ssl_target_name_override", node_name(ASHFORD))]) as channel:
+    with grpc.secure_channel(
+        county.local.node_address(ASHFORD.code), creds, options=[("grpc.ssl_target_name_override", node_name(ASHFORD))]
+    ) as channel:
         err = refusal(lambda: node_pb2_grpc.NodeStub(channel).Budget(node_pb2.BudgetRequest(), timeout=30))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
 
@@ -281,9 +305,11 @@ def _start_with_raw_credentials(county: RunningCounty, engine: NodeEngine, cfg) 
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
     node_pb2_grpc.add_NodeServicer_to_server(NodeServicer(engine, cfg.tls), server)
-    creds = grpc.ssl_server_credentials([(cfg.tls.key.read_bytes(), cfg.tls.cert.read_bytes())],
-                                        root_certificates=cfg.tls.ca.read_bytes(), require_client_auth=True)
+    creds = grpc.ssl_server_credentials(
+        [(cfg.tls.key.read_bytes(), cfg.tls.cert.read_bytes())],
+        root_certificates=cfg.tls.ca.read_bytes(),
+        require_client_auth=True,
+    )
     server.add_secure_port(cfg.listen, creds)
     server.start()
     county.node_servers[engine.district.code] = server
-

@@ -31,9 +31,7 @@ SUM = sensitivity("sum", 0, 400, 3, 2)
 def test_rho_to_epsilon_matches_opendp_conversion_of_a_gaussian(rho):
     # A Gaussian whose OpenDP map is rho at d_in = 1, converted by OpenDP directly.
     scale = (1 / (2 * rho)) ** 0.5
-    meas = dpm.make_gaussian(
-        dpd.atom_domain(T="f64", nan=False), dpmet.absolute_distance(T="f64"), scale=scale
-    )
+    meas = dpm.make_gaussian(dpd.atom_domain(T="f64", nan=False), dpmet.absolute_distance(T="f64"), scale=scale)
     expected = dpc.make_zCDP_to_approxDP(meas).map(1.0).epsilon(delta=DELTA)
     assert rho_to_epsilon(meas.map(1.0), DELTA) == pytest.approx(expected, rel=1e-12)
 
@@ -57,9 +55,7 @@ def test_epsilon_to_rho_inverts_rho_to_epsilon_without_exceeding(epsilon):
 
 def test_laplace_plan_charges_opendp_pure_to_zcdp_conversion():
     plan = plan_release(LAPLACE, COUNT, epsilon=1.0, delta=DELTA)
-    meas = dpm.make_laplace(
-        dpd.vector_domain(dpd.atom_domain(T="i64")), dpmet.l1_distance(T="f64"), scale=plan.scale
-    )
+    meas = dpm.make_laplace(dpd.vector_domain(dpd.atom_domain(T="i64")), dpmet.l1_distance(T="f64"), scale=plan.scale)
     assert plan.charge.epsilon == meas.map(float(COUNT.l1)) <= 1.0
     assert plan.charge.rho == dpc.make_pureDP_to_zCDP(meas).map(float(COUNT.l1))
     assert plan.charge.rho == pytest.approx(0.5)
@@ -67,9 +63,7 @@ def test_laplace_plan_charges_opendp_pure_to_zcdp_conversion():
 
 def test_gaussian_plan_charges_opendp_map_and_reports_epsilon_at_delta():
     plan = plan_release(GAUSSIAN, SUM, rho=0.02, delta=DELTA)
-    meas = dpm.make_gaussian(
-        dpd.vector_domain(dpd.atom_domain(T="i64")), dpmet.l2_distance(T="f64"), scale=plan.scale
-    )
+    meas = dpm.make_gaussian(dpd.vector_domain(dpd.atom_domain(T="i64")), dpmet.l2_distance(T="f64"), scale=plan.scale)
     assert plan.charge.rho == meas.map(SUM.l2) <= 0.02
     assert plan.charge.epsilon == rho_to_epsilon(plan.charge.rho, DELTA)
     assert plan.charge.delta == DELTA

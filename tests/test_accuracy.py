@@ -89,9 +89,7 @@ def test_scale_for_accuracy_meets_the_target(mechanism, target, alpha):
 
 
 def test_scale_for_accuracy_is_opendp_inverse():
-    assert scale_for_accuracy(LAPLACE, 30.0) == pytest.approx(
-        dpa.accuracy_to_discrete_laplacian_scale(30.0, 0.05)
-    )
+    assert scale_for_accuracy(LAPLACE, 30.0) == pytest.approx(dpa.accuracy_to_discrete_laplacian_scale(30.0, 0.05))
 
 
 @pytest.mark.parametrize("mechanism", list(Mechanism))

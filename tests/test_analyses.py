@@ -104,8 +104,13 @@ def _areas(value: float, ward_value: float | None) -> Areas:
 
 def test_a_ward_with_a_withheld_input_in_the_base_month_has_no_index() -> None:
     def month(withhold: bool) -> IndexInputs:
-        comps = {c.name: _areas(100.0 if c.reference else 20.0, None if withhold and c.name == "food_poverty"
-                                else (100.0 if c.reference else 2.0)) for c in COMPONENTS}
+        comps = {
+            c.name: _areas(
+                100.0 if c.reference else 20.0,
+                None if withhold and c.name == "food_poverty" else (100.0 if c.reference else 2.0),
+            )
+            for c in COMPONENTS
+        }
         return IndexInputs("m", _areas(100.0, 10.0), comps)
 
     series = index_series({"2025-01": month(withhold=True), "2025-02": month(withhold=False)}, "2025-01")
@@ -132,13 +137,25 @@ def fake_counts(values: dict[tuple[str, str], float], variance: float = 4.0):
 
     def submit(fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
         asked.append(fq.query)
-        cells = [query_pb2.Cell(level=query_pb2.Cell.DISTRICT, district_code=code, value=v, variance=variance,
-                                keys=[query_pb2.GroupKey(column="month", value=m)])
-                 for (m, code), v in values.items() if m in fq.query.months or not fq.query.months]
+        cells = [
+            query_pb2.Cell(
+                level=query_pb2.Cell.DISTRICT,
+                district_code=code,
+                value=v,
+                variance=variance,
+                keys=[query_pb2.GroupKey(column="month", value=m)],
+            )
+            for (m, code), v in values.items()
+            if m in fq.query.months or not fq.query.months
+        ]
         answered = sorted({code for _, code in values})
         return coordinator_pb2.FederatedResult(
-            query_id=fq.query.query_id, query=fq.query, cells=cells, complete=True,
-            districts=[coordinator_pb2.DistrictOutcome(district_code=c, answered=True) for c in answered])
+            query_id=fq.query.query_id,
+            query=fq.query,
+            cells=cells,
+            complete=True,
+            districts=[coordinator_pb2.DistrictOutcome(district_code=c, answered=True) for c in answered],
+        )
 
     return submit, asked
 
@@ -146,8 +163,11 @@ def fake_counts(values: dict[tuple[str, str], float], variance: float = 4.0):
 def test_benchmark_rates_ranks_and_changes_follow_the_released_counts() -> None:
     codes = [d.code for d in districts()[:3]]
     now = {c: 100.0 * (i + 1) for i, c in enumerate(codes)}
-    values = {**{("2025-10", c): v for c, v in now.items()}, **{("2025-09", c): v - 10 for c, v in now.items()},
-              **{("2024-10", c): v - 30 for c, v in now.items()}}
+    values = {
+        **{("2025-10", c): v for c, v in now.items()},
+        **{("2025-09", c): v - 10 for c, v in now.items()},
+        **{("2024-10", c): v - 30 for c, v in now.items()},
+    }
     submit, asked = fake_counts(values)
     b = benchmark(submit, "households_in_crisis", "2025-10", epsilon=1.0)
     assert list(asked[0].months) == ["2025-10", "2025-09", "2024-10"]
@@ -199,8 +219,12 @@ def exact_totals(county: RunningCounty, query: query_pb2.Query) -> dict[str, flo
 def test_unclaimed_intervals_cover_the_exact_figures_at_a_generous_budget(county: RunningCounty) -> None:
     table = unclaimed(submitter(county), LATEST, epsilon=20.0)
     exact = {q.indicator: exact_totals(county, q) for q in unclaimed_queries(LATEST, epsilon=20.0)}
-    fields = {"pc_unclaimed_households": "pc_households", "pc_unclaimed_value": "pc_value",
-              "fsm_unclaimed_households": "fsm_households", "fsm_unclaimed_children": "fsm_children"}
+    fields = {
+        "pc_unclaimed_households": "pc_households",
+        "pc_unclaimed_value": "pc_value",
+        "fsm_unclaimed_households": "fsm_households",
+        "fsm_unclaimed_children": "fsm_children",
+    }
     inside = trials = 0
     for name, attr in fields.items():
         areas = [(a, exact[name][a.code]) for a in table.districts]
@@ -244,8 +268,9 @@ def test_the_report_command_writes_one_self_contained_html_file_with_the_ward_ma
     for m in (BASE, LATEST):
         refresh_index_month(submit, m, rho=RHO)
     out_file = tmp_path / "kent.html"
-    result = CliRunner().invoke(main, ["report", "--out", str(out_file), "--month", LATEST, "--base-month", BASE,
-                                       *connection(county)])
+    result = CliRunner().invoke(
+        main, ["report", "--out", str(out_file), "--month", LATEST, "--base-month", BASE, *connection(county)]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(out_file.resolve())
     page = out_file.read_text()

@@ -44,9 +44,15 @@ ON_UC = query_pb2.Filter(column="on_uc", op=Op.EQ, flag=True)
 
 
 def count(*filters: query_pb2.Filter, indicator: str = "", purpose: str = "attack") -> query_pb2.Query:
-    return query_pb2.Query(query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           filters=list(filters), months=[MONTH], privacy=query_pb2.PrivacyRequest(epsilon=EPSILON),
-                           purpose=purpose, indicator=indicator)
+    return query_pb2.Query(
+        query_id=str(uuid.uuid4()),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        filters=list(filters),
+        months=[MONTH],
+        privacy=query_pb2.PrivacyRequest(epsilon=EPSILON),
+        purpose=purpose,
+        indicator=indicator,
+    )
 
 
 def submit(county: RunningCounty, query: query_pb2.Query) -> coordinator_pb2.FederatedResult:
@@ -65,8 +71,9 @@ def spent(county: RunningCounty) -> float:
 @pytest.fixture
 def small_budget(tmp_path: Path) -> Iterator[RunningCounty]:
     """One district whose whole budget is four queries at epsilon 0.5."""
-    with running_county(tmp_path, codes=[CODE], months=1, policy=policy_with(total_rho=4 * RHO,
-                                                                            per_query_rho=RHO)) as county:
+    with running_county(
+        tmp_path, codes=[CODE], months=1, policy=policy_with(total_rho=4 * RHO, per_query_rho=RHO)
+    ) as county:
         yield county
 
 
@@ -143,8 +150,9 @@ def exact_count(engine: NodeEngine, query: query_pb2.Query) -> int:
 def test_differencing_two_filters_one_household_apart_is_charged_twice_and_bounded_by_the_ledger(
     tmp_path: Path,
 ) -> None:
-    with running_county(tmp_path, codes=[CODE], months=1,
-                        policy=policy_with(total_rho=2 * RHO, per_query_rho=RHO)) as county:
+    with running_county(
+        tmp_path, codes=[CODE], months=1, policy=policy_with(total_rho=2 * RHO, per_query_rho=RHO)
+    ) as county:
         engine = county.engines[CODE]
         below, above = one_household_thresholds(engine)
         with_target = count(num("weekly_income", Op.GT, below))
@@ -177,8 +185,9 @@ def test_differencing_two_filters_one_household_apart_is_charged_twice_and_bound
 def test_an_overflowing_clamp_is_refused_with_invalid_argument_naming_the_bound(small_budget: RunningCounty) -> None:
     near = 2**63 / 5003
     query = count()
-    query.measure.CopyFrom(query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly",
-                                             lower=near - 1, upper=near))
+    query.measure.CopyFrom(
+        query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=near - 1, upper=near)
+    )
     with pytest.raises(grpc.RpcError) as err:
         submit(small_budget, query)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -9,16 +9,27 @@ from hypothesis import strategies as st
 from analysis.benchmarks import RankRange, change, ordinal, per_thousand, rank_ranges, vs_county
 from common.estimates import Estimate
 
-estimates = st.builds(
-    Estimate, st.floats(min_value=0, max_value=500), st.floats(min_value=0.0, max_value=400.0)
-)
+estimates = st.builds(Estimate, st.floats(min_value=0, max_value=500), st.floats(min_value=0.0, max_value=400.0))
 area_maps = st.dictionaries(st.text(min_size=1, max_size=5), estimates, min_size=1, max_size=14)
 
 
 @pytest.mark.parametrize(
     ("n", "text"),
-    [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"), (13, "13th"),
-     (21, "21st"), (22, "22nd"), (23, "23rd"), (101, "101st"), (111, "111th"), (112, "112th")],
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (21, "21st"),
+        (22, "22nd"),
+        (23, "23rd"),
+        (101, "101st"),
+        (111, "111th"),
+        (112, "112th"),
+    ],
 )
 def test_ordinal_suffixes_follow_english_including_teens(n: int, text: str) -> None:
     assert ordinal(n) == text
@@ -89,9 +100,7 @@ def test_change_is_current_minus_previous_with_added_variance(cur: Estimate, pre
 
 
 @given(estimates, estimates, st.floats(min_value=0.0, max_value=1.0))
-def test_vs_county_variance_accounts_for_district_inside_county(
-    district: Estimate, rest: Estimate, w: float
-) -> None:
+def test_vs_county_variance_accounts_for_district_inside_county(district: Estimate, rest: Estimate, w: float) -> None:
     # county = w·district + (1 − w)·rest, so district − county = (1 − w)(district − rest).
     county = Estimate(
         w * district.value + (1 - w) * rest.value, w * w * district.variance + (1 - w) ** 2 * rest.variance

@@ -73,23 +73,28 @@ def outcomes_csv(path: Path, rows: list[dict[str, str]], header: tuple[str, ...]
 
 # ---- choosing targets ---------------------------------------------------------------------------------------
 
+
 def test_pension_credit_targets_come_largest_gain_first_and_the_limit_keeps_the_top() -> None:
-    frame = pd.DataFrame({
-        "household_id": ["a", "b", "c", "d", "e"],
-        "pc_unclaimed": [True, True, False, True, True],
-        "pc_unclaimed_annual": [500.0, 2500.0, 9000.0, 500.0, 1200.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "household_id": ["a", "b", "c", "d", "e"],
+            "pc_unclaimed": [True, True, False, True, True],
+            "pc_unclaimed_annual": [500.0, 2500.0, 9000.0, 500.0, 1200.0],
+        }
+    )
     chosen = select_targets(frame, TARGETS["pc_unclaimed"])
     assert list(chosen["household_id"]) == ["b", "e", "a", "d"]  # equal gains in household id order
     assert list(select_targets(frame, TARGETS["pc_unclaimed"], limit=2)["household_id"]) == ["b", "e"]
 
 
 def test_free_school_meal_targets_come_most_children_first() -> None:
-    frame = pd.DataFrame({
-        "household_id": ["a", "b", "c"],
-        "fsm_unclaimed": [True, True, True],
-        "fsm_unclaimed_children": [1, 3, 2],
-    })
+    frame = pd.DataFrame(
+        {
+            "household_id": ["a", "b", "c"],
+            "fsm_unclaimed": [True, True, True],
+            "fsm_unclaimed_children": [1, 3, 2],
+        }
+    )
     assert list(select_targets(frame, TARGETS["fsm_unclaimed"])["household_id"]) == ["b", "c", "a"]
 
 
@@ -110,6 +115,7 @@ def test_a_county_wide_name_is_accepted() -> None:
 
 
 # ---- creating a campaign ------------------------------------------------------------------------------------
+
 
 def test_a_campaign_targets_every_qualifying_household_in_order(
     store: CampaignStore, derived: pd.DataFrame, pension: pd.DataFrame
@@ -145,6 +151,7 @@ def test_an_unknown_target_is_refused_listing_the_targets(store: CampaignStore, 
 
 # ---- what a query reads -------------------------------------------------------------------------------------
 
+
 def test_the_campaign_frame_has_one_row_per_target_and_no_identifiers(store: CampaignStore, pension) -> None:
     month, frame = store.campaign_frame("pension-credit-2025")
     assert month == MONTH
@@ -171,8 +178,9 @@ def test_the_latest_outcome_wins_and_the_history_is_kept(store: CampaignStore, p
 
 def test_a_gain_without_a_claim_is_refused(store: CampaignStore, pension: pd.DataFrame) -> None:
     with pytest.raises(CampaignError, match="gained_annual: .*claimed is false"):
-        store.record_outcome("pension-credit-2025", pension["household_id"].iloc[0], recorded_by="a",
-                             gained_annual=900.0)
+        store.record_outcome(
+            "pension-credit-2025", pension["household_id"].iloc[0], recorded_by="a", gained_annual=900.0
+        )
 
 
 def test_every_outcome_record_bumps_the_campaign_revision(store: CampaignStore, pension: pd.DataFrame) -> None:
@@ -195,21 +203,26 @@ def test_an_outcome_record_that_changes_nothing_still_bumps_the_revision(
 
 # ---- outcomes from a CSV ------------------------------------------------------------------------------------
 
+
 def test_outcomes_csv_errors_name_the_row_and_field_and_record_nothing(
     tmp_path: Path, store: CampaignStore, derived: pd.DataFrame, pension: pd.DataFrame
 ) -> None:
     targeted = pension["household_id"].tolist()
     not_targeted = next(h for h in derived["household_id"] if h not in set(targeted))
-    path = outcomes_csv(tmp_path / "outcomes.csv", [
-        {"household_id": targeted[0], "contacted": "yes", "claimed": "yes", "gained_annual": "£1,200"},
-        {"household_id": targeted[1], "contacted": "yes", "claimed": "yes", "gained_annual": "12x"},
-        {"household_id": "H999-9999999", "contacted": "yes", "claimed": "", "gained_annual": ""},
-        {"household_id": not_targeted, "contacted": "yes", "claimed": "", "gained_annual": ""},
-        {"household_id": targeted[2], "contacted": "maybe", "claimed": "", "gained_annual": ""},
-    ])
+    path = outcomes_csv(
+        tmp_path / "outcomes.csv",
+        [
+            {"household_id": targeted[0], "contacted": "yes", "claimed": "yes", "gained_annual": "£1,200"},
+            {"household_id": targeted[1], "contacted": "yes", "claimed": "yes", "gained_annual": "12x"},
+            {"household_id": "H999-9999999", "contacted": "yes", "claimed": "", "gained_annual": ""},
+            {"household_id": not_targeted, "contacted": "yes", "claimed": "", "gained_annual": ""},
+            {"household_id": targeted[2], "contacted": "maybe", "claimed": "", "gained_annual": ""},
+        ],
+    )
     with pytest.raises(OutcomeFileError) as err:
-        store.import_outcomes_csv("pension-credit-2025", path, recorded_by="officer",
-                                  known_households=set(derived["household_id"]))
+        store.import_outcomes_csv(
+            "pension-credit-2025", path, recorded_by="officer", known_households=set(derived["household_id"])
+        )
     message = str(err.value)
     assert "outcomes.csv row 2, field gained_annual: '12x' is not an amount in pounds" in message
     assert "row 3, field household_id: household 'H999-9999999' is not in this district's 2025-10 records" in message
@@ -222,8 +235,11 @@ def test_outcomes_csv_errors_name_the_row_and_field_and_record_nothing(
 
 
 def test_an_outcomes_csv_with_an_unknown_column_is_refused_naming_it(tmp_path: Path, store, pension) -> None:
-    path = outcomes_csv(tmp_path / "o.csv", [{"household_id": pension["household_id"].iloc[0], "gained": "5"}],
-                        header=("household_id", "gained"))
+    path = outcomes_csv(
+        tmp_path / "o.csv",
+        [{"household_id": pension["household_id"].iloc[0], "gained": "5"}],
+        header=("household_id", "gained"),
+    )
     with pytest.raises(CampaignError, match="unknown column 'gained' \\(did you mean 'gained_annual'"):
         store.import_outcomes_csv("pension-credit-2025", path, recorded_by="officer")
 
@@ -246,6 +262,7 @@ def test_outcomes_for_an_unknown_campaign_name_the_campaigns_there_are(store: Ca
 
 # ---- queries over a campaign --------------------------------------------------------------------------------
 
+
 def test_a_dataset_naming_an_unknown_campaign_is_refused_naming_dataset() -> None:
     with pytest.raises(QueryError) as err:
         campaign_of("campaign:nope", ["pension-credit-2025"])
@@ -267,9 +284,14 @@ def engine(tmp_path: Path, snapshot_path: Path, derived: pd.DataFrame) -> NodeEn
 
 
 def campaign_query(months: tuple[str, ...] = (), **kw) -> query_pb2.Query:
-    return query_pb2.Query(query_id=kw.pop("query_id", "q1"), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           months=list(months), privacy=query_pb2.PrivacyRequest(epsilon=1.0),
-                           dataset="campaign:pension-credit-2025", **kw)
+    return query_pb2.Query(
+        query_id=kw.pop("query_id", "q1"),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        months=list(months),
+        privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+        dataset="campaign:pension-credit-2025",
+        **kw,
+    )
 
 
 def test_a_campaign_query_asks_for_no_month_or_the_campaigns_month(engine: NodeEngine) -> None:

@@ -45,8 +45,20 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
     # A budget big enough for near-noiseless counts at epsilon 200 (rho 20,000 a query); still one ledger.
     with running_county(root, codes=CODES, months=1, policy=policy_with(total_rho=1e7, per_query_rho=2e4)) as c:
         for code in WITH_CAMPAIGN:
-            lsi("campaign", "create", "--config", node_toml(c, code), "--name", NAME, "--target", "uc_without_cts",
-                "--out", root / f"{code}-targets.csv", "--by", "officer")
+            lsi(
+                "campaign",
+                "create",
+                "--config",
+                node_toml(c, code),
+                "--name",
+                NAME,
+                "--target",
+                "uc_without_cts",
+                "--out",
+                root / f"{code}-targets.csv",
+                "--by",
+                "officer",
+            )
         yield c
 
 
@@ -66,9 +78,12 @@ def record(county: RunningCounty, code: str, rows: list[tuple[str, str, str, str
 
 def exact(county: RunningCounty, code: str) -> dict[str, float]:
     _, frame = county.engines[code].campaigns.campaign_frame(NAME)
-    return {"campaign_households": len(frame), "campaign_contacted": int(frame["contacted"].sum()),
-            "campaign_claimed": int(frame["claimed"].sum()),
-            "campaign_gained": float(frame["gained_annual"].clip(0, 5000).round().sum())}
+    return {
+        "campaign_households": len(frame),
+        "campaign_contacted": int(frame["contacted"].sum()),
+        "campaign_claimed": int(frame["claimed"].sum()),
+        "campaign_gained": float(frame["gained_annual"].clip(0, 5000).round().sum()),
+    }
 
 
 def submit(county: RunningCounty, query: query_pb2.Query) -> coordinator_pb2.FederatedResult:
@@ -97,8 +112,10 @@ def test_campaign_results_cover_the_exact_figures_in_each_district_and_the_count
     for query in campaign_queries(NAME, epsilon=800.0):  # 200 per figure
         result = submit(county, query)
         got = cells(result)
-        want = {**{c: truth[c][query.indicator] for c in WITH_CAMPAIGN},
-                "county": sum(truth[c][query.indicator] for c in WITH_CAMPAIGN)}
+        want = {
+            **{c: truth[c][query.indicator] for c in WITH_CAMPAIGN},
+            "county": sum(truth[c][query.indicator] for c in WITH_CAMPAIGN),
+        }
         assert sorted(got) == sorted(want)
         for area, value in want.items():
             cell = got[area]
@@ -126,8 +143,22 @@ def test_a_repeat_query_after_new_outcomes_is_charged_again_and_reflects_them(co
     first = ask()
     assert outcome(ask()).replayed  # nothing new recorded: the stored release, free
     spent = county.engines[code].store.spent().spent_rho
-    lsi("campaign", "outcome", "--config", node_toml(county, code), "--name", NAME,
-        "--household", target_ids(county, code)[5], "--contacted", "--claimed", "--gained", "650", "--by", "officer")
+    lsi(
+        "campaign",
+        "outcome",
+        "--config",
+        node_toml(county, code),
+        "--name",
+        NAME,
+        "--household",
+        target_ids(county, code)[5],
+        "--contacted",
+        "--claimed",
+        "--gained",
+        "650",
+        "--by",
+        "officer",
+    )
     again = ask()
     assert not outcome(again).replayed and outcome(again).charge.rho == pytest.approx(200.0**2 / 2)
     assert county.engines[code].store.spent().spent_rho == pytest.approx(spent + 200.0**2 / 2)
@@ -137,8 +168,13 @@ def test_a_repeat_query_after_new_outcomes_is_charged_again_and_reflects_them(co
 def test_no_grpc_message_carries_a_household_id(county: RunningCounty) -> None:
     code = WITH_CAMPAIGN[0]
     ids = [i.encode() for c in WITH_CAMPAIGN for i in target_ids(county, c)]
-    by_ward = indicator_query(indicator("campaign_claimed"), months=[], group_by=["ward_code", "contacted"],
-                              epsilon=1.0, dataset=f"campaign:{NAME}")
+    by_ward = indicator_query(
+        indicator("campaign_claimed"),
+        months=[],
+        group_by=["ward_code", "contacted"],
+        epsilon=1.0,
+        dataset=f"campaign:{NAME}",
+    )
     federated = submit(county, by_ward)
     stub = county.node_stub(code, identity=COORDINATOR)
     direct = indicator_query(indicator("campaign_gained"), months=[], epsilon=1.0, dataset=f"campaign:{NAME}")

@@ -62,40 +62,60 @@ def test_a_whole_number_equal_to_a_fraction_is_a_contradiction() -> None:
 
 def test_the_canonical_question_leaves_out_indicator_and_purpose_but_keeps_the_noise() -> None:
     def vq(indicator: str, purpose: str) -> str:
-        q = query_pb2.Query(query_id="q", measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                            privacy=query_pb2.PrivacyRequest(epsilon=1.0), indicator=indicator, purpose=purpose)
+        q = query_pb2.Query(
+            query_id="q",
+            measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+            privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+            indicator=indicator,
+            purpose=purpose,
+        )
         v = validate(q, columns=COLUMNS, months=["2025-10"])
         return canonical_question(v, COLUMNS, [PlannedNoise("discrete_laplace", 1.0)])
 
     assert vq("households", "a") == vq("anything else", "b")
-    v = validate(query_pb2.Query(query_id="q", measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                                 privacy=query_pb2.PrivacyRequest(epsilon=1.0)), columns=COLUMNS, months=["2025-10"])
+    v = validate(
+        query_pb2.Query(
+            query_id="q",
+            measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+            privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+        ),
+        columns=COLUMNS,
+        months=["2025-10"],
+    )
     assert canonical_question(v, COLUMNS, [PlannedNoise("discrete_laplace", 1.0)]) != canonical_question(
-        v, COLUMNS, [PlannedNoise("discrete_laplace", 2.0)])
+        v, COLUMNS, [PlannedNoise("discrete_laplace", 2.0)]
+    )
 
 
 # ---- the property: same rows for every dataset the schema allows -------------------------------------------
 
+
 def frames() -> st.SearchStrategy[pd.DataFrame]:
-    row = st.fixed_dictionaries({
-        "claimant_age": st.integers(16, 110),
-        "partner_age": st.one_of(st.none(), st.integers(16, 110)),
-        "earnings_weekly": st.sampled_from([0.0, 0.5, 99.5, 100.0, 250.25, 5000.0]),
-        "eligible_rent_weekly": st.one_of(st.none(), st.sampled_from([0.0, 100.0, 180.5])),
-        "on_uc": st.booleans(),
-        "tenure": st.sampled_from(TENURES),
-    })
+    row = st.fixed_dictionaries(
+        {
+            "claimant_age": st.integers(16, 110),
+            "partner_age": st.one_of(st.none(), st.integers(16, 110)),
+            "earnings_weekly": st.sampled_from([0.0, 0.5, 99.5, 100.0, 250.25, 5000.0]),
+            "eligible_rent_weekly": st.one_of(st.none(), st.sampled_from([0.0, 100.0, 180.5])),
+            "on_uc": st.booleans(),
+            "tenure": st.sampled_from(TENURES),
+        }
+    )
 
     def build(rows: list[dict]) -> pd.DataFrame:
-        return pd.DataFrame({
-            "claimant_age": pd.Series([r["claimant_age"] for r in rows], dtype="int64"),
-            "partner_age": pd.Series(pd.array([r["partner_age"] for r in rows], dtype="Int64")),
-            "earnings_weekly": pd.Series([r["earnings_weekly"] for r in rows], dtype="float64"),
-            "eligible_rent_weekly": pd.Series([np.nan if r["eligible_rent_weekly"] is None
-                                               else r["eligible_rent_weekly"] for r in rows], dtype="float64"),
-            "on_uc": pd.Series([r["on_uc"] for r in rows], dtype=bool),
-            "tenure": pd.Categorical([r["tenure"] for r in rows], categories=TENURES),
-        })
+        return pd.DataFrame(
+            {
+                "claimant_age": pd.Series([r["claimant_age"] for r in rows], dtype="int64"),
+                "partner_age": pd.Series(pd.array([r["partner_age"] for r in rows], dtype="Int64")),
+                "earnings_weekly": pd.Series([r["earnings_weekly"] for r in rows], dtype="float64"),
+                "eligible_rent_weekly": pd.Series(
+                    [np.nan if r["eligible_rent_weekly"] is None else r["eligible_rent_weekly"] for r in rows],
+                    dtype="float64",
+                ),
+                "on_uc": pd.Series([r["on_uc"] for r in rows], dtype=bool),
+                "tenure": pd.Categorical([r["tenure"] for r in rows], categories=TENURES),
+            }
+        )
 
     return st.lists(row, min_size=1, max_size=30).map(build)
 
@@ -105,13 +125,21 @@ ORDERED = st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge"])
 
 
 def clauses() -> st.SearchStrategy[FilterClause]:
-    numeric = st.builds(FilterClause, st.sampled_from(["claimant_age", "partner_age", "earnings_weekly",
-                                                       "eligible_rent_weekly"]), ORDERED, NUMBERS)
+    numeric = st.builds(
+        FilterClause,
+        st.sampled_from(["claimant_age", "partner_age", "earnings_weekly", "eligible_rent_weekly"]),
+        ORDERED,
+        NUMBERS,
+    )
     flag = st.builds(FilterClause, st.just("on_uc"), st.sampled_from(["eq", "ne"]), st.booleans())
     category = st.one_of(
         st.builds(FilterClause, st.just("tenure"), st.sampled_from(["eq", "ne"]), st.sampled_from(TENURES)),
-        st.builds(FilterClause, st.just("tenure"), st.just("in"),
-                  st.lists(st.sampled_from(TENURES), min_size=1, unique=True).map(tuple)),
+        st.builds(
+            FilterClause,
+            st.just("tenure"),
+            st.just("in"),
+            st.lists(st.sampled_from(TENURES), min_size=1, unique=True).map(tuple),
+        ),
     )
     return st.one_of(numeric, flag, category)
 
@@ -142,8 +170,10 @@ def test_normalising_ignores_order_and_is_idempotent(filters: list[FilterClause]
 
 @pytest.mark.parametrize("lower", [0.0, 0.4])
 def test_bounds_that_round_to_the_same_clamp_are_the_same_question(lower: float) -> None:
-    q = query_pb2.Query(query_id="q", measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly",
-                                                                lower=lower, upper=399.2),
-                        privacy=query_pb2.PrivacyRequest(epsilon=1.0))
+    q = query_pb2.Query(
+        query_id="q",
+        measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=lower, upper=399.2),
+        privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+    )
     v = validate(q, columns=COLUMNS, months=["2025-10"])
     assert (v.lower, v.upper) == (0, 400)

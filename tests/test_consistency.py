@@ -16,9 +16,13 @@ REPETITIONS = 150
 
 def crisis_by_ward(rho: float) -> query_pb2.Query:
     return query_pb2.Query(
-        query_id="consistency", measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        query_id="consistency",
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
         filters=[query_pb2.Filter(column="resilience", op=query_pb2.Filter.EQ, text="in_crisis")],
-        group_by=["ward_code"], months=["2025-10"], privacy=query_pb2.PrivacyRequest(rho=rho))
+        group_by=["ward_code"],
+        months=["2025-10"],
+        privacy=query_pb2.PrivacyRequest(rho=rho),
+    )
 
 
 def draws(engine: NodeEngine, query: query_pb2.Query) -> tuple[int, list[query_pb2.Release]]:

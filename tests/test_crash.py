@@ -23,15 +23,21 @@ from tests.county import policy_with
 pytestmark = pytest.mark.slow
 
 
-def fire_queries(stub: node_pb2_grpc.NodeStub, answered: list[str], stop: threading.Event,
-                 counter: itertools.count) -> None:
+def fire_queries(
+    stub: node_pb2_grpc.NodeStub, answered: list[str], stop: threading.Event, counter: itertools.count
+) -> None:
     """Send distinct queries until the node dies; remember the ids whose answers arrived."""
     while not stop.is_set():
         i = next(counter)  # shared: two threads asking the same question would get one release, replayed
         query_id = str(uuid.uuid4())
         query = query_pb2.Query(
-            query_id=query_id, measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT), group_by=["ward_code"],
-            months=["2025-10"], privacy=query_pb2.PrivacyRequest(epsilon=1.0 + i * 1e-6), analyst="crash-test")
+            query_id=query_id,
+            measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+            group_by=["ward_code"],
+            months=["2025-10"],
+            privacy=query_pb2.PrivacyRequest(epsilon=1.0 + i * 1e-6),
+            analyst="crash-test",
+        )
         try:
             stub.Query(query, timeout=5)
         except grpc.RpcError:
@@ -49,8 +55,9 @@ def test_a_node_killed_mid_query_restarts_with_every_release_charged_and_audited
     try:
         county.wait_serving(d.code, county.node_address(d.code), node_name(d))
         creds = channel_credentials(county.tls(COORDINATOR))
-        with grpc.secure_channel(county.node_address(d.code), creds,
-                                 options=[("grpc.ssl_target_name_override", node_name(d))]) as channel:
+        with grpc.secure_channel(
+            county.node_address(d.code), creds, options=[("grpc.ssl_target_name_override", node_name(d))]
+        ) as channel:
             answered: list[str] = []
             stop = threading.Event()
             counter = itertools.count(1)

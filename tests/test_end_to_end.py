@@ -132,12 +132,14 @@ def test_a_client_certificate_from_a_foreign_ca_is_rejected(county: RunningCount
         private_key=(tmp_path / "foreign" / "intruder.key").read_bytes(),
         certificate_chain=(tmp_path / "foreign" / "intruder.crt").read_bytes(),
     )
-    channel = grpc.secure_channel(county.local.coordinator_address, creds,
-                                  options=[("grpc.ssl_target_name_override", COORDINATOR)])
+    channel = grpc.secure_channel(
+        county.local.coordinator_address, creds, options=[("grpc.ssl_target_name_override", COORDINATOR)]
+    )
 
     with pytest.raises(grpc.RpcError) as err:
         coordinator_pb2_grpc.CoordinatorStub(channel).Submit(
-            coordinator_pb2.FederatedQuery(query=cts_query()), timeout=10)
+            coordinator_pb2.FederatedQuery(query=cts_query()), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
@@ -148,10 +150,23 @@ def test_ig_officer_reads_a_node_budget_directly(county: RunningCounty) -> None:
 
 
 def test_the_cli_prints_a_county_table(county: RunningCounty) -> None:
-    out = CliRunner().invoke(main, [
-        "query", "count", "--where", "on_cts = true", "--epsilon", "1.0",
-        "--address", county.local.coordinator_address, "--pki", str(county.local.pki_dir), "--identity", ANALYST,
-    ])
+    out = CliRunner().invoke(
+        main,
+        [
+            "query",
+            "count",
+            "--where",
+            "on_cts = true",
+            "--epsilon",
+            "1.0",
+            "--address",
+            county.local.coordinator_address,
+            "--pki",
+            str(county.local.pki_dir),
+            "--identity",
+            ANALYST,
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "Kent (12 districts)" in out.output
     assert "Ashford" in out.output and "95% interval" in out.output
@@ -160,10 +175,24 @@ def test_the_cli_prints_a_county_table(county: RunningCounty) -> None:
 def test_the_cli_json_output_carries_every_district(county: RunningCounty) -> None:
     import json
 
-    out = CliRunner().invoke(main, [
-        "query", "count", "--where", "on_cts = true", "--epsilon", "1.0", "--json",
-        "--address", county.local.coordinator_address, "--pki", str(county.local.pki_dir), "--identity", ANALYST,
-    ])
+    out = CliRunner().invoke(
+        main,
+        [
+            "query",
+            "count",
+            "--where",
+            "on_cts = true",
+            "--epsilon",
+            "1.0",
+            "--json",
+            "--address",
+            county.local.coordinator_address,
+            "--pki",
+            str(county.local.pki_dir),
+            "--identity",
+            ANALYST,
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.output)["districts"]) == 12
 
@@ -207,8 +236,10 @@ def test_a_malformed_data_file_stops_the_node_naming_file_row_and_field(tmp_path
     (tmp_path / "policy.toml").write_text("")
     runner = CliRunner()
     config = tmp_path / "node.toml"
-    config.write_text(f'[node]\ndistrict_code = "{code}"\nlisten = "127.0.0.1:0"\ndata_dir = "data/{code}"\n'
-                      'state_db = "s.sqlite"\npolicy = "policy.toml"\naudit_key = "k.pem"\n')
+    config.write_text(
+        f'[node]\ndistrict_code = "{code}"\nlisten = "127.0.0.1:0"\ndata_dir = "data/{code}"\n'
+        'state_db = "s.sqlite"\npolicy = "policy.toml"\naudit_key = "k.pem"\n'
+    )
     from privacy.policy import save_policy
 
     save_policy(policy_with()(districts()[0]), tmp_path / "policy.toml")

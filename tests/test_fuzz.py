@@ -23,19 +23,39 @@ from tests.county import RunningCounty, running_county
 
 CODES = ["E07000105", "E07000106"]  # the second dials out
 REFUSALS = {
-    grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
 }
 HANG_SECONDS = 10
 # Words the services know, so the fuzzer also reaches past the first check into planning and the ledger.
-VOCABULARY = ["earnings_weekly", "tenure", "ward_code", "on_cts", "household_size", "2025-10", "2025-09", "1999-13",
-              "campaign:x", "social_rent", *CODES, "E07000108", ""]
+VOCABULARY = [
+    "earnings_weekly",
+    "tenure",
+    "ward_code",
+    "on_cts",
+    "household_size",
+    "2025-10",
+    "2025-09",
+    "1999-13",
+    "campaign:x",
+    "social_rent",
+    *CODES,
+    "E07000108",
+    "",
+]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
-texts = st.one_of(st.text(max_size=12), st.sampled_from(VOCABULARY),
-                  st.sampled_from([10_000, 1_000_000]).map(lambda n: "x" * n))
-doubles = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
-                    st.sampled_from([0.0, 1e-300, 1e-7, 1e-6, 0.5, 1.0, 50.0, 1e6, 1e7, 1e17, 1e300, -1.0]))
+texts = st.one_of(
+    st.text(max_size=12), st.sampled_from(VOCABULARY), st.sampled_from([10_000, 1_000_000]).map(lambda n: "x" * n)
+)
+doubles = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, 1e-300, 1e-7, 1e-6, 0.5, 1.0, 50.0, 1e6, 1e7, 1e17, 1e300, -1.0]),
+)
 SCALARS = {
     FieldDescriptor.TYPE_STRING: texts,
     FieldDescriptor.TYPE_DOUBLE: doubles,
@@ -54,8 +74,13 @@ def field_values(f: FieldDescriptor, depth: int) -> st.SearchStrategy:
     if not f.is_repeated:
         return one
     # Long lists of small values (a long list of huge values would only test the client's memory).
-    small = (st.just(message_factory.GetMessageClass(f.message_type)()) if f.type == FieldDescriptor.TYPE_MESSAGE
-             else st.sampled_from(VOCABULARY) if f.type == FieldDescriptor.TYPE_STRING else SCALARS[f.type])
+    small = (
+        st.just(message_factory.GetMessageClass(f.message_type)())
+        if f.type == FieldDescriptor.TYPE_MESSAGE
+        else st.sampled_from(VOCABULARY)
+        if f.type == FieldDescriptor.TYPE_STRING
+        else SCALARS[f.type]
+    )
     many = st.tuples(small, st.sampled_from([500, 20_000])).map(lambda t: [t[0]] * t[1])
     return st.one_of(st.lists(one, max_size=4), many)
 
@@ -92,18 +117,30 @@ def plausible_queries() -> st.SearchStrategy[query_pb2.Query]:
     )
     measure = st.builds(query_pb2.Measure, kind=st.integers(0, 3), column=words, lower=doubles, upper=doubles)
     filters = st.lists(st.builds(query_pb2.Filter, column=words, op=st.integers(0, 7), text=words), max_size=2)
-    return st.builds(query_pb2.Query, query_id=st.uuids().map(str), measure=measure, filters=filters,
-                     group_by=st.lists(words, max_size=3), months=st.lists(words, max_size=3), privacy=privacy,
-                     purpose=texts, dataset=st.sampled_from(["", "campaign:x"]))
+    return st.builds(
+        query_pb2.Query,
+        query_id=st.uuids().map(str),
+        measure=measure,
+        filters=filters,
+        group_by=st.lists(words, max_size=3),
+        months=st.lists(words, max_size=3),
+        privacy=privacy,
+        purpose=texts,
+        dataset=st.sampled_from(["", "campaign:x"]),
+    )
 
 
 REQUESTS = {
     query_pb2.Query: lambda: st.one_of(messages(query_pb2.Query.DESCRIPTOR), plausible_queries()),
     coordinator_pb2.FederatedQuery: lambda: st.one_of(
         messages(coordinator_pb2.FederatedQuery.DESCRIPTOR),
-        st.builds(coordinator_pb2.FederatedQuery, query=plausible_queries(),
-                  districts=st.lists(st.sampled_from(VOCABULARY), max_size=3),
-                  deadline_seconds=st.sampled_from([0.0, 5.0, 1e-9]))),
+        st.builds(
+            coordinator_pb2.FederatedQuery,
+            query=plausible_queries(),
+            districts=st.lists(st.sampled_from(VOCABULARY), max_size=3),
+            deadline_seconds=st.sampled_from([0.0, 5.0, 1e-9]),
+        ),
+    ),
 }
 
 
@@ -115,8 +152,13 @@ def requests(request_type: type[Message]) -> st.SearchStrategy[Message]:
 
 @pytest.fixture(scope="module")
 def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
-    with running_county(tmp_path_factory.mktemp("fuzz"), codes=CODES, months=2, mode="mixed",
-                        coordinator_settings={"analyst_rate_per_second": 1000, "analyst_burst": 1000}) as running:
+    with running_county(
+        tmp_path_factory.mktemp("fuzz"),
+        codes=CODES,
+        months=2,
+        mode="mixed",
+        coordinator_settings={"analyst_rate_per_second": 1000, "analyst_burst": 1000},
+    ) as running:
         yield running
 
 
@@ -171,8 +213,9 @@ COORDINATOR_CALLS = [
 
 
 @pytest.mark.parametrize(("method", "request_type", "identity"), NODE_CALLS, ids=[c[0] for c in NODE_CALLS])
-def test_every_node_call_survives_any_request(county: RunningCounty, method: str, request_type: type[Message],
-                                              identity: str | None) -> None:
+def test_every_node_call_survives_any_request(
+    county: RunningCounty, method: str, request_type: type[Message], identity: str | None
+) -> None:
     channel = node_channel(county, identity or ig_officer_name(district(CODES[0])))
     stub = getattr(node_pb2_grpc.NodeStub(channel), method)
 
@@ -185,13 +228,18 @@ def test_every_node_call_survives_any_request(county: RunningCounty, method: str
     still_answers(county)
 
 
-@pytest.mark.parametrize(("method", "request_type", "identity"), COORDINATOR_CALLS,
-                         ids=[c[0] for c in COORDINATOR_CALLS])
-def test_every_coordinator_call_survives_any_request(county: RunningCounty, method: str,
-                                                     request_type: type[Message], identity: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "request_type", "identity"), COORDINATOR_CALLS, ids=[c[0] for c in COORDINATOR_CALLS]
+)
+def test_every_coordinator_call_survives_any_request(
+    county: RunningCounty, method: str, request_type: type[Message], identity: str
+) -> None:
     channel = coordinator_channel(county, identity)
-    call = channel.unary_unary(f"/lsi.v1.Coordinator/{method}", request_serializer=lambda m: m.SerializeToString(),
-                               response_deserializer=lambda b: b)
+    call = channel.unary_unary(
+        f"/lsi.v1.Coordinator/{method}",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=lambda b: b,
+    )
 
     @FUZZ
     @given(requests(request_type))
@@ -211,8 +259,9 @@ def test_any_bytes_to_any_method_get_a_refusal_or_an_answer(county: RunningCount
     @FUZZ
     @given(st.sampled_from(PATHS), st.binary(max_size=200))
     def run(path: str, payload: bytes) -> None:
-        call = channels[path.split(".")[-1].split("/")[0]].unary_unary(path, request_serializer=None,
-                                                                        response_deserializer=None)
+        call = channels[path.split(".")[-1].split("/")[0]].unary_unary(
+            path, request_serializer=None, response_deserializer=None
+        )
         assert_refused_or_answered(outcome(lambda: call(payload, timeout=HANG_SECONDS)))
 
     run()
@@ -223,8 +272,11 @@ def test_a_node_stream_survives_any_replies_and_the_node_comes_back(county: Runn
     """A registered outbound node's certificate sending nonsense on Connect: nothing breaks at the coordinator."""
     outbound = CODES[1]
     channel = coordinator_channel(county, node_name(district(outbound)))
-    connect = channel.stream_stream("/lsi.v1.Coordinator/Connect", request_serializer=lambda m: m.SerializeToString(),
-                                    response_deserializer=coordinator_pb2.CoordinatorMessage.FromString)
+    connect = channel.stream_stream(
+        "/lsi.v1.Coordinator/Connect",
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=coordinator_pb2.CoordinatorMessage.FromString,
+    )
 
     @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(messages(coordinator_pb2.NodeMessage.DESCRIPTOR), max_size=5))

@@ -29,12 +29,17 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
         yield county
 
 
-def ask(county: RunningCounty, purpose: str = "caseload review", query_id: str | None = None,
-        month: str = "2025-10") -> coordinator_pb2.FederatedResult:
+def ask(
+    county: RunningCounty, purpose: str = "caseload review", query_id: str | None = None, month: str = "2025-10"
+) -> coordinator_pb2.FederatedResult:
     query = query_pb2.Query(
-        query_id=query_id or str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-        filters=[query_pb2.Filter(column="on_hb", op=query_pb2.Filter.EQ, flag=True)], months=[month],
-        privacy=query_pb2.PrivacyRequest(epsilon=0.5), purpose=purpose)
+        query_id=query_id or str(uuid.uuid4()),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        filters=[query_pb2.Filter(column="on_hb", op=query_pb2.Filter.EQ, flag=True)],
+        months=[month],
+        privacy=query_pb2.PrivacyRequest(epsilon=0.5),
+        purpose=purpose,
+    )
     return county.coordinator_stub().Submit(coordinator_pb2.FederatedQuery(query=query), timeout=60)
 
 
@@ -48,8 +53,16 @@ def cli(*args: str) -> object:
 
 
 def ig_args(county: RunningCounty, address: str, server_name: str, identity: str = COUNTY_IG_OFFICER) -> list[str]:
-    return ["--address", address, "--pki", str(county.local.pki_dir), "--identity", identity,
-            "--server-name", server_name]
+    return [
+        "--address",
+        address,
+        "--pki",
+        str(county.local.pki_dir),
+        "--identity",
+        identity,
+        "--server-name",
+        server_name,
+    ]
 
 
 def test_budget_show_lists_every_node_county_wide(small: RunningCounty) -> None:
@@ -63,8 +76,9 @@ def test_budget_show_lists_every_node_county_wide(small: RunningCounty) -> None:
 def test_budget_show_at_a_node_breaks_spending_down_by_analyst_and_purpose(small: RunningCounty) -> None:
     ask(small, purpose="winter fuel planning", month="2025-08")
     d = districts()[0]
-    out = cli("budget", "show", "--node",
-              *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d)))
+    out = cli(
+        "budget", "show", "--node", *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d))
+    )
     assert out.exit_code == 0, out.output
     assert ANALYST in out.output and "winter fuel planning" in out.output
 
@@ -75,8 +89,13 @@ def test_budget_set_changes_the_policy_and_is_audited(small: RunningCounty, tmp_
     policy = load_policy(policy_path)
     new = tmp_path / "policy.toml"
     save_policy(type(policy)(**{**policy.__dict__, "total_rho": policy.total_rho + 1}), new)
-    out = cli("budget", "set", "--policy", str(new),
-              *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d)))
+    out = cli(
+        "budget",
+        "set",
+        "--policy",
+        str(new),
+        *ig_args(small, small.local.node_address(d.code), node_name(d), ig_officer_name(d)),
+    )
     assert out.exit_code == 0, out.output
     status = small.node_stub(d.code).Budget(node_pb2.BudgetRequest(), timeout=30)
     assert status.total_rho == pytest.approx(policy.total_rho + 1)

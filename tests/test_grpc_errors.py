@@ -79,8 +79,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> NodeEngine:
 
 
 def test_a_loss_opendp_cannot_plan_is_refused_naming_the_privacy_field(engine: NodeEngine) -> None:
-    query = query_pb2.Query(query_id="huge", measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                            months=[MONTH], privacy=query_pb2.PrivacyRequest(epsilon=1e300))
+    query = query_pb2.Query(
+        query_id="huge",
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        months=[MONTH],
+        privacy=query_pb2.PrivacyRequest(epsilon=1e300),
+    )
     with pytest.raises(QueryError, match="^privacy: no release can be planned") as err:
         engine.answer(query, Caller("coordinator", "coordinator"))
     assert err.value.field == "privacy"
@@ -97,13 +101,13 @@ def test_the_coordinator_refuses_a_deadline_that_is_not_a_number_of_seconds(tmp_
 
     pool = NodePool([NodeEntry(CODE, "127.0.0.1:1", "node-ashford")], None)
     servicer = CoordinatorServicer(pool, ResultStore(tmp_path / "c.sqlite"), 5.0, None, plaintext=True)
-    query = query_pb2.Query(measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                            privacy=query_pb2.PrivacyRequest(epsilon=1.0))
+    query = query_pb2.Query(
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT), privacy=query_pb2.PrivacyRequest(epsilon=1.0)
+    )
     context = FakeContext()
     try:
         with pytest.raises(Aborted):
-            servicer.Submit(coordinator_pb2.FederatedQuery(query=query, deadline_seconds=deadline),
-                            context)  # type: ignore[arg-type]
+            servicer.Submit(coordinator_pb2.FederatedQuery(query=query, deadline_seconds=deadline), context)  # type: ignore[arg-type]
     finally:
         pool.close()
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT

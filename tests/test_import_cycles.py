@@ -8,8 +8,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("analysis", "cli", "common", "coordinator", "node", "privacy", "protos", "reference", "report",
-            "security", "bench")
+PACKAGES = (
+    "analysis",
+    "cli",
+    "common",
+    "coordinator",
+    "node",
+    "privacy",
+    "protos",
+    "reference",
+    "report",
+    "security",
+    "bench",
+)
 
 
 def module_name(path: Path) -> str:
@@ -18,8 +29,7 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-            if "_pb2" not in p.name}
+    return {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py") if "_pb2" not in p.name}
 
 
 def imports_of(path: Path, modules: Mapping[str, Path]) -> set[str]:
@@ -62,7 +72,7 @@ def find_cycle(graph: Mapping[str, set[str]]) -> list[str] | None:
                 stack.pop()
                 path.pop()
             elif colour.get(child) == 1:
-                return path[path.index(child):] + [child]
+                return path[path.index(child) :] + [child]
             elif colour.get(child) == 0:
                 colour[child] = 1
                 path.append(child)

@@ -57,8 +57,12 @@ def hang(county: RunningCounty, code: str, release: threading.Event) -> object:
             release.wait(0.02)
         return stuck
     county.stop_node(code)
-    server, _, _ = start_server(lambda s: node_pb2_grpc.add_NodeServicer_to_server(HungNode(release), s),
-                                listen=county.local.node_address(code), tls=tls, service_name="lsi.v1.Node")
+    server, _, _ = start_server(
+        lambda s: node_pb2_grpc.add_NodeServicer_to_server(HungNode(release), s),
+        listen=county.local.node_address(code),
+        tls=tls,
+        service_name="lsi.v1.Node",
+    )
     return server
 
 
@@ -79,19 +83,26 @@ def hung_county(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runn
 
 
 def count(i: int) -> query_pb2.Query:
-    return query_pb2.Query(query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           months=["2025-10"], privacy=query_pb2.PrivacyRequest(epsilon=1.0 + i * 1e-6),
-                           purpose="load", group_by=["tenure"])
+    return query_pb2.Query(
+        query_id=str(uuid.uuid4()),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        months=["2025-10"],
+        privacy=query_pb2.PrivacyRequest(epsilon=1.0 + i * 1e-6),
+        purpose="load",
+        group_by=["tenure"],
+    )
 
 
 # Generous, so healthy districts answer in time even on a loaded machine; the hung one never does.
 DEADLINE = 8.0
 
 
-def submit(county: RunningCounty, analyst: str, query: query_pb2.Query, deadline: float = DEADLINE,
-           timeout: float = 60) -> coordinator_pb2.FederatedResult:
+def submit(
+    county: RunningCounty, analyst: str, query: query_pb2.Query, deadline: float = DEADLINE, timeout: float = 60
+) -> coordinator_pb2.FederatedResult:
     return county.coordinator_stub(analyst).Submit(
-        coordinator_pb2.FederatedQuery(query=query, deadline_seconds=deadline), timeout=timeout)
+        coordinator_pb2.FederatedQuery(query=query, deadline_seconds=deadline), timeout=timeout
+    )
 
 
 def test_concurrent_queries_from_several_analysts_lose_only_the_hung_district(hung_county: RunningCounty) -> None:

@@ -55,8 +55,6 @@ def make_policy(total: float = 1.0, per_query: float = 0.5, **changes) -> Policy
     return dataclasses.replace(base, **changes)
 
 
-
-
 def request(
     qid: str,
     rho: float = 0.1,
@@ -117,9 +115,7 @@ def test_an_identical_query_on_the_same_snapshot_costs_nothing(store):
 
 def test_the_same_query_on_a_new_snapshot_is_charged(store):
     store.charge_and_release(request("q1", 0.1, fingerprint="same", digest="snap-1"), lambda _: b"first")
-    fresh = store.charge_and_release(
-        request("q2", 0.1, fingerprint="same", digest="snap-2"), lambda _: b"second"
-    )
+    fresh = store.charge_and_release(request("q2", 0.1, fingerprint="same", digest="snap-2"), lambda _: b"second")
     assert not fresh.replayed and store.spent().releases == 2
 
 
@@ -176,9 +172,7 @@ def test_an_analysts_cap_is_named_and_binds_only_them(tmp_path):
 
 
 def test_a_mechanism_the_policy_forbids_is_refused(tmp_path):
-    s = PrivacyStore(
-        tmp_path / "n.db", make_policy(allowed_mechanisms=("discrete_laplace",)), AuditSigner.generate()
-    )
+    s = PrivacyStore(tmp_path / "n.db", make_policy(allowed_mechanisms=("discrete_laplace",)), AuditSigner.generate())
     with pytest.raises(MechanismNotAllowed, match="discrete_gaussian"):
         s.charge_and_release(request("q1", 0.1), lambda _: b"x")
 

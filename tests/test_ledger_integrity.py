@@ -50,6 +50,7 @@ def sql(store_or_path, statement: str, *args) -> None:
 
 # -- point 6: a lifetime cap per snapshot month ---------------------------------------------------------------
 
+
 def test_a_months_lifetime_cap_is_not_renewed_by_a_new_period(tmp_path):
     store = PrivacyStore(tmp_path / "n.db", make_policy(total=1.0, month_lifetime_rho=0.3), AuditSigner.generate())
     store.charge_and_release(months_request("old", 0.2, "2025-10"), lambda _: b"x")
@@ -65,10 +66,14 @@ def test_a_query_over_several_months_is_charged_to_each(tmp_path):
     store = PrivacyStore(tmp_path / "n.db", make_policy(), AuditSigner.generate())
     store.charge_and_release(months_request("q", 0.2, "2025-09", "2025-10"), lambda _: b"x")
     assert (store.month_spent("2025-09"), store.month_spent("2025-10"), store.month_spent("2025-08")) == (
-        pytest.approx(0.2), pytest.approx(0.2), 0.0)
+        pytest.approx(0.2),
+        pytest.approx(0.2),
+        0.0,
+    )
 
 
 # -- point 7: a defensible demo budget --------------------------------------------------------------------------
+
 
 def test_the_demo_policy_is_at_most_rho_5_a_year_and_everything_the_demo_runs_fits_it_with_margin():
     policies = [demo_policy(d) for d in districts()]
@@ -78,6 +83,7 @@ def test_the_demo_policy_is_at_most_rho_5_a_year_and_everything_the_demo_runs_fi
 
 
 # -- point 10: one source of truth for the policy ---------------------------------------------------------------
+
 
 def test_a_restart_with_a_stale_policy_file_refuses_saying_the_ledger_is_newer(tmp_path):
     policy_path, db, key = tmp_path / "policy.toml", tmp_path / "n.db", tmp_path / "k.pem"
@@ -98,6 +104,7 @@ def test_a_total_cannot_be_lowered_below_what_is_spent(tmp_path):
 
 
 # -- point 11: tampering shows ----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def node_files(tmp_path):
@@ -170,8 +177,12 @@ def test_a_receipt_with_a_different_key_is_refused(node_files, tmp_path):
 
 def test_a_reset_node_shows_as_missing_over_grpc_until_county_it_accepts_it(tmp_path):
     with running_county(tmp_path, codes=[CODE], months=1) as county:
-        query = query_pb2.Query(measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT), months=["2025-10"],
-                                privacy=query_pb2.PrivacyRequest(epsilon=1.0), purpose="test")
+        query = query_pb2.Query(
+            measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+            months=["2025-10"],
+            privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+            purpose="test",
+        )
         stub = county.coordinator_stub()
         for _ in range(2):
             query.query_id = str(uuid.uuid4())
@@ -195,7 +206,8 @@ def test_recovery_of_a_lost_key_is_audited_and_the_node_starts_again(node_files)
     check_ledger(db, signer)
     conn = sqlite3.connect(db)
     actor, action, detail = conn.execute(
-        "SELECT actor, action, detail FROM audit_log WHERE seq = ?", (done.seq,)).fetchone()
+        "SELECT actor, action, detail FROM audit_log WHERE seq = ?", (done.seq,)
+    ).fetchone()
     conn.close()
     assert (actor, action, json.loads(detail)["reason"]) == (IG_OFFICER, "recovery", "key lost with the old server")
     assert verify_chain(db, signer.public_key).ok
@@ -210,6 +222,7 @@ def test_recovery_rebuilds_an_edited_charge_from_its_signed_audit_entry(node_fil
 
 
 # -- point 13: owner-only state files ---------------------------------------------------------------------------
+
 
 def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -227,4 +240,3 @@ def test_the_state_database_and_its_side_files_are_owner_only(node_files):
 def test_the_coordinators_results_database_is_owner_only(tmp_path):
     ResultStore(tmp_path / "coordinator.sqlite")
     assert mode(tmp_path / "coordinator.sqlite") == 0o600
-

@@ -48,12 +48,26 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> NodeEngine:
     return NodeEngine(DISTRICT.code, load_district(root / "data" / DISTRICT.code, DISTRICT.code), store)
 
 
-def query(qid: str, kind: Any = query_pb2.Measure.COUNT, *, lower: float = 0, upper: float = 0,
-          group_by: tuple[str, ...] = ("ward_code",), **privacy: float) -> query_pb2.Query:
-    measure = query_pb2.Measure(kind=kind, column="" if kind == query_pb2.Measure.COUNT else "earnings_weekly",
-                                lower=lower, upper=upper)
-    return query_pb2.Query(query_id=qid, measure=measure, group_by=list(group_by), months=[MONTH],
-                           privacy=query_pb2.PrivacyRequest(**privacy), purpose="lock test")
+def query(
+    qid: str,
+    kind: Any = query_pb2.Measure.COUNT,
+    *,
+    lower: float = 0,
+    upper: float = 0,
+    group_by: tuple[str, ...] = ("ward_code",),
+    **privacy: float,
+) -> query_pb2.Query:
+    measure = query_pb2.Measure(
+        kind=kind, column="" if kind == query_pb2.Measure.COUNT else "earnings_weekly", lower=lower, upper=upper
+    )
+    return query_pb2.Query(
+        query_id=qid,
+        measure=measure,
+        group_by=list(group_by),
+        months=[MONTH],
+        privacy=query_pb2.PrivacyRequest(**privacy),
+        purpose="lock test",
+    )
 
 
 def outside_the_lock(store: PrivacyStore, fn: Callable[..., Any], calls: list[str]) -> Callable[..., Any]:
@@ -65,17 +79,25 @@ def outside_the_lock(store: PrivacyStore, fn: Callable[..., Any], calls: list[st
     return guarded
 
 
-@pytest.mark.parametrize("q", [
-    query("count-rho", rho=0.5),
-    query("count-accuracy", target_accuracy=40.0),
-    query("sum-gaussian", query_pb2.Measure.SUM, lower=0, upper=500, rho=0.5),
-    query("mean-epsilon", query_pb2.Measure.MEAN, lower=0, upper=500, epsilon=1.0),
-], ids=lambda q: q.query_id)
+@pytest.mark.parametrize(
+    "q",
+    [
+        query("count-rho", rho=0.5),
+        query("count-accuracy", target_accuracy=40.0),
+        query("sum-gaussian", query_pb2.Measure.SUM, lower=0, upper=500, rho=0.5),
+        query("mean-epsilon", query_pb2.Measure.MEAN, lower=0, upper=500, epsilon=1.0),
+    ],
+    ids=lambda q: q.query_id,
+)
 def test_no_plan_charge_map_or_accuracy_runs_inside_the_ledger_lock(engine, monkeypatch, q):
     calls: list[str] = []
-    for module, name in [(engine_module, "plan_release"), (engine_module, "plan_mean"),
-                         (engine_module, "half_width"), (engine_module, "noise_variance"),
-                         (draw_module, "make_charge")]:
+    for module, name in [
+        (engine_module, "plan_release"),
+        (engine_module, "plan_mean"),
+        (engine_module, "half_width"),
+        (engine_module, "noise_variance"),
+        (draw_module, "make_charge"),
+    ]:
         monkeypatch.setattr(module, name, outside_the_lock(engine.store, getattr(module, name), calls))
     release = engine.answer(q, CALLER)
     assert release.cells and not release.replayed
@@ -116,15 +138,18 @@ def test_an_absurd_accuracy_target_is_planned_or_refused_not_searched_for_ever(e
 
 
 def test_a_huge_but_allowed_noise_scale_is_answered_with_finite_intervals(engine):
-    release = engine.answer(query("huge-scale", query_pb2.Measure.SUM, lower=0, upper=MAX_CLAMP_ABS, rho=1e-9,
-                                  group_by=()), CALLER)
+    release = engine.answer(
+        query("huge-scale", query_pb2.Measure.SUM, lower=0, upper=MAX_CLAMP_ABS, rho=1e-9, group_by=()), CALLER
+    )
     assert all(math.isfinite(c.ci_low) and math.isfinite(c.ci_high) and c.ci_high > c.ci_low for c in release.cells)
     assert engine.store.db.longest_write_hold >= 0.0  # recorded (benchmarks report it; no timing asserted here)
 
 
 @settings(max_examples=15, deadline=None)
-@given(scale=st.floats(OPENDP_GAUSSIAN_SCALE_LIMIT * 1.0001, OPENDP_GAUSSIAN_SCALE_LIMIT * 3),
-       alpha=st.sampled_from([0.05, 0.025, 0.01]))
+@given(
+    scale=st.floats(OPENDP_GAUSSIAN_SCALE_LIMIT * 1.0001, OPENDP_GAUSSIAN_SCALE_LIMIT * 3),
+    alpha=st.sampled_from([0.05, 0.025, 0.01]),
+)
 def test_the_closed_form_gaussian_accuracy_never_understates_opendps(scale, alpha):
     exact = float(dpa.discrete_gaussian_scale_to_accuracy(scale, alpha))
     bound = accuracy(GAUSSIAN, scale, alpha)
@@ -156,5 +181,3 @@ def test_scale_for_a_large_gaussian_accuracy_is_found_in_bounded_steps():
 def test_a_loss_below_the_floor_is_refused_before_any_scale_search():
     with pytest.raises(ValueError, match="smallest"):
         scale_for_loss(GAUSSIAN, rho=MIN_LOSS / 10, sens=Sensitivity(l1=1, l2=1.0))
-
-

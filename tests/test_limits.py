@@ -35,8 +35,13 @@ def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
 
 
 def count(**kwargs: object) -> query_pb2.Query:
-    fields = {"query_id": str(uuid.uuid4()), "measure": query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-              "months": ["2025-10"], "privacy": query_pb2.PrivacyRequest(epsilon=1.0), "purpose": "limits"}
+    fields = {
+        "query_id": str(uuid.uuid4()),
+        "measure": query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        "months": ["2025-10"],
+        "privacy": query_pb2.PrivacyRequest(epsilon=1.0),
+        "purpose": "limits",
+    }
     fields.update(kwargs)
     return query_pb2.Query(**fields)  # type: ignore[arg-type]
 
@@ -72,7 +77,8 @@ def test_a_node_refuses_an_over_long_purpose_sent_straight_to_it(two: RunningCou
 def test_a_district_named_twice_is_counted_once_in_every_cell(two: RunningCounty) -> None:
     query = count(group_by=["tenure"])
     twice = two.coordinator_stub().Submit(
-        coordinator_pb2.FederatedQuery(query=query, districts=[CODES[0], CODES[0]]), timeout=30)
+        coordinator_pb2.FederatedQuery(query=query, districts=[CODES[0], CODES[0]]), timeout=30
+    )
     assert [d.district_code for d in twice.districts] == [CODES[0]]
     groups = [c for c in twice.cells if c.level == query_pb2.Cell.GROUP]
     county_groups = [c for c in twice.cells if c.level == query_pb2.Cell.COUNTY and len(c.keys) > 1]
@@ -103,8 +109,7 @@ def test_a_loss_below_the_policy_floor_is_refused_without_a_charge(two: RunningC
 
 
 def test_a_clamp_beyond_the_policy_limit_is_refused(two: RunningCounty) -> None:
-    query = count(measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=0,
-                                            upper=1e17))
+    query = count(measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=0, upper=1e17))
     err = refusal(two, coordinator_pb2.FederatedQuery(query=query))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "measure.upper" in err.details()
@@ -143,8 +148,9 @@ def test_an_error_about_a_huge_value_stays_small(two: RunningCounty) -> None:
 
 def test_a_budget_stays_answerable_after_queries_with_long_purposes(two: RunningCounty) -> None:
     for _ in range(3):
-        two.coordinator_stub().Submit(coordinator_pb2.FederatedQuery(query=count(purpose="p" * MAX_PURPOSE)),
-                                      timeout=30)
+        two.coordinator_stub().Submit(
+            coordinator_pb2.FederatedQuery(query=count(purpose="p" * MAX_PURPOSE)), timeout=30
+        )
     status = two.node_stub(CODES[0]).Budget(node_pb2.BudgetRequest(), timeout=30)
     assert all(len(s.key) <= MAX_BREAKDOWN_KEY + 60 for s in status.by_purpose)
     assert two.coordinator_stub().Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=30).nodes

@@ -35,9 +35,7 @@ def test_laplace_charge_matches_opendp_privacy_map():
     scale = 123.0
     eps = _independent(LAPLACE, scale).map(float(SENS.l1))
     assert privacy_loss(LAPLACE, scale, SENS) == eps
-    assert charge_rho(LAPLACE, scale, SENS) == dpc.make_pureDP_to_zCDP(_independent(LAPLACE, scale)).map(
-        float(SENS.l1)
-    )
+    assert charge_rho(LAPLACE, scale, SENS) == dpc.make_pureDP_to_zCDP(_independent(LAPLACE, scale)).map(float(SENS.l1))
     assert charge_rho(LAPLACE, scale, SENS) == pytest.approx(eps**2 / 2)
 
 

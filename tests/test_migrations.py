@@ -24,8 +24,16 @@ from tests.draws import costing
 from tests.fixtures.schema_before_versions import COORDINATOR_STATE, NODE_STATE
 
 TODAY = dt.datetime.now(dt.UTC).date()
-POLICY = Policy("E07000110", (TODAY - dt.timedelta(days=1)).isoformat(), (TODAY + dt.timedelta(days=1)).isoformat(),
-                1.0, 1.0, 1e-7, 0, month_lifetime_rho=1.0)
+POLICY = Policy(
+    "E07000110",
+    (TODAY - dt.timedelta(days=1)).isoformat(),
+    (TODAY + dt.timedelta(days=1)).isoformat(),
+    1.0,
+    1.0,
+    1e-7,
+    0,
+    month_lifetime_rho=1.0,
+)
 
 
 def old_node_db(path: Path, signer: AuditSigner) -> None:
@@ -35,20 +43,40 @@ def old_node_db(path: Path, signer: AuditSigner) -> None:
     for statement in NODE_STATE:
         conn.execute(statement)
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO policy_state (id, policy) VALUES (1, ?)",
-                 (json.dumps(dataclasses.asdict(POLICY), sort_keys=True),))
+    conn.execute(
+        "INSERT INTO policy_state (id, policy) VALUES (1, ?)", (json.dumps(dataclasses.asdict(POLICY), sort_keys=True),)
+    )
     append_entry(conn, signer, actor="policy file", role="ig_officer", action="policy_change", detail="[]")
     now = dt.datetime.now(dt.UTC).isoformat()
-    conn.execute("INSERT INTO charges (query_id, analyst, role, purpose, mechanism, scale, rho, rho_units, epsilon, "
-                 "delta, created_at, charge_date) VALUES ('old', 'alice', 'analyst', 'p', 'discrete_gaussian', 5.0, "
-                 "0.1, ?, 1.0, 1e-7, ?, ?)", (charge_units(0.1), now, now[:10]))
-    cur = conn.execute("INSERT INTO releases (query_id, fingerprint, snapshot_digest, canonical_query, payload, "
-                       "created_at) VALUES ('old', 'fp-old', 'snap', '{}', x'6f6c64', ?)", (now,))
+    conn.execute(
+        "INSERT INTO charges (query_id, analyst, role, purpose, mechanism, scale, rho, rho_units, epsilon, "
+        "delta, created_at, charge_date) VALUES ('old', 'alice', 'analyst', 'p', 'discrete_gaussian', 5.0, "
+        "0.1, ?, 1.0, 1e-7, ?, ?)",
+        (charge_units(0.1), now, now[:10]),
+    )
+    cur = conn.execute(
+        "INSERT INTO releases (query_id, fingerprint, snapshot_digest, canonical_query, payload, "
+        "created_at) VALUES ('old', 'fp-old', 'snap', '{}', x'6f6c64', ?)",
+        (now,),
+    )
     conn.execute("INSERT INTO query_ids VALUES ('old', 'fp-old', ?)", (cur.lastrowid,))
-    conn.execute("INSERT INTO spend_totals VALUES ('lifetime', ?) ON CONFLICT (key) DO UPDATE SET units = ?",
-                 (charge_units(0.1), charge_units(0.1)))
-    append_entry(conn, signer, actor="alice", role="analyst", action="release", query_id="old", canonical_query="{}",
-                 purpose="p", rho=0.1, epsilon=1.0, detail="discrete_gaussian scale 5.0; epsilon at delta 1e-07")
+    conn.execute(
+        "INSERT INTO spend_totals VALUES ('lifetime', ?) ON CONFLICT (key) DO UPDATE SET units = ?",
+        (charge_units(0.1), charge_units(0.1)),
+    )
+    append_entry(
+        conn,
+        signer,
+        actor="alice",
+        role="analyst",
+        action="release",
+        query_id="old",
+        canonical_query="{}",
+        purpose="p",
+        rho=0.1,
+        epsilon=1.0,
+        detail="discrete_gaussian scale 5.0; epsilon at delta 1e-07",
+    )
     conn.execute("INSERT INTO snapshot_versions VALUES ('2025-10', 'digest-a', 1, ?)", (now,))
     conn.execute("COMMIT")
     conn.close()
@@ -77,7 +105,8 @@ def test_an_old_node_database_is_migrated_to_the_latest_ledger_and_audit_version
 def test_an_old_release_still_replays_free_after_migration(migrated):
     store, _ = migrated
     again = store.charge_and_release(
-        ReleaseRequest("old", "fp-old", "snap", "alice", "analyst", "p", "{}", costing(0.1)), lambda d: b"new")
+        ReleaseRequest("old", "fp-old", "snap", "alice", "analyst", "p", "{}", costing(0.1)), lambda d: b"new"
+    )
     assert (again.payload, again.replayed) == (b"old", True)
     assert store.spent().spent_rho == pytest.approx(0.1)
 
@@ -85,7 +114,8 @@ def test_an_old_release_still_replays_free_after_migration(migrated):
 def test_a_migrated_ledger_charges_on_from_its_old_spend_and_stays_consistent(migrated):
     store, signer = migrated
     store.charge_and_release(
-        ReleaseRequest("new", "fp-new", "snap", "alice", "analyst", "p", "{}", costing(0.2)), lambda d: b"x")
+        ReleaseRequest("new", "fp-new", "snap", "alice", "analyst", "p", "{}", costing(0.2)), lambda d: b"x"
+    )
     assert store.spent().spent_rho == pytest.approx(0.3)
     check_ledger(store.path, signer)
 

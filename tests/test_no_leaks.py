@@ -68,12 +68,18 @@ def neighbours(tmp_path_factory: pytest.TempPathFactory) -> tuple[Node, Node]:
     return nodes[0], nodes[1]
 
 
-def count(query_id: str, *filters: query_pb2.Filter, months: tuple[str, ...] = (MONTH,), epsilon: float = 0.5,
-          **kw: object) -> query_pb2.Query:
-    return query_pb2.Query(query_id=query_id, measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           filters=list(filters), months=list(months),
-                           privacy=query_pb2.PrivacyRequest(epsilon=epsilon), purpose="test",
-                           **kw)  # type: ignore[arg-type]
+def count(
+    query_id: str, *filters: query_pb2.Filter, months: tuple[str, ...] = (MONTH,), epsilon: float = 0.5, **kw: object
+) -> query_pb2.Query:
+    return query_pb2.Query(
+        query_id=query_id,
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        filters=list(filters),
+        months=list(months),
+        privacy=query_pb2.PrivacyRequest(epsilon=epsilon),
+        purpose="test",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 EPC_G = query_pb2.Filter(column="epc_band", op=query_pb2.Filter.EQ, text="G")
@@ -85,10 +91,22 @@ def queries() -> list[query_pb2.Query]:
     return [
         count("count-g", EPC_G),
         count("count-g-by-ward", EPC_G, group_by=["ward_code"]),
-        query_pb2.Query(query_id="sum", measure=summed, filters=[EPC_G], months=[MONTH],
-                        privacy=query_pb2.PrivacyRequest(rho=0.05), purpose="test"),
-        query_pb2.Query(query_id="mean", measure=mean, months=[MONTH], group_by=["tenure"],
-                        privacy=query_pb2.PrivacyRequest(epsilon=0.5), purpose="test"),
+        query_pb2.Query(
+            query_id="sum",
+            measure=summed,
+            filters=[EPC_G],
+            months=[MONTH],
+            privacy=query_pb2.PrivacyRequest(rho=0.05),
+            purpose="test",
+        ),
+        query_pb2.Query(
+            query_id="mean",
+            measure=mean,
+            months=[MONTH],
+            group_by=["tenure"],
+            privacy=query_pb2.PrivacyRequest(epsilon=0.5),
+            purpose="test",
+        ),
         count("count-g", EPC_G),  # a retry: replayed
         count("count-g-again", EPC_G, indicator="renamed"),  # the same question: replayed
     ]
@@ -112,9 +130,15 @@ def blank_noise(release: query_pb2.Release) -> bytes:
 def test_the_neighbours_really_differ(neighbours: tuple[Node, Node]) -> None:
     a, b = neighbours
     assert a.engine.digests[MONTH] != b.engine.digests[MONTH]
-    exact = [exact_aggregate(n.engine.frames, validate(count("x", EPC_G), columns=n.engine.columns,
-                                                       months=n.engine.months), n.engine.columns, n.engine.wards)
-             for n in (a, b)]
+    exact = [
+        exact_aggregate(
+            n.engine.frames,
+            validate(count("x", EPC_G), columns=n.engine.columns, months=n.engine.months),
+            n.engine.columns,
+            n.engine.wards,
+        )
+        for n in (a, b)
+    ]
     assert exact[0].counts[-1] != exact[1].counts[-1]
 
 
@@ -141,16 +165,20 @@ def test_the_budget_and_the_description_are_the_same_for_neighbouring_datasets(
 ) -> None:
     a, b = neighbours
     assert a.engine.budget().SerializeToString() == b.engine.budget().SerializeToString()
-    described = [NodeServicer(n.engine, None, plaintext=True).Describe(node_pb2.DescribeRequest(), None)
-                 for n in (a, b)]
+    described = [
+        NodeServicer(n.engine, None, plaintext=True).Describe(node_pb2.DescribeRequest(), None) for n in (a, b)
+    ]
     assert described[0].SerializeToString() == described[1].SerializeToString()
 
 
 BAD: dict[str, Callable[[], query_pb2.Query]] = {
     "unknown column": lambda: count("bad-1", query_pb2.Filter(column="epc", op=query_pb2.Filter.EQ, text="G")),
     "bounds beyond the limit": lambda: query_pb2.Query(
-        query_id="bad-2", months=[MONTH], privacy=query_pb2.PrivacyRequest(epsilon=1.0),
-        measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=0, upper=2**62)),
+        query_id="bad-2",
+        months=[MONTH],
+        privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=0, upper=2**62),
+    ),
     "over the per-query cap": lambda: count("bad-3", EPC_G, epsilon=50.0),
     "a reused id": lambda: count("count-g", query_pb2.Filter(column="on_uc", op=query_pb2.Filter.EQ, flag=True)),
     "a month not held": lambda: count("bad-5", months=("2020-01",)),
@@ -170,14 +198,17 @@ def test_the_reused_id_message_carries_no_fingerprint(neighbours: tuple[Node, No
     a, b = neighbours
     for node in (a, b):
         node.ask(count("count-g", EPC_G))
-    text, _ = (n.error(count("count-g", query_pb2.Filter(column="on_uc", op=query_pb2.Filter.EQ, flag=True)))
-               for n in (a, b))
+    text, _ = (
+        n.error(count("count-g", query_pb2.Filter(column="on_uc", op=query_pb2.Filter.EQ, flag=True))) for n in (a, b)
+    )
     assert "already used for a different question" in text and "fingerprint" not in text
-    assert not any(len(w.strip("().,'")) >= 12 and all(ch in "0123456789abcdef" for ch in w.strip("().,'"))
-                   for w in text.split())
+    assert not any(
+        len(w.strip("().,'")) >= 12 and all(ch in "0123456789abcdef" for ch in w.strip("().,'")) for w in text.split()
+    )
 
 
 # ---- snapshot versions -------------------------------------------------------------------------------------
+
 
 def test_a_restart_over_the_same_file_keeps_its_version_and_a_replaced_file_gets_the_next(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
@@ -189,11 +220,16 @@ def test_a_restart_over_the_same_file_keeps_its_version_and_a_replaced_file_gets
 
 # ---- campaigns: replay follows staff actions, never household outcomes -------------------------------------
 
+
 def campaign_query(query_id: str) -> query_pb2.Query:
-    return query_pb2.Query(query_id=query_id, measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           filters=[query_pb2.Filter(column="claimed", op=query_pb2.Filter.EQ, flag=True)],
-                           privacy=query_pb2.PrivacyRequest(epsilon=0.5), purpose="test",
-                           dataset=f"campaign:{CAMPAIGN}")
+    return query_pb2.Query(
+        query_id=query_id,
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        filters=[query_pb2.Filter(column="claimed", op=query_pb2.Filter.EQ, flag=True)],
+        privacy=query_pb2.PrivacyRequest(epsilon=0.5),
+        purpose="test",
+        dataset=f"campaign:{CAMPAIGN}",
+    )
 
 
 def test_campaign_states_differing_in_one_outcome_at_the_same_revision_replay_alike(
@@ -202,8 +238,14 @@ def test_campaign_states_differing_in_one_outcome_at_the_same_revision_replay_al
     stores, lists = [], []
     for node in neighbours:
         store = CampaignStore(node.engine.store.path, DISTRICT.code)
-        _, listed = store.create_campaign(CAMPAIGN, "uc_without_cts", MONTH, node.engine.frames[MONTH],
-                                          created_by="officer", source_digest=node.engine.digests[MONTH])
+        _, listed = store.create_campaign(
+            CAMPAIGN,
+            "uc_without_cts",
+            MONTH,
+            node.engine.frames[MONTH],
+            created_by="officer",
+            source_digest=node.engine.digests[MONTH],
+        )
         stores.append(store)
         lists.append(listed["household_id"].tolist())
     assert lists[0] == lists[1]  # the neighbours' target lists are the same

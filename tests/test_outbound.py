@@ -25,15 +25,21 @@ CODES = ["E07000105", "E07000106", "E07000107"]
 
 @pytest.fixture(scope="module", params=MODES)
 def county(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
-    with running_county(tmp_path_factory.mktemp(f"outbound-{request.param}"), codes=CODES, months=1,
-                        mode=request.param) as running:
+    with running_county(
+        tmp_path_factory.mktemp(f"outbound-{request.param}"), codes=CODES, months=1, mode=request.param
+    ) as running:
         yield running
 
 
 def count(epsilon: float = 1.0) -> query_pb2.Query:
-    return query_pb2.Query(query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
-                           months=["2025-10"], privacy=query_pb2.PrivacyRequest(epsilon=epsilon), purpose="outbound",
-                           group_by=["tenure"])
+    return query_pb2.Query(
+        query_id=str(uuid.uuid4()),
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        months=["2025-10"],
+        privacy=query_pb2.PrivacyRequest(epsilon=epsilon),
+        purpose="outbound",
+        group_by=["tenure"],
+    )
 
 
 def submit(county: RunningCounty, query: query_pb2.Query) -> coordinator_pb2.FederatedResult:
@@ -76,8 +82,7 @@ def test_status_and_budgets_reach_every_node_in_either_mode(county: RunningCount
 
 
 def connect_as(county: RunningCounty, identity: str) -> grpc.RpcError:
-    stub = coordinator_pb2_grpc.CoordinatorStub(
-        county.channel(identity, county.local.coordinator_address, COORDINATOR))
+    stub = coordinator_pb2_grpc.CoordinatorStub(county.channel(identity, county.local.coordinator_address, COORDINATOR))
     with pytest.raises(grpc.RpcError) as err:
         for _ in stub.Connect(iter([coordinator_pb2.NodeMessage()]), timeout=10):
             pass
@@ -100,8 +105,9 @@ def test_a_node_will_not_dial_a_server_that_is_not_the_coordinator(county: Runni
     engine = county.engines[code]
     tls = county.local.tls(node_name(district(code)))
     # Another district's node answers at this address with a node certificate, not a coordinator's.
-    link = OutboundLink(NodeServicer(engine, tls), county.local.node_address(CODES[1]), node_name(district(CODES[1])),
-                        tls)
+    link = OutboundLink(
+        NodeServicer(engine, tls), county.local.node_address(CODES[1]), node_name(district(CODES[1])), tls
+    )
     assert link._coordinator_certificate() is None  # noqa: SLF001 - the vetting step, without the retry loop
 
 
@@ -123,19 +129,24 @@ def test_the_node_answers_a_stream_call_through_its_own_role_checks(county: Runn
     tls = county.local.tls(node_name(district(code)))
     servicer = NodeServicer(county.engines[code], tls)
     officer_pem = county.local.tls(ig_officer_name(district(code))).read()[1]
-    call = coordinator_pb2.CoordinatorMessage(call_id=7, method="Query", request=count().SerializeToString(),
-                                              timeout_seconds=10)
+    call = coordinator_pb2.CoordinatorMessage(
+        call_id=7, method="Query", request=count().SerializeToString(), timeout_seconds=10
+    )
     # Whoever holds the stream, only a coordinator's certificate may query: an IG officer's is refused.
     reply = answer(servicer, call, officer_pem)
     assert reply.call_id == 7 and reply.error_code == "PERMISSION_DENIED"
 
 
-@pytest.mark.parametrize(("method", "payload", "code"), [
-    ("SetPolicy", b"", "UNIMPLEMENTED"),
-    ("Query", b"\xff\xff\xff", "INVALID_ARGUMENT"),
-])
-def test_a_stream_call_the_node_cannot_take_gets_a_status_not_a_crash(county: RunningCounty, method: str,
-                                                                      payload: bytes, code: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "payload", "code"),
+    [
+        ("SetPolicy", b"", "UNIMPLEMENTED"),
+        ("Query", b"\xff\xff\xff", "INVALID_ARGUMENT"),
+    ],
+)
+def test_a_stream_call_the_node_cannot_take_gets_a_status_not_a_crash(
+    county: RunningCounty, method: str, payload: bytes, code: str
+) -> None:
     servicer = NodeServicer(county.engines[CODES[0]], county.local.tls(node_name(district(CODES[0]))))
     call = coordinator_pb2.CoordinatorMessage(call_id=1, method=method, request=payload, timeout_seconds=10)
     assert answer(servicer, call, b"").error_code == code

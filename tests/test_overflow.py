@@ -22,7 +22,9 @@ MONTH = "2025-10"
 
 def sum_query(lower: float, upper: float) -> query_pb2.Query:
     return query_pb2.Query(
-        query_id="q", months=[MONTH], privacy=query_pb2.PrivacyRequest(epsilon=0.25),
+        query_id="q",
+        months=[MONTH],
+        privacy=query_pb2.PrivacyRequest(epsilon=0.25),
         measure=query_pb2.Measure(kind=query_pb2.Measure.SUM, column="earnings_weekly", lower=lower, upper=upper),
     )
 
@@ -80,10 +82,17 @@ def test_no_accepted_bound_lets_an_exact_aggregate_leave_the_int64_range(
 
 
 def test_a_loss_so_small_its_noise_could_leave_64_bits_is_refused_naming_privacy() -> None:
-    sens = sensitivity("sum", -MAX_CLAMP_ABS, MAX_CLAMP_ABS, contributions=MAX_MONTHS, cells_per_contribution=2,
-                       months_in_separate_cells=True)
-    plan = plan_release(Mechanism.DISCRETE_LAPLACE, sens, epsilon=1e-12, rho=None, accuracy=None, alpha=0.05,
-                        delta=1e-7)
+    sens = sensitivity(
+        "sum",
+        -MAX_CLAMP_ABS,
+        MAX_CLAMP_ABS,
+        contributions=MAX_MONTHS,
+        cells_per_contribution=2,
+        months_in_separate_cells=True,
+    )
+    plan = plan_release(
+        Mechanism.DISCRETE_LAPLACE, sens, epsilon=1e-12, rho=None, accuracy=None, alpha=0.05, delta=1e-7
+    )
     assert plan.scale > MAX_NOISE_SCALE
     with pytest.raises(QueryError) as err:
         check_noise([plan])

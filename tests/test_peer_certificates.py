@@ -40,8 +40,11 @@ def county(tmp_path: Path) -> TestPki:
 def _raw_server_credentials(test_pki: TestPki, name: str) -> grpc.ServerCredentials:
     """Server credentials straight from the files, skipping the checks TlsFiles.read does on our own side."""
     d = test_pki.directory
-    return grpc.ssl_server_credentials([((d / f"{name}.key").read_bytes(), (d / f"{name}.crt").read_bytes())],
-                                       root_certificates=(d / pki.CA_CERT).read_bytes(), require_client_auth=True)
+    return grpc.ssl_server_credentials(
+        [((d / f"{name}.key").read_bytes(), (d / f"{name}.crt").read_bytes())],
+        root_certificates=(d / pki.CA_CERT).read_bytes(),
+        require_client_auth=True,
+    )
 
 
 @pytest.fixture
@@ -81,8 +84,9 @@ def _vetting(county: TestPki) -> PeerVetting:
 
 def _raw_health(address: str, test_pki: TestPki, name: str) -> None:
     d = test_pki.directory
-    creds = grpc.ssl_channel_credentials((d / pki.CA_CERT).read_bytes(), (d / f"{name}.key").read_bytes(),
-                                         (d / f"{name}.crt").read_bytes())
+    creds = grpc.ssl_channel_credentials(
+        (d / pki.CA_CERT).read_bytes(), (d / f"{name}.key").read_bytes(), (d / f"{name}.crt").read_bytes()
+    )
     with grpc.secure_channel(address, creds) as channel:
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
 

@@ -85,8 +85,9 @@ def test_certificate_is_signed_by_the_ca(county: TestPki) -> None:
 
 def test_certificate_names_the_hosts_it_serves(tmp_path: Path) -> None:
     pki.init_ca(tmp_path)
-    identity = pki.issue(tmp_path, "swale-node", Role.NODE, hosts=("swale.example.gov.uk", "10.0.0.7"),
-                         district="E07000113")
+    identity = pki.issue(
+        tmp_path, "swale-node", Role.NODE, hosts=("swale.example.gov.uk", "10.0.0.7"), district="E07000113"
+    )
     san = _cert(identity.cert_path).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["swale.example.gov.uk"]
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("10.0.0.7")]
@@ -221,8 +222,21 @@ def test_cli_issues_an_ig_officer_for_a_district_named_in_words(tmp_path: Path) 
     from cli.main import main
 
     pki.init_ca(tmp_path)
-    out = CliRunner().invoke(main, ["pki", "issue", "--dir", str(tmp_path), "--name", "ig-maidstone",
-                                    "--role", "ig-officer", "--district", "Maidstone"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "pki",
+            "issue",
+            "--dir",
+            str(tmp_path),
+            "--name",
+            "ig-maidstone",
+            "--role",
+            "ig-officer",
+            "--district",
+            "Maidstone",
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert pki.read_district((tmp_path / "ig-maidstone.crt").read_bytes()) == "E07000110"
 
@@ -233,7 +247,8 @@ def test_cli_refuses_an_ig_officer_without_a_district_with_a_clear_message(tmp_p
     from cli.main import main
 
     pki.init_ca(tmp_path)
-    out = CliRunner().invoke(main, ["pki", "issue", "--dir", str(tmp_path), "--name", "ig-someone",
-                                    "--role", "ig-officer"])
+    out = CliRunner().invoke(
+        main, ["pki", "issue", "--dir", str(tmp_path), "--name", "ig-someone", "--role", "ig-officer"]
+    )
     assert out.exit_code == 1 and isinstance(out.exception, SystemExit)
     assert "must name its district" in out.output and "Traceback" not in out.output

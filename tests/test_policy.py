@@ -43,15 +43,11 @@ def test_a_valid_file_loads(tmp_path):
     total=st.floats(0.01, 100.0),
     share=st.floats(0.001, 1.0),
     min_cell=st.integers(0, 100),
-    caps=st.dictionaries(
-        st.from_regex(r"[a-z][a-z.]{0,15}", fullmatch=True), st.floats(0.001, 50.0), max_size=3
-    ),
+    caps=st.dictionaries(st.from_regex(r"[a-z][a-z.]{0,15}", fullmatch=True), st.floats(0.001, 50.0), max_size=3),
 )
 def test_save_then_load_gives_the_same_policy(tmp_path_factory, total, share, min_cell, caps):
     path = tmp_path_factory.mktemp("p") / "policy.toml"
-    policy = _policy(
-        total_rho=total, per_query_rho=total * share, min_published_cell=min_cell, analyst_caps=caps
-    )
+    policy = _policy(total_rho=total, per_query_rho=total * share, min_published_cell=min_cell, analyst_caps=caps)
     save_policy(policy, path)
     assert load_policy(path) == policy
 

@@ -23,15 +23,14 @@ group_maps = st.dictionaries(st.text(min_size=1, max_size=6), estimates, min_siz
 
 
 def objective(x: dict[str, float], groups: dict[str, Estimate], total: Estimate) -> float:
-    return math.fsum((x[k] - g.value) ** 2 / g.variance for k, g in groups.items()) + (
-        math.fsum(x.values()) - total.value
-    ) ** 2 / total.variance
+    return (
+        math.fsum((x[k] - g.value) ** 2 / g.variance for k, g in groups.items())
+        + (math.fsum(x.values()) - total.value) ** 2 / total.variance
+    )
 
 
 @given(group_maps, estimates)
-def test_reconciled_groups_add_up_exactly_to_reconciled_total(
-    groups: dict[str, Estimate], total: Estimate
-) -> None:
+def test_reconciled_groups_add_up_exactly_to_reconciled_total(groups: dict[str, Estimate], total: Estimate) -> None:
     r = reconcile(groups, total)
     assert math.fsum(g.value for g in r.groups.values()) == r.total.value
 
@@ -74,9 +73,7 @@ def test_reconciled_variances_equal_the_linear_maps_covariance_diagonal(
 
 
 @given(group_maps, estimates)
-def test_reconciled_total_is_no_noisier_than_either_input(
-    groups: dict[str, Estimate], total: Estimate
-) -> None:
+def test_reconciled_total_is_no_noisier_than_either_input(groups: dict[str, Estimate], total: Estimate) -> None:
     v = math.fsum(g.variance for g in groups.values())
     assert reconcile(groups, total).total.variance <= min(v, total.variance) * (1 + 1e-12)
 

@@ -28,8 +28,16 @@ SENS = Sensitivity(l1=2, l2=1.5)
 
 
 def policy() -> Policy:
-    return Policy("E07000110", (TODAY - dt.timedelta(days=1)).isoformat(), (TODAY + dt.timedelta(days=1)).isoformat(),
-                  1e6, 1e6, DELTA, 0, month_lifetime_rho=1e6)
+    return Policy(
+        "E07000110",
+        (TODAY - dt.timedelta(days=1)).isoformat(),
+        (TODAY + dt.timedelta(days=1)).isoformat(),
+        1e6,
+        1e6,
+        DELTA,
+        0,
+        month_lifetime_rho=1e6,
+    )
 
 
 def store() -> PrivacyStore:
@@ -46,8 +54,11 @@ def test_a_release_request_has_no_charge_to_state():
 
 
 @settings(max_examples=20, deadline=None)
-@given(mechanism=st.sampled_from(list(Mechanism)), scale=st.floats(0.5, 1e6),
-       cells=st.lists(st.integers(-10**9, 10**9), min_size=1, max_size=5))
+@given(
+    mechanism=st.sampled_from(list(Mechanism)),
+    scale=st.floats(0.5, 1e6),
+    cells=st.lists(st.integers(-(10**9), 10**9), min_size=1, max_size=5),
+)
 def test_the_charge_is_opendps_map_of_the_draw_that_is_run(mechanism, scale, cells):
     out = store().charge_and_release(request("q", make_draw(mechanism, scale, SENS, cells)), lambda d: b"x")
     expected = make_charge(mechanism, scale, SENS, DELTA)
@@ -55,8 +66,10 @@ def test_the_charge_is_opendps_map_of_the_draw_that_is_run(mechanism, scale, cel
 
 
 def test_a_mean_is_charged_the_sum_of_its_two_draws():
-    a, b = make_draw(Mechanism.DISCRETE_GAUSSIAN, 30.0, SENS, [1, 2]), make_draw(Mechanism.DISCRETE_GAUSSIAN, 4.0,
-                                                                                  SENS, [3, 4])
+    a, b = (
+        make_draw(Mechanism.DISCRETE_GAUSSIAN, 30.0, SENS, [1, 2]),
+        make_draw(Mechanism.DISCRETE_GAUSSIAN, 4.0, SENS, [3, 4]),
+    )
     out = store().charge_and_release(request("mean", a, b), lambda d: b"x")
     assert charge_units(out.charge.rho) == charge_units(charge_of([a], DELTA).rho + charge_of([b], DELTA).rho)
 

@@ -44,7 +44,7 @@ def test_charts_escape_the_text_they_are_given() -> None:
     evil = '<tspan onclick="x()">&</tspan>'
     row = BenchmarkRow("E07000107", evil, Estimate(31.0, 4.0), RankRange(1, 1, 2))
     svg = parse(str(benchmark_chart([row])))
-    assert not list(svg.iter("tspan", onclick='x()'))
+    assert not list(svg.iter("tspan", onclick="x()"))
     assert [t.text() for t in svg.iter("text") if t.has_class("name")] == [evil]
 
 

@@ -58,9 +58,7 @@ def test_count_l1_matches_opendp_count_by_categories():
 def test_sum_l1_matches_opendp_clamp_then_sum(lower, upper):
     k = 4
     t = (
-        dpt.make_clamp(
-            dpd.vector_domain(dpd.atom_domain(T="i64")), dpmet.symmetric_distance(), bounds=(lower, upper)
-        )
+        dpt.make_clamp(dpd.vector_domain(dpd.atom_domain(T="i64")), dpmet.symmetric_distance(), bounds=(lower, upper))
         >> dpt.then_sum()
     )
     assert sensitivity("sum", lower, upper, k, 1).l1 == t.map(k)
@@ -147,9 +145,7 @@ def test_removing_any_household_moves_the_vector_within_the_sensitivity(
     without = [r for r in data if r[0] != victim]
     neighbour = _aggregate(without, months, measure, lower, upper, per_month=per_month, with_total=with_total)
     l1, l2 = _distance(full, neighbour)
-    s = sensitivity(
-        measure, lower, upper, len(months), 2 if with_total else 1, months_in_separate_cells=per_month
-    )
+    s = sensitivity(measure, lower, upper, len(months), 2 if with_total else 1, months_in_separate_cells=per_month)
     assert l1 <= s.l1
     assert l2 <= s.l2 + 1e-9
 

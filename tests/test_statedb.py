@@ -92,8 +92,10 @@ def test_the_longest_write_hold_is_recorded(db):
     assert db.longest_write_hold > 0
 
 
-STEPS = (Migration(1, "one", ("CREATE TABLE IF NOT EXISTS t (a INTEGER)",)),
-         Migration(2, "two", ("ALTER TABLE t ADD COLUMN b INTEGER",)))
+STEPS = (
+    Migration(1, "one", ("CREATE TABLE IF NOT EXISTS t (a INTEGER)",)),
+    Migration(2, "two", ("ALTER TABLE t ADD COLUMN b INTEGER",)),
+)
 
 
 def test_migrations_run_once_each_and_record_the_version(db):
@@ -128,9 +130,18 @@ def test_components_sharing_a_database_keep_their_own_versions(db):
 
 # ---- the ledger on every backend ------------------------------------------------------------------------------
 
+
 def policy(total: float = 1.0) -> Policy:
-    return Policy("E07000110", (TODAY - dt.timedelta(days=1)).isoformat(), (TODAY + dt.timedelta(days=1)).isoformat(),
-                  total, total, 1e-7, 0, month_lifetime_rho=total)
+    return Policy(
+        "E07000110",
+        (TODAY - dt.timedelta(days=1)).isoformat(),
+        (TODAY + dt.timedelta(days=1)).isoformat(),
+        total,
+        total,
+        1e-7,
+        0,
+        month_lifetime_rho=total,
+    )
 
 
 def request(qid: str, rho: float) -> ReleaseRequest:

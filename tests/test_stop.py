@@ -35,13 +35,21 @@ def submit_in_background(county: LocalCounty, outcomes: list[object]) -> threadi
 
     def run() -> None:
         creds = channel_credentials(county.tls(ANALYST))
-        with grpc.secure_channel(county.coordinator_address, creds,
-                                 options=[("grpc.ssl_target_name_override", COORDINATOR)]) as channel:
-            query = query_pb2.Query(query_id=str(uuid.uuid4()), measure=query_pb2.Measure(kind=1),
-                                    months=["2025-10"], privacy=query_pb2.PrivacyRequest(epsilon=1.0))
+        with grpc.secure_channel(
+            county.coordinator_address, creds, options=[("grpc.ssl_target_name_override", COORDINATOR)]
+        ) as channel:
+            query = query_pb2.Query(
+                query_id=str(uuid.uuid4()),
+                measure=query_pb2.Measure(kind=1),
+                months=["2025-10"],
+                privacy=query_pb2.PrivacyRequest(epsilon=1.0),
+            )
             try:
-                outcomes.append(coordinator_pb2_grpc.CoordinatorStub(channel).Submit(
-                    coordinator_pb2.FederatedQuery(query=query, deadline_seconds=60), timeout=90))
+                outcomes.append(
+                    coordinator_pb2_grpc.CoordinatorStub(channel).Submit(
+                        coordinator_pb2.FederatedQuery(query=query, deadline_seconds=60), timeout=90
+                    )
+                )
             except grpc.RpcError as exc:
                 outcomes.append(exc.code())
 

@@ -176,7 +176,6 @@ def test_most_homes_are_metered_and_some_on_the_social_tariff(derived):
     assert 0.05 < derived["water_social_tariff"].mean() < 0.25
 
 
-
 @pytest.mark.parametrize("scale", [0.5, 1.0])
 def test_every_synthetic_value_is_within_the_schema_limits_every_month(scale):
     # Earnings move month by month as a random walk; the demo's Swale node once refused £5,993 a week.

@@ -94,9 +94,7 @@ def _health(address: str, credentials: grpc.ChannelCredentials) -> int:
         return stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status
 
 
-def _call(
-    address: str, files: TlsFiles, method: str, metadata: tuple[tuple[str, str], ...] = ()
-) -> bytes:
+def _call(address: str, files: TlsFiles, method: str, metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
     with _channel(address, channel_credentials(files)) as channel:
         return channel.unary_unary(method)(b"", timeout=5, metadata=metadata)
 

@@ -67,18 +67,23 @@ def test_the_privacy_package_and_the_policy_use_the_vocabularys_mechanisms() -> 
     assert set(policy.Policy.__dataclass_fields__["allowed_mechanisms"].default) == set(Mechanism)
 
 
-@pytest.mark.parametrize(("wire", "loss", "expected"), [
-    (query_pb2.MECHANISM_UNSPECIFIED, "rho", Mechanism.DISCRETE_GAUSSIAN),
-    (query_pb2.MECHANISM_UNSPECIFIED, "epsilon", Mechanism.DISCRETE_LAPLACE),
-    (query_pb2.MECHANISM_UNSPECIFIED, "target_accuracy", Mechanism.DISCRETE_LAPLACE),
-    (query_pb2.DISCRETE_GAUSSIAN, "target_accuracy", Mechanism.DISCRETE_GAUSSIAN),
-])
+@pytest.mark.parametrize(
+    ("wire", "loss", "expected"),
+    [
+        (query_pb2.MECHANISM_UNSPECIFIED, "rho", Mechanism.DISCRETE_GAUSSIAN),
+        (query_pb2.MECHANISM_UNSPECIFIED, "epsilon", Mechanism.DISCRETE_LAPLACE),
+        (query_pb2.MECHANISM_UNSPECIFIED, "target_accuracy", Mechanism.DISCRETE_LAPLACE),
+        (query_pb2.DISCRETE_GAUSSIAN, "target_accuracy", Mechanism.DISCRETE_GAUSSIAN),
+    ],
+)
 def test_an_unnamed_mechanism_is_the_default_for_the_loss_asked(wire: int, loss: str, expected: Mechanism) -> None:
     assert mechanism_from_wire(wire, loss) is expected
 
 
 values = st.one_of(
-    st.booleans(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
     st.tuples(st.text(max_size=5), st.text(max_size=5)),
 )
 
@@ -99,26 +104,40 @@ def test_a_privacy_request_asks_for_exactly_one_loss(losses: dict[str, float]) -
 
 
 def query(**changes: object) -> query_pb2.Query:
-    fields: dict = {"months": MONTHS, "group_by": ["ward_code"], "epsilon": 0.5, "query_id": "q1",
-                    "filters": [filter_to_wire("on_uc", "eq", True)], "purpose": "p"}
+    fields: dict = {
+        "months": MONTHS,
+        "group_by": ["ward_code"],
+        "epsilon": 0.5,
+        "query_id": "q1",
+        "filters": [filter_to_wire("on_uc", "eq", True)],
+        "purpose": "p",
+    }
     fields.update(changes)
     return build_query(measure_to_wire("sum", "cts_award_annual", 0, 3000), **fields)
 
 
 @given(query_id=st.text(max_size=8), analyst=st.text(max_size=8), purpose=st.text(max_size=8))
-def test_who_asked_why_and_under_which_id_is_not_part_of_the_question(query_id: str, analyst: str,
-                                                                      purpose: str) -> None:
+def test_who_asked_why_and_under_which_id_is_not_part_of_the_question(
+    query_id: str, analyst: str, purpose: str
+) -> None:
     other = query(query_id=query_id or "x", purpose=purpose)
     other.analyst = analyst
     assert canonical_query(other) == canonical_query(query())
     assert same_question(other, query())
 
 
-@pytest.mark.parametrize("change", [
-    {"months": ["2025-10"]}, {"group_by": []}, {"epsilon": 0.25}, {"indicator": "x"},
-    {"filters": [filter_to_wire("on_uc", "eq", False)]}, {"dataset": "campaign:c"},
-    {"epsilon": None, "accuracy": 5.0, "mechanism": Mechanism.DISCRETE_GAUSSIAN},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"months": ["2025-10"]},
+        {"group_by": []},
+        {"epsilon": 0.25},
+        {"indicator": "x"},
+        {"filters": [filter_to_wire("on_uc", "eq", False)]},
+        {"dataset": "campaign:c"},
+        {"epsilon": None, "accuracy": 5.0, "mechanism": Mechanism.DISCRETE_GAUSSIAN},
+    ],
+)
 def test_anything_asked_differently_is_a_different_question(change: dict) -> None:
     assert canonical_query(query(**change)) != canonical_query(query())
     assert not same_question(query(**change), query())
@@ -139,9 +158,17 @@ def test_the_nodes_audit_form_and_the_wire_form_share_one_question(name: str) ->
 def test_the_replay_identity_is_byte_for_byte_what_it_was_so_stored_releases_still_replay() -> None:
     # Computed by the node's canonical form before the vocabulary was folded into protos/serde.py.
     q = build_query(
-        measure_to_wire("sum", "cts_award_annual", 0.4, 2999.5), months=MONTHS, group_by=["ward_code"],
-        filters=[filter_to_wire("tenure", "ne", "council"), filter_to_wire("claimant_age", "gt", 64.5),
-                 filter_to_wire("on_uc", "eq", True)], epsilon=0.5, query_id="q1")
+        measure_to_wire("sum", "cts_award_annual", 0.4, 2999.5),
+        months=MONTHS,
+        group_by=["ward_code"],
+        filters=[
+            filter_to_wire("tenure", "ne", "council"),
+            filter_to_wire("claimant_age", "gt", 64.5),
+            filter_to_wire("on_uc", "eq", True),
+        ],
+        epsilon=0.5,
+        query_id="q1",
+    )
     vq = validate(q, columns=COLUMNS, months=MONTHS)
     assert canonical_question(vq, COLUMNS, [PlannedNoise("discrete_laplace", 12.5)]) == (
         '{"bounds":[0,3000],"column":"cts_award_annual","dataset":"","filters":[["claimant_age","ge",65.0],'
@@ -157,18 +184,27 @@ def test_the_audit_form_spells_the_mechanism_as_the_ledger_does() -> None:
 
 
 WIRE_SPELLING = re.compile(
-    r"query_pb2\.(Filter\.(EQ|NE|LT|LE|GT|GE|IN)\b|DISCRETE_|Measure\.(COUNT|SUM|MEAN)\b)|[\"'](gaussian|laplace)[\"']")
+    r"query_pb2\.(Filter\.(EQ|NE|LT|LE|GT|GE|IN)\b|DISCRETE_|Measure\.(COUNT|SUM|MEAN)\b)|[\"'](gaussian|laplace)[\"']"
+)
 
 
 def test_no_module_but_the_vocabulary_spells_wire_enums_or_mechanisms() -> None:
     packages = ("analysis", "bench", "cli", "common", "coordinator", "node", "privacy", "report", "security")
-    spelled = sorted(str(p.relative_to(ROOT)) for pkg in packages for p in (ROOT / pkg).rglob("*.py")
-                     if WIRE_SPELLING.search(p.read_text(encoding="utf-8")))
+    spelled = sorted(
+        str(p.relative_to(ROOT))
+        for pkg in packages
+        for p in (ROOT / pkg).rglob("*.py")
+        if WIRE_SPELLING.search(p.read_text(encoding="utf-8"))
+    )
     assert spelled == []
 
 
 def test_only_the_query_builder_assembles_a_query_message() -> None:
     packages = ("analysis", "bench", "cli", "report")
-    builders = sorted(str(p.relative_to(ROOT)) for pkg in packages for p in (ROOT / pkg).rglob("*.py")
-                      if "query_pb2.Query(" in p.read_text(encoding="utf-8"))
+    builders = sorted(
+        str(p.relative_to(ROOT))
+        for pkg in packages
+        for p in (ROOT / pkg).rglob("*.py")
+        if "query_pb2.Query(" in p.read_text(encoding="utf-8")
+    )
     assert builders == ["analysis/queries.py"]

@@ -180,8 +180,10 @@ class LocalCounty:
                 time.sleep(0.2)
         raise TimeoutError(f"not every node was reachable from the coordinator after {timeout:g} s")
 
-    def wait_serving(self, name: str, address: str, server_name: str, timeout: float = 90.0) -> None:
-        """Wait until a server's health check says SERVING; fail with its log if its process died."""
+    def wait_serving(self, name: str, address: str, server_name: str, timeout: float = 300.0) -> None:
+        """Wait until a server's health check says SERVING; fail with its log if its process died.
+
+        The timeout is generous: twelve nodes loading a year of snapshots on a busy 2-core machine take minutes."""
         creds = channel_credentials(self.tls(COORDINATOR if name != "coordinator" else ANALYST))
         deadline = time.monotonic() + timeout
         with grpc.secure_channel(address, creds, options=[("grpc.ssl_target_name_override", server_name)]) as ch:

@@ -72,23 +72,23 @@ def run_round(fanout: Fanout, query: query_pb2.Query, roster: Sequence[str], thr
     contributors = [c for c in roster if c in shared]
 
     def sum_request(code: str) -> Message:
-        addressed = [s for c in contributors for s in shared[c].shares if s.receiver == code]  # type: ignore[attr-defined]
+        addressed = [s for c in contributors for s in shared[c].shares if s.receiver == code]
         return node_pb2.SecureSumRequest(round_id=round_id, contributors=contributors, shares=addressed)
 
     # Every district whose key the contributors sealed to may return a summed share, contributor or not.
     summed = _answered(fanout(list(keys), "SecureSum", sum_request), dropped)
     s_hash = secagg.set_hash(contributors)
-    good = {c: m for c, m in summed.items() if m.set_hash == s_hash}  # type: ignore[attr-defined]
+    good = {c: m for c, m in summed.items() if m.set_hash == s_hash}
     _enough("sum", good, threshold, dropped)
-    totals = reconstruct({roster.index(c) + 1: m.elements for c, m in good.items()}, threshold, len(layout))  # type: ignore[attr-defined]
-    scale = max(shared[c].share_scale for c in contributors)  # type: ignore[attr-defined]
+    totals = reconstruct({roster.index(c) + 1: m.elements for c, m in good.items()}, threshold, len(layout))
+    scale = max(shared[c].share_scale for c in contributors)
     variance = len(contributors) * scale**2
     cells = [_county_cell(cell, value, variance, contributors) for cell, value in zip(layout, totals, strict=True)]
     return SecureTotal(
         round_id=round_id,
         cells=cells,
         contributors=contributors,
-        charges={c: shared[c].charge for c in contributors},  # type: ignore[attr-defined]
+        charges={c: shared[c].charge for c in contributors},
         dropped=dropped,
         share_scale=scale,
     )
@@ -127,10 +127,10 @@ def _enough(step: str, got: dict[str, Message], threshold: int, dropped: dict[st
 
 
 def _common_layout(shared: dict[str, Message]) -> list[query_pb2.Cell]:
-    layouts = {tuple(c.SerializeToString(deterministic=True) for c in m.layout) for m in shared.values()}  # type: ignore[attr-defined]
+    layouts = {tuple(c.SerializeToString(deterministic=True) for c in m.layout) for m in shared.values()}
     if len(layouts) != 1:
         raise SecureAbort("share", "the districts' cell layouts differ; the query cannot be summed securely", {})
-    return list(next(iter(shared.values())).layout)  # type: ignore[attr-defined]
+    return list(next(iter(shared.values())).layout)
 
 
 def _county_cell(layout: query_pb2.Cell, value: int, variance: float, contributors: Sequence[str]) -> query_pb2.Cell:
@@ -150,7 +150,7 @@ def pool_fanout(pool: object, deadline: float) -> Fanout:
     """A Fanout over the coordinator's node pool, so dialled and outbound-only nodes alike take part."""
 
     def call(codes: Sequence[str], method: str, request: Callable[[str], Message]) -> list[StepReply]:
-        replies = pool.call(list(codes), method, request, deadline)  # type: ignore[attr-defined]
+        replies = pool.call(list(codes), method, request, deadline)
         return [
             StepReply(r.entry.district_code, r.message, f"{r.code}: {r.error}" if r.message is None else "")
             for r in replies

@@ -94,12 +94,16 @@ def check_peer_key(key: node_pb2.SignedKey, ca: x509.Certificate) -> None:
         cert = x509.load_pem_x509_certificate(key.certificate)
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
-        raise SecureRoundError("INVALID_ARGUMENT", f"{key.district_code}: its certificate is not the county CA's") from None
+        raise SecureRoundError(
+            "INVALID_ARGUMENT", f"{key.district_code}: its certificate is not the county CA's"
+        ) from None
     now = dt.datetime.now(dt.UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise SecureRoundError("INVALID_ARGUMENT", f"{key.district_code}: its certificate has expired")
     if pki.read_role(key.certificate) is not Role.NODE or pki.read_district(key.certificate) != key.district_code:
-        raise SecureRoundError("INVALID_ARGUMENT", f"{key.district_code}: the key is not signed by that district's node")
+        raise SecureRoundError(
+            "INVALID_ARGUMENT", f"{key.district_code}: the key is not signed by that district's node"
+        )
     public = cert.public_key()
     statement = secagg.key_statement(key.round_id, key.query_hash, key.district_code, key.public_key)
     try:
@@ -182,8 +186,7 @@ class SecureRounds:
         vq, exact, plan, noise = self._plan(state.query, shape)
         points = {c: state.roster.index(c) + 1 for c in keys}
         pair_keys = {
-            c: secagg.pair_key(state.private_key, k, state.round_id, state.qhash, self.code, c)
-            for c, k in keys.items()
+            c: secagg.pair_key(state.private_key, k, state.round_id, state.qhash, self.code, c) for c, k in keys.items()
         }
         with self.db.transaction() as conn:
             conn.execute(
@@ -211,10 +214,8 @@ class SecureRounds:
             # Inside the ledger's transaction, after the charge: shares and AES-GCM over a few hundred cells (ms).
             (noisy,) = drawn.noisy
             shares = secagg.share_vector(noisy, [points[c] for c in keys], state.threshold)
-            sealed = [
-                _seal(pair_keys[c], shares[points[c]], state.round_id, state.qhash, self.code, c) for c in keys
-            ]
-            layout = [query_pb2.Cell(level=_level(k), district_code="", keys=_keys(k)) for k in exact.keys]
+            sealed = [_seal(pair_keys[c], shares[points[c]], state.round_id, state.qhash, self.code, c) for c in keys]
+            layout = [query_pb2.Cell(level=_level(k), keys=_keys(k)) for k in exact.keys]  # type: ignore[arg-type]
             return node_pb2.SecureShares(
                 round_id=state.round_id,
                 district_code=self.code,
@@ -249,7 +250,9 @@ class SecureRounds:
         if state.peer_keys is None or state.cells is None:
             raise SecureRoundError("FAILED_PRECONDITION", f"round {state.round_id} has not shared yet (step 1 first)")
         if len(set(contributors)) != len(contributors) or not set(contributors) <= set(state.peer_keys):
-            raise SecureRoundError("INVALID_ARGUMENT", "contributors: must be distinct districts whose keys were shared")
+            raise SecureRoundError(
+                "INVALID_ARGUMENT", "contributors: must be distinct districts whose keys were shared"
+            )
         if len(contributors) < state.threshold:
             raise SecureRoundError(
                 "FAILED_PRECONDITION",
@@ -265,7 +268,12 @@ class SecureRounds:
             if sealed.receiver != self.code:
                 raise SecureRoundError("INVALID_ARGUMENT", f"shares: the share from {sender} is addressed elsewhere")
             key = secagg.pair_key(
-                state.private_key, bytes.fromhex(state.peer_keys[sender]), state.round_id, state.qhash, sender, self.code
+                state.private_key,
+                bytes.fromhex(state.peer_keys[sender]),
+                state.round_id,
+                state.qhash,
+                sender,
+                self.code,
             )
             aad = secagg.binding(state.round_id, state.qhash, sender, self.code)
             try:
@@ -302,7 +310,9 @@ class SecureRounds:
         if vq.measure == "mean":
             raise QueryError("measure", "secure county sums take COUNT or SUM (a mean is their ratio: ask for both)")
         if vq.loss.mechanism is not Mechanism.DISCRETE_GAUSSIAN:
-            raise QueryError("privacy.mechanism", "secure county sums use the discrete Gaussian (Laplace is not closed under sums)")
+            raise QueryError(
+                "privacy.mechanism", "secure county sums use the discrete Gaussian (Laplace is not closed under sums)"
+            )
         if "ward_code" in vq.group_by:
             raise QueryError("group_by", "secure county sums cannot group by ward: each district has its own wards")
         exact = exact_aggregate(source.frames, vq, source.columns, self.engine.wards)
@@ -321,7 +331,9 @@ class SecureRounds:
         out: dict[str, bytes] = {}
         for key in keys:
             if key.round_id != state.round_id or key.query_hash != state.qhash:
-                raise SecureRoundError("INVALID_ARGUMENT", f"{key.district_code}: its key is for another round or query")
+                raise SecureRoundError(
+                    "INVALID_ARGUMENT", f"{key.district_code}: its key is for another round or query"
+                )
             if key.district_code not in state.roster or key.district_code in out:
                 raise SecureRoundError("INVALID_ARGUMENT", f"{key.district_code}: not in the roster, or listed twice")
             if self.identity is not None:

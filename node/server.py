@@ -56,9 +56,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         _guarded(context, lambda: check_query_sizes(request.query), "secure setup")
         return _guarded(context, lambda: self.secure.setup(request), "secure setup")
 
-    def SecureShare(
-        self, request: node_pb2.SecureShareRequest, context: grpc.ServicerContext
-    ) -> node_pb2.SecureShares:
+    def SecureShare(self, request: node_pb2.SecureShareRequest, context: grpc.ServicerContext) -> node_pb2.SecureShares:
         """Round 1: charge first, then the district's noisy vector as sealed Shamir shares."""
         peer = self._peer(context, Role.COORDINATOR)
         caller = Caller(name=peer.name, role=peer.role.value)

@@ -31,7 +31,9 @@ class Draw:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mechanism", Mechanism(self.mechanism))
         if self.secure is not None and self.mechanism is not Mechanism.DISCRETE_GAUSSIAN:
-            raise ValueError("secure sums add discrete Gaussian shares only (discrete Laplace is not closed under sums)")
+            raise ValueError(
+                "secure sums add discrete Gaussian shares only (discrete Laplace is not closed under sums)"
+            )
         scale = float(self.scale)
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"noise scale must be a positive finite number, got {self.scale!r}")

@@ -164,7 +164,9 @@ def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> byte
     try:
         return AESGCM(key).decrypt(nonce, ciphertext, aad)
     except (InvalidTag, ValueError):
-        raise SecAggError("a share failed authentication (altered, replayed from another round, or misdirected)") from None
+        raise SecAggError(
+            "a share failed authentication (altered, replayed from another round, or misdirected)"
+        ) from None
 
 
 def set_hash(contributors: Sequence[str]) -> str:

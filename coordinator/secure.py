@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
+from coordinator.fanout import NodePool
 from privacy import secagg
 from protos.lsi.v1 import node_pb2, query_pb2
 
@@ -146,7 +147,7 @@ def _county_cell(layout: query_pb2.Cell, value: int, variance: float, contributo
     )
 
 
-def pool_fanout(pool: object, deadline: float) -> Fanout:
+def pool_fanout(pool: NodePool, deadline: float) -> Fanout:
     """A Fanout over the coordinator's node pool, so dialled and outbound-only nodes alike take part."""
 
     def call(codes: Sequence[str], method: str, request: Callable[[str], Message]) -> list[StepReply]:

@@ -21,6 +21,7 @@ from privacy.distributed import SecureShape, secure_rho, share_scale
 from privacy.mechanisms import Mechanism, charge_rho, release, scale_for_loss
 from privacy.sensitivity import Sensitivity
 from protos.lsi.v1 import query_pb2
+from protos.serde import measure_to_wire
 
 RHO, CELLS, RUNS = 0.01, 4000, 5
 SHAPE = SecureShape(parties=12, threshold=9)
@@ -62,7 +63,7 @@ def latency_figures() -> dict[str, float]:
 
         def query() -> query_pb2.Query:
             return build_query(
-                query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+                measure_to_wire("count"),
                 months=["2025-10"],
                 group_by=["tenure"],
                 rho=0.01,

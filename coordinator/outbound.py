@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 REPLIES: dict[str, type[Message]] = {
     "Describe": node_pb2.NodeDescription,
     "Query": query_pb2.Release,
+    "SecureSetup": node_pb2.SignedKey,
+    "SecureShare": node_pb2.SecureShares,
+    "SecureSum": node_pb2.SummedShare,
     "Budget": query_pb2.BudgetStatus,
 }
 UNTRUSTED = "PERMISSION_DENIED"

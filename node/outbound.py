@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 REQUESTS: dict[str, type[Message]] = {
     "Describe": node_pb2.DescribeRequest,
     "Query": query_pb2.Query,
+    "SecureSetup": node_pb2.SecureSetupRequest,
+    "SecureShare": node_pb2.SecureShareRequest,
+    "SecureSum": node_pb2.SecureSumRequest,
     "Budget": node_pb2.BudgetRequest,
 }
 CHANNEL_OPTIONS = [

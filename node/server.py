@@ -15,6 +15,7 @@ from node.config import NodeConfig
 from node.engine import Caller, NodeEngine
 from node.outbound import OutboundLink
 from node.query import LossLimits, QueryError, check_loss_limits
+from node.secure import SecureRoundError, SecureRounds, SigningIdentity
 from privacy.audit import verify_chain
 from privacy.ledger import BudgetExceeded, MechanismNotAllowed, PeriodClosed, QueryIdReused
 from privacy.policy import PolicyError
@@ -39,6 +40,36 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         self.engine = engine
         self.tls = tls
         self.plaintext = plaintext
+        self._secure: SecureRounds | None = None
+
+    @property
+    def secure(self) -> SecureRounds:
+        """The node's secure rounds, opened at first use (plaintext nodes sign nothing and check no keys)."""
+        if self._secure is None:
+            identity = None if self.plaintext or self.tls is None else SigningIdentity.from_pem(*self.tls.read())
+            self._secure = SecureRounds(self.engine, identity)
+        return self._secure
+
+    def SecureSetup(self, request: node_pb2.SecureSetupRequest, context: grpc.ServicerContext) -> node_pb2.SignedKey:
+        """Round 0 of a secure county sum: a fresh signed ephemeral key (nothing charged)."""
+        self._peer(context, Role.COORDINATOR)
+        _guarded(context, lambda: check_query_sizes(request.query), "secure setup")
+        return _guarded(context, lambda: self.secure.setup(request), "secure setup")
+
+    def SecureShare(self, request: node_pb2.SecureShareRequest, context: grpc.ServicerContext) -> node_pb2.SecureShares:
+        """Round 1: charge first, then the district's noisy vector as sealed Shamir shares."""
+        peer = self._peer(context, Role.COORDINATOR)
+        caller = Caller(name=peer.name, role=peer.role.value)
+        if not context.is_active():
+            context.abort(grpc.StatusCode.CANCELLED, "the caller went away before the round was run; nothing charged")
+        reply = _guarded(context, lambda: self.secure.share(request, caller), "secure share")
+        reply.budget.CopyFrom(bounded_budget(reply.budget))
+        return reply
+
+    def SecureSum(self, request: node_pb2.SecureSumRequest, context: grpc.ServicerContext) -> node_pb2.SummedShare:
+        """Round 2: this district's summed share over the contributor set, answered once per round."""
+        self._peer(context, Role.COORDINATOR)
+        return _guarded(context, lambda: self.secure.sum(request), "secure sum")
 
     def _peer(self, context: grpc.ServicerContext, *allowed: Role) -> Peer:
         if self.plaintext:
@@ -197,6 +228,8 @@ def _guarded(context: grpc.ServicerContext, call: Callable[[], T], what: str) ->
         context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, bounded(str(exc)))
     except QueryIdReused as exc:
         context.abort(grpc.StatusCode.ALREADY_EXISTS, bounded(str(exc)))
+    except SecureRoundError as exc:
+        context.abort(getattr(grpc.StatusCode, exc.code), bounded(str(exc)))
     except PeriodClosed as exc:
         context.abort(grpc.StatusCode.FAILED_PRECONDITION, bounded(str(exc)))
     except Exception:

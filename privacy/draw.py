@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from privacy.accountant import Charge, make_charge, rho_to_epsilon
+from privacy.distributed import SecureShape, secure_rho
 from privacy.mechanisms import Mechanism, as_i64, d_in, release
 from privacy.sensitivity import Sensitivity
 
@@ -24,9 +25,15 @@ class Draw:
     scale: float
     sensitivity: Sensitivity
     exact: tuple[int, ...]
+    # Set for a share of a secure sum: the noise drawn is the share's, the charge is the decoded sum's.
+    secure: SecureShape | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mechanism", Mechanism(self.mechanism))
+        if self.secure is not None and self.mechanism is not Mechanism.DISCRETE_GAUSSIAN:
+            raise ValueError(
+                "secure sums add discrete Gaussian shares only (discrete Laplace is not closed under sums)"
+            )
         scale = float(self.scale)
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"noise scale must be a positive finite number, got {self.scale!r}")
@@ -40,11 +47,19 @@ def make_draw(mechanism: Mechanism, scale: float, sens: Sensitivity, exact: Sequ
     return Draw(Mechanism(mechanism), scale, sens, tuple(exact))
 
 
+def draw_charge(d: Draw, delta: float) -> Charge:
+    """One draw's charge: OpenDP's map of its measurement, or of the secure sum it is a share of."""
+    if d.secure is None:
+        return make_charge(d.mechanism, d.scale, d.sensitivity, delta)
+    rho = secure_rho(d.scale, d.sensitivity, d.secure, len(d.exact))
+    return Charge(rho=rho, epsilon=rho_to_epsilon(rho, delta), delta=delta, mechanism=d.mechanism.value, scale=d.scale)
+
+
 def charge_of(draws: Sequence[Draw], delta: float) -> Charge:
     """What running these draws costs together, from OpenDP's maps: rho adds up; pure-DP epsilons add up too."""
     if not draws:
         raise ValueError("a release needs at least one draw")
-    charges = [make_charge(d.mechanism, d.scale, d.sensitivity, delta) for d in draws]
+    charges = [draw_charge(d, delta) for d in draws]
     if len(charges) == 1:
         return charges[0]
     first = charges[0]

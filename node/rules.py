@@ -93,9 +93,9 @@ def is_pension_age(
     State Pension age (a mixed-age couple claims UC instead), unless ``protected`` (see mixed_age_protected).
     ``on_hb`` and ``on_uc`` are kept for callers' symmetry; protection already encodes them.
     """
-    if _missing(partner_age):
+    if partner_age is None or _missing(partner_age):
         return claimant_age >= state_pension_age
-    older, younger = max(claimant_age, partner_age), min(claimant_age, partner_age)  # type: ignore[type-var]
+    older, younger = max(claimant_age, partner_age), min(claimant_age, partner_age)
     if older < state_pension_age:
         return False
     return younger >= state_pension_age or protected

@@ -68,7 +68,7 @@ class CoordinatorClient:
         try:
             return self.stub.Result(coordinator_pb2.ResultRequest(query_id=query_id), timeout=30)
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
             raise
 

@@ -113,6 +113,14 @@ def _shares(inputs: IndexInputs, pick: Callable[[Areas], Estimate | None]) -> di
     return out
 
 
+def _district_pick(code: str) -> Callable[[Areas], Estimate | None]:
+    return lambda a: a.districts.get(code)
+
+
+def _ward_pick(code: str) -> Callable[[Areas], Estimate | None]:
+    return lambda a: a.wards.get(code)
+
+
 def _area_series(
     per_month: Mapping[str, IndexInputs], base_month: str, pick: Callable[[Areas], Estimate | None]
 ) -> dict[str, Estimate] | None:
@@ -137,14 +145,8 @@ def index_series(inputs_by_month: Mapping[str, IndexInputs], base_month: str) ->
     base = per_month[base_month]
     district_codes = sorted(base.households.districts)
     ward_codes = sorted(base.households.wards)
-    districts = {
-        code: s
-        for code in district_codes
-        if (s := _area_series(per_month, base_month, lambda a, c=code: a.districts.get(c)))
-    }
-    wards = {
-        code: s for code in ward_codes if (s := _area_series(per_month, base_month, lambda a, c=code: a.wards.get(c)))
-    }
+    districts = {code: s for code in district_codes if (s := _area_series(per_month, base_month, _district_pick(code)))}
+    wards = {code: s for code in ward_codes if (s := _area_series(per_month, base_month, _ward_pick(code)))}
     county = _area_series(per_month, base_month, lambda a: a.county) or {}
     missing = {m: inp.missing_districts for m, inp in per_month.items() if inp.missing_districts}
     notes = []

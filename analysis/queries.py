@@ -20,7 +20,7 @@ def filter_message(spec: FilterSpec) -> query_pb2.Filter:
 
 def indicator_measure_and_filters(ind: Indicator) -> tuple[query_pb2.Measure, list[query_pb2.Filter]]:
     """The measure and filters that define an indicator."""
-    measure = measure_to_wire(ind.measure, ind.column, ind.lower, ind.upper)  # type: ignore[arg-type]
+    measure = measure_to_wire(ind.measure, ind.column, ind.lower, ind.upper)
     return measure, [filter_message(f) for f in ind.filters]
 
 

@@ -115,7 +115,7 @@ def unclaimed(
         )
         for c in answered
     )
-    ward_district = {ward_of(c): c.district_code for r in results.values() for c in r.cells if ward_of(c)}
+    ward_district = {w: c.district_code for r in results.values() for c in r.cells if (w := ward_of(c))}
     wards = tuple(
         UnclaimedArea(
             "ward", w, ward_district[w], pc_h.wards.get(w), pc_v.wards.get(w), fsm_h.wards.get(w), fsm_c.wards.get(w)

@@ -23,7 +23,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def time_queries(stub, group_by: list[str], n: int) -> list[float]:
-    times = []
+    times: list[float] = []
     for _ in range(n):
         # A fresh loss each time: an identical query would be replayed from the store.
         query = build_query(

@@ -87,7 +87,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Estimate):
         return _json_default(value)
     if is_dataclass(value):
-        return {f: _jsonable(getattr(value, f)) for f in value.__dataclass_fields__}  # type: ignore[union-attr]
+        return {f: _jsonable(getattr(value, f)) for f in value.__dataclass_fields__}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -25,11 +25,11 @@ def grpc_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             hint = ""
             if code == grpc.StatusCode.UNAVAILABLE:
                 hint = " (is it running? a refused certificate looks the same: try `lsi status`)"
-            fail(f"{code.name}: {exc.details()}{hint}")  # type: ignore[attr-defined]
+            fail(f"{code.name}: {exc.details()}{hint}")
         except NoServingNodeError as exc:
             fail(str(exc))
 

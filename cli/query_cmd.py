@@ -101,14 +101,31 @@ def query_from_options(
     group_by = [{"ward": "ward_code"}.get(b, b) for b in by if b != "district"]
     # --gaussian chooses the mechanism only for an accuracy; epsilon and rho each name their own.
     mechanism = None if accuracy is None else (Mechanism.DISCRETE_GAUSSIAN if gaussian else Mechanism.DISCRETE_LAPLACE)
-    loss = {"epsilon": epsilon, "rho": rho, "accuracy": accuracy, "mechanism": mechanism}
     if isinstance(what, Indicator):
         return indicator_query(
-            what, months=months, group_by=group_by, purpose=purpose, query_id=query_id, extra_filters=filters, **loss
-        )  # type: ignore[arg-type]
+            what,
+            months=months,
+            group_by=group_by,
+            purpose=purpose,
+            query_id=query_id,
+            extra_filters=filters,
+            epsilon=epsilon,
+            rho=rho,
+            accuracy=accuracy,
+            mechanism=mechanism,
+        )
     return build_query(
-        what, months=months, filters=filters, group_by=group_by, purpose=purpose, query_id=query_id, **loss
-    )  # type: ignore[arg-type]
+        what,
+        months=months,
+        filters=filters,
+        group_by=group_by,
+        purpose=purpose,
+        query_id=query_id,
+        epsilon=epsilon,
+        rho=rho,
+        accuracy=accuracy,
+        mechanism=mechanism,
+    )
 
 
 def submit_and_print(

@@ -108,7 +108,7 @@ def _county_sums(cells: Sequence[query_pb2.Cell]) -> list[query_pb2.Cell]:
     out = [_county_cell(key, county_total(per_district)) for key, per_district in totals.items() if key not in blocked]
     for key, estimates in groups.items():
         if key not in blocked:
-            out.append(_county_cell(key, county_total(dict(enumerate(estimates)))))
+            out.append(_county_cell(key, county_total({str(i): e for i, e in enumerate(estimates)})))
     return out
 
 

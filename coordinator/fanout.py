@@ -116,8 +116,8 @@ class DialledLink:
         return out
 
     def _error(self, exc: grpc.RpcError, timeout: float) -> LinkError:
-        status = exc.code()  # type: ignore[attr-defined]
-        detail = bounded(exc.details() or "")  # type: ignore[attr-defined]
+        status = exc.code()
+        detail = bounded(exc.details() or "")
         if status == grpc.StatusCode.UNAVAILABLE:
             detail = f"unreachable at {self.entry.address} (down, or its certificate was refused): {detail}"
         elif status == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -106,7 +106,7 @@ class Session:
             self._pending.pop(call_id, None)
 
 
-def _error(code: str, detail: str) -> Exception:
+def _error(code: str, detail: str) -> LinkError:
 
     return LinkError(code, detail)
 
@@ -134,7 +134,7 @@ class StreamLink:
                 self._session = None
         session.close()
 
-    def vet(self) -> Exception | None:
+    def vet(self) -> LinkError | None:
         """Why the node must not be asked now: no stream open, or its certificate revoked or expired since."""
         session = self._session
         if session is None:
@@ -145,7 +145,7 @@ class StreamLink:
         if self.tls is None:
             return None
         try:
-            caller_from_context(session.context, files=self.tls)  # type: ignore[arg-type]
+            caller_from_context(session.context, files=self.tls)
         except AccessDenied as exc:
             return _error(UNTRUSTED, f"not asked: {exc}")
         return None

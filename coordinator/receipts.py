@@ -172,10 +172,10 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
         conn, code, "seq = (SELECT MIN(seq) FROM node_receipts WHERE district_code = ? AND seq > ?)", code, receipt.seq
     )
     if (before and receipt.spent_units < before.spent_units) or (after and receipt.spent_units > after.spent_units):
-        basis = before if before and receipt.spent_units < before.spent_units else after
-        assert basis is not None
+        edited = before if before and receipt.spent_units < before.spent_units else after
+        assert edited is not None
         return (
-            f"ledger's cumulative spend does not match the receipt of {basis.issued_at} (seq {basis.seq}): "
+            f"ledger's cumulative spend does not match the receipt of {edited.issued_at} (seq {edited.seq}): "
             f"possible edit; {RECOVER}"
         )
     return None
@@ -198,7 +198,7 @@ def check_receipts(
     verdicts = dict(
         zip(
             [id(r) for r in answered],
-            book.check_all([(r.entry.district_code, r.message.receipt) for r in answered]),
+            book.check_all([(r.entry.district_code, r.message.receipt) for r in answered if r.message is not None]),
             strict=True,
         )
     )

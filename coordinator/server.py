@@ -175,7 +175,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                     district_name=_name(r.entry.district_code),
                     address=r.entry.address,
                     serving=r.message is not None,
-                    detail=r.error or f"{r.message.wards} wards, {len(r.message.months)} months",
+                    # A failed call may carry no details (an empty gRPC status message): its code says why.
+                    detail=(r.error or r.code)
+                    if r.message is None
+                    else f"{r.message.wards} wards, {len(r.message.months)} months",
                     months=list(r.message.months) if r.message else [],
                 )
                 for r in replies
@@ -212,6 +215,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 grpc.StatusCode.NOT_FOUND,
                 f"no stored result for query id {request.query_id!r} that {caller.name!r} may read",
             )
+            raise AssertionError("context.abort always raises")
         return stored
 
     def Connect(
@@ -250,6 +254,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
             log.warning("permission denied: %s", message)
             context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
+            raise AssertionError("context.abort always raises")
         return link
 
     def _status_deadline(self, context: grpc.ServicerContext) -> float:

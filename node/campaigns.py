@@ -433,7 +433,8 @@ class CampaignStore:
     def campaigns(self) -> list[Campaign]:
         """Every campaign, oldest first."""
         with self._transaction(write=False) as conn:
-            return [_campaign(conn, r[0]) for r in conn.execute("SELECT name FROM campaigns ORDER BY created_at")]
+            rows = conn.execute("SELECT name FROM campaigns ORDER BY created_at")
+            return [c for r in rows if (c := _campaign(conn, r[0])) is not None]
 
     def get(self, name: str) -> Campaign:
         """One campaign; CampaignError naming the campaigns there are if it does not exist."""

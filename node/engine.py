@@ -347,7 +347,7 @@ def _keys(key: CellKey) -> list[query_pb2.GroupKey]:
     ]
 
 
-def _level(key: CellKey) -> int:
+def _level(key: CellKey) -> query_pb2.Cell.Level:
     return query_pb2.Cell.GROUP if key.level == "group" else query_pb2.Cell.DISTRICT
 
 

@@ -98,7 +98,7 @@ def _convert(col: Column, s: pd.Series, categories: tuple[str, ...]) -> tuple[pd
     if col.kind in ("int", "float"):
         values, bad, _ = _numeric(s)
         word = "a whole number" if col.kind == "int" else "a number"
-        problems.append((bad, lambda v, w=word: f"value {v!r} is not {w}"))
+        problems.append((bad, lambda v: f"value {v!r} is not {word}"))
         if col.kind == "int":
             frac = ~np.isnan(values) & (values != np.round(values))
             problems.append((frac, lambda v: f"value {v!r} is not a whole number"))
@@ -107,13 +107,9 @@ def _convert(col: Column, s: pd.Series, categories: tuple[str, ...]) -> tuple[pd
             problems.append((missing, lambda v: "value is empty but required"))
         with np.errstate(invalid="ignore"):
             if col.minimum is not None:
-                problems.append(
-                    (values < col.minimum, lambda v, m=col.minimum: f"value {v} is below the minimum {m:g}")
-                )
+                problems.append((values < col.minimum, lambda v: f"value {v} is below the minimum {col.minimum:g}"))
             if col.maximum is not None:
-                problems.append(
-                    (values > col.maximum, lambda v, m=col.maximum: f"value {v} is above the maximum {m:g}")
-                )
+                problems.append((values > col.maximum, lambda v: f"value {v} is above the maximum {col.maximum:g}"))
         if col.kind == "int":
             clean = np.where(np.isnan(values) | bad, 0, np.round(np.nan_to_num(values)))
             if col.nullable:
@@ -138,7 +134,7 @@ def _convert(col: Column, s: pd.Series, categories: tuple[str, ...]) -> tuple[pd
             problems.append((empty, lambda v: "value is empty but required"))
         if col.pattern:
             wrong = ~empty & ~text.str.fullmatch(col.pattern).to_numpy(dtype=bool)
-            problems.append((wrong, lambda v, h=col.pattern_hint: f"value {v!r} is not {h}"))
+            problems.append((wrong, lambda v: f"value {v!r} is not {col.pattern_hint}"))
         return text.astype("str").reset_index(drop=True), problems
     # category: exact match first, then case-insensitive (spreadsheets often change case)
     codes = pd.Index(categories).get_indexer(text)

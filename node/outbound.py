@@ -140,6 +140,7 @@ class OutboundLink:
         pem = self._coordinator_certificate()
         if pem is None:
             return False
+        metadata: tuple[tuple[str, str], ...]
         if self.tls is None:
             channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
             metadata = (("lsi-district", getattr(self.servicer.engine.district, "code", "")),)
@@ -165,7 +166,7 @@ class OutboundLink:
                 self.address,
                 exc.code().name,
                 bounded(exc.details() or ""),
-            )  # type: ignore[attr-defined]
+            )
         except RuntimeError:
             pass  # the executor was shut down by stop()
         finally:

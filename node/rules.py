@@ -2,14 +2,22 @@
 
 Every function takes plain scalars (and a Rates where amounts are needed) so a council officer can check
 a single household by hand; ``node.derive`` applies the same rules to a whole snapshot with numpy and is
-tested against these. Money is pounds; the unit is in the name (weekly, monthly, annual).
+tested against these (the sums and conversions it calls on arrays directly take an ``Amount``). Money is
+pounds; the unit is in the name (weekly, monthly, annual).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, TypeVar
 
 from reference.rates import Rates
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# One household's pounds, or a whole snapshot's as a numpy array: the arithmetic is the same, elementwise.
+Amount = TypeVar("Amount", float, "np.ndarray")
 
 WEEKS_PER_YEAR = 52
 MONTHS_PER_YEAR = 12
@@ -17,12 +25,12 @@ FUEL_POOR_EPC = frozenset("DEFG")
 STRUGGLING_BELOW_MONTHLY = 100.0  # our threshold between "struggling" and "coping"
 
 
-def weekly_to_monthly(weekly: float) -> float:
+def weekly_to_monthly(weekly: Amount) -> Amount:
     """Convert £ a week to £ a month (x 52 / 12)."""
     return weekly * WEEKS_PER_YEAR / MONTHS_PER_YEAR
 
 
-def monthly_to_weekly(monthly: float) -> float:
+def monthly_to_weekly(monthly: Amount) -> Amount:
     """Convert £ a month to £ a week (x 12 / 52), the DWP conversion."""
     return monthly * MONTHS_PER_YEAR / WEEKS_PER_YEAR
 
@@ -32,16 +40,16 @@ def _missing(x: float | None) -> bool:
 
 
 def weekly_income(
-    earnings: float,
-    state_pension: float,
-    private_pension: float,
-    legacy_benefits: float,
-    child_benefit: float,
-    disability_benefits: float,
-    carers_allowance: float,
-    uc_award_monthly: float,
-    hb_award: float,
-) -> float:
+    earnings: Amount,
+    state_pension: Amount,
+    private_pension: Amount,
+    legacy_benefits: Amount,
+    child_benefit: Amount,
+    disability_benefits: Amount,
+    carers_allowance: Amount,
+    uc_award_monthly: Amount,
+    hb_award: Amount,
+) -> Amount:
     """All net income in £ a week, benefits included.
 
     Housing Benefit and the UC housing element count as income because housing costs are counted in full
@@ -93,9 +101,9 @@ def is_pension_age(
     State Pension age (a mixed-age couple claims UC instead), unless ``protected`` (see mixed_age_protected).
     ``on_hb`` and ``on_uc`` are kept for callers' symmetry; protection already encodes them.
     """
-    if _missing(partner_age):
+    if partner_age is None or _missing(partner_age):
         return claimant_age >= state_pension_age
-    older, younger = max(claimant_age, partner_age), min(claimant_age, partner_age)  # type: ignore[type-var]
+    older, younger = max(claimant_age, partner_age), min(claimant_age, partner_age)
     if older < state_pension_age:
         return False
     return younger >= state_pension_age or protected
@@ -183,7 +191,7 @@ def pc_unclaimed_gap_weekly(
     return max(guarantee - assessable_income, 0.0)
 
 
-def pc_unclaimed_annual(gap_weekly: float) -> float:
+def pc_unclaimed_annual(gap_weekly: Amount) -> Amount:
     """Annual value of unclaimed Pension Credit: weekly gap x 52."""
     return gap_weekly * WEEKS_PER_YEAR
 
@@ -195,8 +203,8 @@ def housing_cost_monthly(eligible_rent_weekly: float | None, hb_award_weekly: fl
     zero and the household is neither pushed into nor out of shortfall by a data gap. Owner-occupiers have
     no rent (mortgages are not held in benefit records) and so cost 0.
     """
-    rent = hb_award_weekly if _missing(eligible_rent_weekly) else eligible_rent_weekly
-    return weekly_to_monthly(rent)  # type: ignore[arg-type]
+    rent = hb_award_weekly if eligible_rent_weekly is None or _missing(eligible_rent_weekly) else eligible_rent_weekly
+    return weekly_to_monthly(rent)
 
 
 def council_tax_net_monthly(liability_annual: float, cts_award_annual: float) -> float:
@@ -256,26 +264,26 @@ def water_bill_annual(household_size: int, metered: bool, social_tariff: bool, r
     return bill * (1.0 - rates.water_social_tariff_discount) if social_tariff else bill
 
 
-def water_monthly(bill_annual: float) -> float:
+def water_monthly(bill_annual: Amount) -> Amount:
     """A water bill in £ a month."""
     return bill_annual / MONTHS_PER_YEAR
 
 
 def income_after_housing_and_council_tax_weekly(
-    weekly_income: float, housing_monthly: float, council_tax_monthly: float
-) -> float:
+    weekly_income: Amount, housing_monthly: Amount, council_tax_monthly: Amount
+) -> Amount:
     """Net income after housing costs and council tax (net of CTS), £ a week: the official AHC base."""
     return weekly_income - monthly_to_weekly(housing_monthly + council_tax_monthly)
 
 
-def essential_costs_monthly(food: float, other: float, energy: float, water: float) -> float:
+def essential_costs_monthly(food: Amount, other: Amount, energy: Amount, water: Amount) -> Amount:
     """Modelled essential spending, £ a month: food, other essentials, energy and water."""
     return food + other + energy + water
 
 
 def monthly_surplus(
-    weekly_income: float, housing_monthly: float, council_tax_monthly: float, essentials_monthly: float
-) -> float:
+    weekly_income: Amount, housing_monthly: Amount, council_tax_monthly: Amount, essentials_monthly: Amount
+) -> Amount:
     """Income left after housing, council tax (net of CTS) and essential costs, £ a month; may be negative."""
     return weekly_to_monthly(weekly_income) - housing_monthly - council_tax_monthly - essentials_monthly
 

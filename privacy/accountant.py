@@ -172,17 +172,18 @@ def plan_mean(
     mechanism = Mechanism(mechanism)
     if (epsilon is None) == (rho is None):
         raise ValueError("give exactly one of epsilon or rho for a mean")
-    if rho is None and mechanism is Mechanism.DISCRETE_LAPLACE:
-        return (
-            plan_release(mechanism, sum_sens, epsilon=epsilon / 2, delta=delta),  # type: ignore[operator]
-            plan_release(mechanism, count_sens, epsilon=epsilon / 2, delta=delta),  # type: ignore[operator]
-        )
     if rho is None:
+        assert epsilon is not None  # exactly one of the two was given (checked just above)
+        if mechanism is Mechanism.DISCRETE_LAPLACE:
+            return (
+                plan_release(mechanism, sum_sens, epsilon=epsilon / 2, delta=delta),
+                plan_release(mechanism, count_sens, epsilon=epsilon / 2, delta=delta),
+            )
         # Pure-DP epsilon states the whole mean's budget; in zCDP currency that is eps^2/2.
         total = (
-            charge_rho_for_epsilon(epsilon)  # type: ignore[arg-type]
+            charge_rho_for_epsilon(epsilon)
             if mechanism is Mechanism.DISCRETE_LAPLACE
-            else epsilon_to_rho(epsilon, delta)  # type: ignore[arg-type]
+            else epsilon_to_rho(epsilon, delta)
         )
     else:
         total = rho

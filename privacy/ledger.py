@@ -381,7 +381,13 @@ class PrivacyStore:
         if row is not None:
             if row[0] != fingerprint:
                 raise QueryIdReused(query_id, row[0], fingerprint)
-            return _load_release(conn, "r.id = ?", (row[1],)), True
+            stored = _load_release(conn, "r.id = ?", (row[1],))
+            if stored is None:  # only a ledger edited outside this store has an id without its release
+                raise LedgerError(
+                    f"query id {query_id!r} is recorded against release {row[1]}, which is not in the ledger: "
+                    "the ledger was altered outside the node; check it with `lsi audit verify`"
+                )
+            return stored, True
         if snapshot_digest is None:
             return None
         found = _load_release(conn, "r.fingerprint = ? AND r.snapshot_digest = ?", (fingerprint, snapshot_digest))

@@ -33,7 +33,7 @@ class Sensitivity:
     l2: float
 
 
-def per_cell_bound(measure: Measure, lower: float, upper: float) -> int | float:
+def per_cell_bound(measure: Measure, lower: float, upper: float) -> int:
     """Most one contribution can move one cell: 1 for counts, the clamp's largest magnitude for sums."""
     if measure == "count":
         return 1

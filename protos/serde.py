@@ -26,13 +26,13 @@ class Mechanism(StrEnum):
 
 
 # A measure's wire kind and its domain name.
-MEASURES: Mapping[int, MeasureKind] = {
+MEASURES: Mapping[query_pb2.Measure.Kind, MeasureKind] = {
     query_pb2.Measure.COUNT: "count",
     query_pb2.Measure.SUM: "sum",
     query_pb2.Measure.MEAN: "mean",
 }
 # A filter operator's wire value and the short name the node and the indicator catalogue use.
-OPERATORS: Mapping[int, str] = {
+OPERATORS: Mapping[query_pb2.Filter.Op, str] = {
     query_pb2.Filter.EQ: "eq",
     query_pb2.Filter.NE: "ne",
     query_pb2.Filter.LT: "lt",
@@ -52,7 +52,7 @@ OPERATOR_SYMBOLS: Mapping[str, str] = {
     ">=": "ge",
     "in": "in",
 }
-MECHANISMS: Mapping[int, Mechanism] = {
+MECHANISMS: Mapping[query_pb2.Mechanism, Mechanism] = {
     query_pb2.DISCRETE_LAPLACE: Mechanism.DISCRETE_LAPLACE,
     query_pb2.DISCRETE_GAUSSIAN: Mechanism.DISCRETE_GAUSSIAN,
 }
@@ -69,17 +69,17 @@ def measure_to_wire(kind: MeasureKind, column: str = "", lower: float = 0.0, upp
     return query_pb2.Measure(kind=_MEASURE_WIRE[kind], column=column, lower=lower, upper=upper)
 
 
-def operator_to_wire(op: str) -> int:
+def operator_to_wire(op: str) -> query_pb2.Filter.Op:
     """An operator's short name ("eq", "in", ...) as its wire value; KeyError for an unknown name."""
     return _OPERATOR_WIRE[op]
 
 
-def mechanism_to_wire(mechanism: Mechanism) -> int:
+def mechanism_to_wire(mechanism: Mechanism) -> query_pb2.Mechanism:
     """A domain mechanism as its wire enum value."""
     return _MECHANISM_WIRE[Mechanism(mechanism)]
 
 
-def mechanism_from_wire(wire: int, loss: str) -> Mechanism:
+def mechanism_from_wire(wire: query_pb2.Mechanism, loss: str) -> Mechanism:
     """The mechanism a privacy request names, or the default for its kind of loss (rho: Gaussian, else Laplace)."""
     if wire in MECHANISMS:
         return MECHANISMS[wire]
@@ -121,9 +121,10 @@ def privacy_request(
     if len(given) != 1:
         raise ValueError("give exactly one of epsilon, rho or a target accuracy")
     ((which, value),) = given.items()
-    request = query_pb2.PrivacyRequest(**{which: value})
+    request = query_pb2.PrivacyRequest()
+    setattr(request, which, value)
     if mechanism is not None:
-        request.mechanism = mechanism_to_wire(mechanism)  # type: ignore[assignment]
+        request.mechanism = mechanism_to_wire(mechanism)
     return request
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from reference.geography import districts
 
@@ -333,6 +333,15 @@ def _write_crl(
     return path
 
 
+_SIGNING_KEYS = (
+    dsa.DSAPublicKey,
+    rsa.RSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+)
+
+
 def load_crl(crl_path: Path, ca_cert_pem: bytes) -> x509.CertificateRevocationList:
     """Read a CRL and check it was signed by the given CA, so a forged or mixed-up file cannot be used."""
     try:
@@ -340,8 +349,10 @@ def load_crl(crl_path: Path, ca_cert_pem: bytes) -> x509.CertificateRevocationLi
     except ValueError as exc:
         raise PkiError(f"{crl_path} is not a readable revocation list ({exc}); copy it again from the CA.") from exc
     ca_cert = _load_cert(ca_cert_pem)
+    ca_key = ca_cert.public_key()
     try:
-        valid = crl.issuer == ca_cert.subject and crl.is_signature_valid(ca_cert.public_key())
+        # Only a key that can sign can have signed the CRL (an X25519 or X448 key cannot).
+        valid = crl.issuer == ca_cert.subject and isinstance(ca_key, _SIGNING_KEYS) and crl.is_signature_valid(ca_key)
     except InvalidSignature:
         valid = False
     if not valid:
@@ -430,7 +441,7 @@ def read_district(cert_pem: bytes) -> str | None:
     """The district code in the certificate's SAN URI, or None for a county-wide certificate."""
     cert = _load_cert(cert_pem)
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
     uris = [u for u in san.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith(DISTRICT_URI_PREFIX)]

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import cast
 
 import grpc
 from cryptography import x509
@@ -447,7 +448,9 @@ def diagnose(address: str, files: TlsFiles, timeout: float = 3.0, *, server_name
             if not answer:
                 return _client_rejected(address, files, "connection closed straight after the handshake")
             peer = tls.getpeercert() or {}
-    server_name = next((v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"), "?")
+    # typeshed types every field of getpeercert() as a str or some tuple; "subject" is always RDNs of pairs.
+    rdns = cast(tuple[tuple[tuple[str, str], ...], ...], peer.get("subject", ()))
+    server_name = next((v for rdn in rdns for k, v in rdn if k == "commonName"), "?")
     message = (
         f"TLS to {address} works: the server ({server_name}) has a trusted certificate and accepted this "
         f"client's certificate ({files.cert.name})."

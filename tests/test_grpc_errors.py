@@ -7,6 +7,10 @@ from pathlib import Path
 import grpc
 import pytest
 
+from coordinator.config import NodeEntry
+from coordinator.fanout import NodeReply
+from coordinator.results import ResultStore
+from coordinator.server import CoordinatorServicer
 from node.engine import Caller, NodeEngine
 from node.loader import load_snapshot
 from node.query import QueryError
@@ -14,7 +18,7 @@ from node.server import _guarded
 from node.synth import generate_district
 from privacy.audit import AuditSigner
 from privacy.ledger import MechanismNotAllowed, PeriodClosed, PrivacyStore
-from protos.lsi.v1 import query_pb2
+from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import district
 from tests.county import policy_with
 
@@ -112,3 +116,24 @@ def test_the_coordinator_refuses_a_deadline_that_is_not_a_number_of_seconds(tmp_
         pool.close()
     assert context.code == grpc.StatusCode.INVALID_ARGUMENT
     assert context.details.startswith("deadline_seconds:")
+
+
+class _PoolOfFailedReplies:
+    """Every node's call failed with a status but no details (a node may send an empty status message)."""
+
+    nodes = {CODE: NodeEntry(CODE, "ashford.example:50051", "node-ashford")}
+
+    def call(self, codes, method, request, deadline, **_options) -> list[NodeReply]:
+        return [NodeReply(self.nodes[c], None, code="INTERNAL", error="") for c in codes]
+
+
+class _StatusContext(FakeContext):
+    def time_remaining(self) -> None:
+        return None
+
+
+def test_node_status_shows_the_code_of_a_failed_reply_that_carries_no_details(tmp_path):
+    pool = _PoolOfFailedReplies()
+    servicer = CoordinatorServicer(pool, ResultStore(tmp_path / "county.sqlite"), 10.0, None, plaintext=True)
+    status = servicer.Nodes(coordinator_pb2.NodesRequest(), _StatusContext())
+    assert [(n.district_code, n.serving, n.detail) for n in status.nodes] == [(CODE, False, "INTERNAL")]

@@ -26,6 +26,7 @@ from privacy.draw import charge_of
 from privacy.ledger import (
     RHO_UNITS,
     BudgetExceeded,
+    LedgerError,
     MechanismNotAllowed,
     PeriodClosed,
     PolicyConflict,
@@ -126,6 +127,18 @@ def test_a_reused_query_id_with_a_different_query_is_refused_and_audited(store):
     with pytest.raises(QueryIdReused):
         store.replay("q1", "other")
     assert actions(store)[-1] == "refused" and store.spent().releases == 1
+
+
+def test_a_retried_id_whose_release_was_deleted_is_refused_as_an_altered_ledger(store):
+    store.charge_and_release(request("q1", 0.1), lambda _: b"first")
+    conn = sqlite3.connect(store.path)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("DELETE FROM releases WHERE query_id = 'q1'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="release .* is not in the ledger"):
+        store.charge_and_release(request("q1", 0.1), lambda _: b"second")
+    assert store.spent().spent_rho == pytest.approx(0.1)
 
 
 def test_a_failing_computation_charges_nothing(store):

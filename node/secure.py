@@ -215,7 +215,7 @@ class SecureRounds:
             (noisy,) = drawn.noisy
             shares = secagg.share_vector(noisy, [points[c] for c in keys], state.threshold)
             sealed = [_seal(pair_keys[c], shares[points[c]], state.round_id, state.qhash, self.code, c) for c in keys]
-            layout = [query_pb2.Cell(level=_level(k), keys=_keys(k)) for k in exact.keys]  # type: ignore[arg-type]
+            layout = [query_pb2.Cell(level=_level(k), keys=_keys(k)) for k in exact.keys]
             return node_pb2.SecureShares(
                 round_id=state.round_id,
                 district_code=self.code,

@@ -56,8 +56,10 @@ def login(url: str, pki_dir: Path, identity: str) -> None:
         token = login_token(url, TlsFiles.for_identity(pki_dir, identity))
     except LoginError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Open this address in your browser to sign in (it works once per browser, until it expires):\n"
-               f"{url.rstrip('/')}/signin?token={token}")
+    click.echo(
+        f"Open this address in your browser to sign in (it works once per browser, until it expires):\n"
+        f"{url.rstrip('/')}/signin?token={token}"
+    )
 
 
 class LoginError(RuntimeError):

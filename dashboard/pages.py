@@ -43,7 +43,7 @@ class Page:
 
     title: str
     sections: tuple[Section, ...]
-    map_months: str = ""  # JSON: month -> ward -> [fill, tip]
+    map_months: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # month -> ward -> [fill, tip]
     months: tuple[str, ...] = ()
     month: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -172,8 +172,13 @@ def map_page(reader: Reader, cfg: DashboardConfig, user: User, month: str | None
     lo, hi = centred_range({f"{m}/{w}": e for m, vs in by_month.items() for w, e in vs.items()})
     wards = [wd for wd in map_wards() if wd.in_scope]
     colours = {
-        m: {wd.ward_code: [_fill(vs.get(wd.ward_code), lo, hi), ward_tip(wd.ward_name, wd.lad_name, vs.get(wd.ward_code))]
-            for wd in wards}
+        m: {
+            wd.ward_code: [
+                _fill(vs.get(wd.ward_code), lo, hi),
+                ward_tip(wd.ward_name, wd.lad_name, vs.get(wd.ward_code)),
+            ]
+            for wd in wards
+        }
         for m, vs in by_month.items()
     }
     names = {wd.ward_code: (wd.ward_name, wd.lad_name) for wd in wards}
@@ -183,7 +188,8 @@ def map_page(reader: Reader, cfg: DashboardConfig, user: User, month: str | None
         ("Ward", "District", "Index"),
         tuple(
             (names[w][0], names[w][1], Figure(e, index_fmt, floor=None))
-            for w, e in sorted(by_month[shown].items(), key=lambda kv: names.get(kv[0], (kv[0], ""))) if w in names
+            for w, e in sorted(by_month[shown].items(), key=lambda kv: names.get(kv[0], (kv[0], "")))
+            if w in names
         ),
     )
     return Page(
@@ -198,7 +204,7 @@ def map_page(reader: Reader, cfg: DashboardConfig, user: User, month: str | None
                 coverage=coverage_from_missing(series.missing_districts.get(shown, ())),
             ),
         ),
-        map_months=json.dumps(colours),
+        map_months=colours,
         months=months,
         month=shown,
     )
@@ -358,7 +364,9 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         "Spending by analyst",
         ("Node", "Analyst", "ρ spent", "ε spent", "Queries"),
         tuple(
-            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries)) for b in nodes for s in b.by_analyst
+            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            for b in nodes
+            for s in b.by_analyst
         ),
     )
     purposes = DashTable(
@@ -366,10 +374,14 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         "Spending by purpose",
         ("Node", "Purpose", "ρ spent", "ε spent", "Queries"),
         tuple(
-            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries)) for b in nodes for s in b.by_purpose
+            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            for b in nodes
+            for s in b.by_purpose
         ),
     )
-    cover = Coverage(tuple(b.district_name for b in nodes), tuple((u.district_name, u.error) for u in county.unreachable))
+    cover = Coverage(
+        tuple(b.district_name for b in nodes), tuple((u.district_name, u.error) for u in county.unreachable)
+    )
     return Page(
         "Privacy budgets",
         (

@@ -112,5 +112,9 @@ class Reader:
                 report = node_pb2_grpc.NodeStub(channel).AuditVerify(node_pb2.AuditRequest(), timeout=30)
             except grpc.RpcError as exc:
                 return AuditStatus(node.district_code, node.district_name, None, exc.details() or str(exc.code()))  # type: ignore[attr-defined]
-        detail = f"{report.entries:,} entries verified" if report.ok else f"broken at entry {report.first_bad_seq}: {report.reason}"
+        detail = (
+            f"{report.entries:,} entries verified"
+            if report.ok
+            else f"broken at entry {report.first_bad_seq}: {report.reason}"
+        )
         return AuditStatus(node.district_code, node.district_name, report.ok, detail)

@@ -189,8 +189,10 @@ def make_handler(app: Dashboard) -> type[BaseHTTPRequestHandler]:
             try:
                 reader = app.reader(user)
                 month = query.get("month", [None])[0]
-                page = map_page(reader, app.config, user, month) if route.path == "/map" else route.build(
-                    reader, app.config, user
+                page = (
+                    map_page(reader, app.config, user, month)
+                    if route.path == "/map"
+                    else route.build(reader, app.config, user)
                 )
             except grpc.RpcError as exc:
                 detail = exc.details() or str(exc.code())  # type: ignore[attr-defined]
@@ -221,7 +223,9 @@ def make_handler(app: Dashboard) -> type[BaseHTTPRequestHandler]:
                 return self._message(HTTPStatus.UNAUTHORIZED, "Sign in", str(exc))
             max_age = max(user.expires - int(time.time()), 0)
             cookie = f"{COOKIE}={token}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
-            self._send(HTTPStatus.SEE_OTHER, "text/plain", b"signed in\n", headers={"Location": "/", "Set-Cookie": cookie})
+            self._send(
+                HTTPStatus.SEE_OTHER, "text/plain", b"signed in\n", headers={"Location": "/", "Set-Cookie": cookie}
+            )
 
         def _message(self, status: HTTPStatus, title: str, text: str) -> None:
             html = environment().get_template("message.html.j2").render(title=title, text=text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from markupsafe import Markup
@@ -15,11 +15,11 @@ from common.estimates import Estimate
 from dashboard.auth import User
 from dashboard.config import DashboardConfig
 from dashboard.reading import Coverage, NotStoredError, Reader
-from dashboard.tables import DashTable, Figure, index_fmt, rate_fmt
+from dashboard.tables import Cell, DashTable, Figure, index_fmt, rate_fmt
 from reference.geography import district as district_info
 from reference.geography import districts
 from report.charts import benchmark_chart
-from report.formatting import LEVEL, count_fmt, fmt_money
+from report.formatting import LEVEL, fmt_money
 from report.geometry import map_wards
 from report.map import centred_range, ward_fill, ward_map, ward_tip
 
@@ -246,7 +246,8 @@ def benchmarks_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         (
             Section(
                 f"{b.title}, {month}",
-                f"County rate {b.county_rate.value:.1f} per 1,000 households. Bars are 95% intervals; hover for values.",
+                f"County rate {b.county_rate.value:.1f} per 1,000 households. "
+                "Bars are 95% intervals; hover for values.",
                 svg=benchmark_chart(rows) if rows else None,
                 table=table,
                 coverage=coverage_from_missing(b.missing_districts),
@@ -255,7 +256,9 @@ def benchmarks_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
     )
 
 
-def _unclaimed_rows(areas: Iterable[UnclaimedArea], label: callable) -> tuple:  # type: ignore[valid-type]
+def _unclaimed_rows(
+    areas: Iterable[UnclaimedArea], label: Callable[[UnclaimedArea], tuple[str, ...]]
+) -> tuple[tuple[Cell, ...], ...]:
     return tuple(
         (
             *label(a),
@@ -404,6 +407,3 @@ def audit_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         ),
     )
     return Page("Audit", (Section("Audit chains", table=table),))
-
-
-count = count_fmt  # re-exported for templates' number formatting

@@ -111,7 +111,8 @@ class Reader:
             try:
                 report = node_pb2_grpc.NodeStub(channel).AuditVerify(node_pb2.AuditRequest(), timeout=30)
             except grpc.RpcError as exc:
-                return AuditStatus(node.district_code, node.district_name, None, exc.details() or str(exc.code()))  # type: ignore[attr-defined]
+                detail = exc.details() or str(exc.code())
+                return AuditStatus(node.district_code, node.district_name, None, detail)
         detail = (
             f"{report.entries:,} entries verified"
             if report.ok

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import grpc
@@ -158,7 +159,7 @@ def make_handler(app: Dashboard) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             if urlsplit(self.path).path != "/login":
                 return self._send(HTTPStatus.NOT_FOUND, "text/plain", b"not found\n")
-            der = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+            der = self.connection.getpeercert(binary_form=True)
             if not der:
                 return self._json(HTTPStatus.UNAUTHORIZED, {"error": "present your county client certificate"})
             try:
@@ -195,7 +196,7 @@ def make_handler(app: Dashboard) -> type[BaseHTTPRequestHandler]:
                     else route.build(reader, app.config, user)
                 )
             except grpc.RpcError as exc:
-                detail = exc.details() or str(exc.code())  # type: ignore[attr-defined]
+                detail = exc.details() or str(exc.code())
                 return self._message(HTTPStatus.BAD_GATEWAY, "The coordinator refused", detail)
             except (ValueError, RuntimeError) as exc:
                 return self._message(HTTPStatus.BAD_GATEWAY, "Cannot show this page", str(exc))
@@ -276,7 +277,7 @@ class DashboardServer(ThreadingHTTPServer):
         super().__init__(address, make_handler(app))
         self.context = context
 
-    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(30)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
@@ -297,4 +298,4 @@ def serve(config: DashboardConfig) -> DashboardServer:
 def address(server: DashboardServer) -> str:
     """The https:// address the server listens on."""
     host, port = server.server_address[:2]
-    return f"https://{host}:{port}"
+    return f"https://{host!s}:{port}"

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/lsi/v1/*.proto)
 PROTO_STAMP := protos/lsi/v1/.generated
 
-.PHONY: setup protos demo test lint bench clean
+.PHONY: setup protos demo dashboard browser test lint bench clean
 
 setup: $(STAMP) protos
 
@@ -24,10 +24,21 @@ $(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. $(PROTO_SRC)
 	@touch $(PROTO_STAMP)
 
+# The demo ends by serving the dashboard until Ctrl-C; `lsi demo` alone (as CI and tests run it) just stops.
 demo: setup
-	$(BIN)/lsi demo
+	$(BIN)/lsi demo --dashboard
+
+# A deployed dashboard: DASHBOARD_CONFIG names its dashboard.toml (docs/deploying.md).
+DASHBOARD_CONFIG ?= dashboard.toml
+dashboard: setup
+	$(BIN)/lsi dashboard --config $(DASHBOARD_CONFIG)
+
+# The browser tests drive Debian's chromium (never a downloaded browser); idempotent, needs root and apt.
+browser:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
 test: setup
+	@if [ "$${CI:-}" = "true" ]; then $(MAKE) browser; fi
 	$(BIN)/python -m pytest -q
 
 lint: setup

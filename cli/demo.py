@@ -96,7 +96,9 @@ def step(message: str) -> None:
     click.secho(f"\n== {message}", bold=True)
 
 
-def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | None = None) -> None:
+def run_demo(
+    directory: Path | None, *, scale: float = 0.5, report_path: Path | None = None, dashboard: bool = False
+) -> None:
     """Make data and certificates, start 12 nodes and a coordinator, ask real questions, shut down."""
     started = time.monotonic()
     root = directory or Path(tempfile.mkdtemp(prefix="lsi-demo-"))
@@ -156,6 +158,8 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
                 f"   built from the stored releases above; privacy spent by the report: rho "
                 f"{_county_spent(stub) - before:g}"
             )
+        if dashboard:
+            _serve_dashboard(county)
     finally:
         step("Shutting down")
         county.stop()
@@ -163,6 +167,28 @@ def run_demo(directory: Path | None, *, scale: float = 0.5, report_path: Path | 
             shutil.rmtree(root, ignore_errors=True)
     click.echo(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
     click.echo(f"Report: {written}")
+
+
+def _serve_dashboard(county: LocalCounty) -> None:
+    """The demo's ending with --dashboard: serve the dashboard over the running county until Ctrl-C."""
+    from cli.dashboard_cmd import login_token, start_local_dashboard, wait_for_interrupt
+    from cli.local_county import COUNTY_IG_OFFICER
+
+    step("The county dashboard (HTTPS; reads stored results only, spends nothing)")
+    server, url = start_local_dashboard(
+        county.root,
+        county.coordinator_address,
+        COORDINATOR,
+        base_month=BASE_MONTH,
+        benchmark_epsilon=BENCHMARK_EPSILON,
+        unclaimed_epsilon=UNCLAIMED_EPSILON,
+    )
+    click.echo(f"   Dashboard: {url}")
+    for who in (ANALYST, COUNTY_IG_OFFICER):
+        token = login_token(url, county.tls(who))
+        click.echo(f"   sign in as {who}: {url}/signin?token={token}")
+    click.echo("   (the browser will warn that it does not know the county's CA: this demo made it.) Ctrl-C stops.")
+    wait_for_interrupt(server)
 
 
 def _ask(stub, query: query_pb2.Query, title: str, unit: str = "", *, show=None) -> coordinator_pb2.FederatedResult:

@@ -11,8 +11,11 @@ import click
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help="keep everything here (default: temp)")
 @click.option("--scale", default=0.5, show_default=True, help="synthetic caseload size (1.0 = realistic)")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="where to write the HTML report")
-def demo(directory: Path | None, scale: float, report_path: Path | None) -> None:
+@click.option(
+    "--dashboard", is_flag=True, help="end by serving the dashboard until Ctrl-C (make demo does; CI runs without)"
+)
+def demo(directory: Path | None, scale: float, report_path: Path | None, dashboard: bool) -> None:
     """Synthetic Kent end to end: 12 district nodes, a coordinator, real queries over mutual TLS."""
     from cli.demo import run_demo
 
-    run_demo(directory, scale=scale, report_path=report_path)
+    run_demo(directory, scale=scale, report_path=report_path, dashboard=dashboard)

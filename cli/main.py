@@ -10,6 +10,7 @@ import click
 
 from cli.analysis_cmd import benchmark_command, index, report_command, unclaimed_command
 from cli.campaign_cmd import campaign
+from cli.dashboard_cmd import dashboard
 from cli.demo_cmd import demo
 from cli.governance_cmd import audit, budget
 from cli.query_cmd import indicators, query, status
@@ -38,6 +39,7 @@ for command in (
     audit,
     demo,
     campaign,
+    dashboard,
     index,
     benchmark_command,
     unclaimed_command,

@@ -34,11 +34,32 @@ def colour_range(values: Mapping[str, Estimate]) -> tuple[float, float]:
     return lo, hi
 
 
-def ward_map(values: Mapping[str, Estimate]) -> Markup:
-    """Choropleth of the ward index: sequential colours, hatched where no data, Medway greyed."""
+def centred_range(values: Mapping[str, Estimate], centre: float = 100.0) -> tuple[float, float]:
+    """A range symmetric about `centre` (the base month's 100) that spans every value, so 100 is mid-ramp."""
+    spread = max((abs(v.value - centre) for v in values.values()), default=1.0) or 1.0
+    return centre - spread, centre + spread
+
+
+def ward_fill(e: Estimate, lo: float, hi: float) -> str:
+    """A ward's colour on the ramp spanning [lo, hi]."""
+    return ramp_colour((e.value - lo) / (hi - lo))
+
+
+def ward_tip(name: str, lad: str, e: Estimate | None) -> str:
+    """A ward's hover text: its index and 95% interval, or that it has no data."""
+    if e is None:
+        return f"{name}, {lad}: no data"
+    low, high = e.ci(LEVEL)
+    return f"{name}, {lad}: index {fmt(e.value, 1)} (95% interval {fmt(low, 1)} to {fmt(high, 1)})"
+
+
+def ward_map(values: Mapping[str, Estimate], span: tuple[float, float] | None = None) -> Markup:
+    """Choropleth of the ward index: sequential colours, hatched where no data, Medway greyed.
+
+    `span` fixes the ramp's range (the dashboard keeps one range across months); by default it is the values'."""
     proj, paths, outline = map_geometry()
     w, h = int(MAP_WIDTH), math.ceil(proj.height) + 70
-    lo, hi = colour_range(values)
+    lo, hi = span or colour_range(values)
     out = [M('<svg viewBox="0 0 {} {}" class="map" role="img" aria-label="Ward map of Kent">').format(w, h), DEFS]
     for wd, d in zip(map_wards(), paths, strict=True):
         if not wd.in_scope:
@@ -46,14 +67,8 @@ def ward_map(values: Mapping[str, Estimate]) -> Markup:
             out.append(M('<path class="out" d="{}"><title>{}</title></path>').format(d, tip))
             continue
         e = values.get(wd.ward_code)
-        if e is None:
-            fill, tip = "url(#nodata)", f"{wd.ward_name}, {wd.lad_name}: no data"
-        else:
-            low, high = e.ci(LEVEL)
-            fill = ramp_colour((e.value - lo) / (hi - lo))
-            tip = (
-                f"{wd.ward_name}, {wd.lad_name}: index {fmt(e.value, 1)} (95% interval {fmt(low, 1)} to {fmt(high, 1)})"
-            )
+        fill = "url(#nodata)" if e is None else ward_fill(e, lo, hi)
+        tip = ward_tip(wd.ward_name, wd.lad_name, e)
         out.append(
             M('<path class="ward" data-ward="{}" fill="{}" d="{}"><title>{}</title></path>').format(
                 wd.ward_code, fill, d, tip

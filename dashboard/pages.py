@@ -1,0 +1,409 @@
+"""What each dashboard page shows, read through a Reader (stored results only) into sections and tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from markupsafe import Markup
+
+from analysis.district_benchmarks import benchmark
+from analysis.index_refresh import IndexSeries, stored_series
+from analysis.unclaimed import UnclaimedArea, unclaimed
+from common.estimates import Estimate
+from dashboard.auth import User
+from dashboard.config import DashboardConfig
+from dashboard.reading import Coverage, NotStoredError, Reader
+from dashboard.tables import Cell, DashTable, Figure, index_fmt, rate_fmt
+from reference.geography import district as district_info
+from reference.geography import districts
+from report.charts import benchmark_chart
+from report.formatting import LEVEL, fmt_money
+from report.geometry import map_wards
+from report.map import centred_range, ward_fill, ward_map, ward_tip
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of a page: an intro, a chart (SVG or Plotly JSON), a table, its coverage, or a placeholder."""
+
+    title: str
+    intro: str = ""
+    svg: Markup | None = None
+    plot: str = ""  # Plotly figure as JSON, drawn by dashboard.js
+    table: DashTable | None = None
+    coverage: Coverage | None = None
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: its sections, plus data the page's script needs (the map's months)."""
+
+    title: str
+    sections: tuple[Section, ...]
+    map_months: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # month -> ward -> [fill, tip]
+    months: tuple[str, ...] = ()
+    month: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def table(self, table_id: str) -> DashTable | None:
+        """The table with this id, if the page has it."""
+        return next((s.table for s in self.sections if s.table and s.table.id == table_id), None)
+
+
+def coverage_from_missing(missing: Iterable[str]) -> Coverage:
+    """Coverage of a figure from the districts that did not answer (codes), against the 12 districts."""
+    gone = set(missing)
+    return Coverage(
+        tuple(sorted(d.name for d in districts() if d.code not in gone)),
+        tuple(sorted((district_info(c).name, "did not answer") for c in gone)),
+    )
+
+
+def _span(reader: Reader, cfg: DashboardConfig) -> tuple[list[str], str, str]:
+    months = reader.months()
+    base = cfg.base_month or months[0]
+    return months, base, months[-1]
+
+
+def _series(reader: Reader, cfg: DashboardConfig) -> tuple[IndexSeries | None, list[str], str]:
+    months, base, month = _span(reader, cfg)
+    series, not_refreshed = stored_series(reader.fetch, months, base, month)
+    return series, not_refreshed, base
+
+
+NO_INDEX = "No index yet: an analyst refreshes the base month and later ones (lsi index refresh --month M --rho R)."
+
+
+def index_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
+    """The county index over time with its interval band, each district's line, and the tables behind them."""
+    series, not_refreshed, base = _series(reader, cfg)
+    notes = (f"Months not refreshed: {', '.join(not_refreshed)}.",) if not_refreshed else ()
+    if series is None:
+        return Page("Living Standards Index", (Section("County index", placeholder=NO_INDEX),), notes=notes)
+    months = [m for m in series.months if m in series.county]
+    missing = {c for m in months for c in series.missing_districts.get(m, ())}
+    county = DashTable(
+        "county-index",
+        f"County index by month (base {base} = 100) with its 95% interval",
+        ("Month", "County index"),
+        tuple((m, Figure(series.county[m], index_fmt, floor=None)) for m in months),
+    )
+    latest = months[-1]
+    by_district = DashTable(
+        "district-index",
+        f"Each district's index in {latest}",
+        ("District", "Index"),
+        tuple(
+            (district_info(code).name, Figure(s[latest], index_fmt, floor=None))
+            for code, s in sorted(series.districts.items())
+            if latest in s
+        ),
+    )
+    return Page(
+        "Living Standards Index",
+        (
+            Section(
+                "County index over time",
+                f"The county's index (base {base} = 100) with its 95% interval band, and each district's line. "
+                "Above 100: better than the base month.",
+                plot=_index_plot(series, months),
+                table=county,
+                coverage=coverage_from_missing(missing),
+            ),
+            Section("Districts", table=by_district, coverage=coverage_from_missing(missing)),
+        ),
+        notes=notes + tuple(series.notes),
+    )
+
+
+def _index_plot(series: IndexSeries, months: list[str]) -> str:
+    """A Plotly figure: the county line inside its 95% band, a dotted base line and one line per district."""
+    lows, highs = zip(*(series.county[m].ci(LEVEL) for m in months), strict=True)
+    traces: list[dict[str, object]] = [
+        {"x": months, "y": list(highs), "mode": "lines", "line": {"width": 0}, "showlegend": False, "name": "95% high"},
+        {
+            "x": months,
+            "y": list(lows),
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": "rgba(90,90,90,0.25)",
+            "name": "county 95% interval",
+        },
+        {
+            "x": months,
+            "y": [series.county[m].value for m in months],
+            "mode": "lines+markers",
+            "name": "Kent",
+            "line": {"color": "#111", "width": 3},
+        },
+    ]
+    for code, s in sorted(series.districts.items()):
+        xs = [m for m in months if m in s]
+        traces.append(
+            {
+                "x": xs,
+                "y": [s[m].value for m in xs],
+                "mode": "lines",
+                "name": district_info(code).name,
+                "line": {"width": 1},
+                "visible": "legendonly",
+            }
+        )
+    layout = {
+        "margin": {"t": 10, "r": 10},
+        "yaxis": {"title": {"text": "index (base = 100)"}},
+        "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 100, "y1": 100, "line": {"dash": "dot"}}],
+    }
+    return json.dumps({"data": traces, "layout": layout})
+
+
+def map_page(reader: Reader, cfg: DashboardConfig, user: User, month: str | None = None) -> Page:
+    """The ward map with a month slider: one colour range for every month, centred on 100."""
+    series, not_refreshed, _ = _series(reader, cfg)
+    if series is None:
+        return Page("Ward map", (Section("Ward map", placeholder=NO_INDEX),))
+    months = tuple(m for m in series.months if any(m in s for s in series.wards.values()))
+    shown = month if month in months else months[-1]
+    by_month = {m: {w: s[m] for w, s in series.wards.items() if m in s} for m in months}
+    lo, hi = centred_range({f"{m}/{w}": e for m, vs in by_month.items() for w, e in vs.items()})
+    wards = [wd for wd in map_wards() if wd.in_scope]
+    colours = {
+        m: {
+            wd.ward_code: [
+                _fill(vs.get(wd.ward_code), lo, hi),
+                ward_tip(wd.ward_name, wd.lad_name, vs.get(wd.ward_code)),
+            ]
+            for wd in wards
+        }
+        for m, vs in by_month.items()
+    }
+    names = {wd.ward_code: (wd.ward_name, wd.lad_name) for wd in wards}
+    table = DashTable(
+        "ward-index",
+        f"Each ward's index in {shown} with its 95% interval",
+        ("Ward", "District", "Index"),
+        tuple(
+            (names[w][0], names[w][1], Figure(e, index_fmt, floor=None))
+            for w, e in sorted(by_month[shown].items(), key=lambda kv: names.get(kv[0], (kv[0], "")))
+            if w in names
+        ),
+    )
+    return Page(
+        "Ward map",
+        (
+            Section(
+                "Living Standards Index by ward",
+                "Darker is a lower index (worse living standards); the middle of the scale is 100, the base month. "
+                "Hover over or focus a ward for its index and interval. Hatched: no data.",
+                svg=ward_map(by_month[shown], span=(lo, hi)),
+                table=table,
+                coverage=coverage_from_missing(series.missing_districts.get(shown, ())),
+            ),
+        ),
+        map_months=colours,
+        months=months,
+        month=shown,
+    )
+
+
+def _fill(e: Estimate | None, lo: float, hi: float) -> str:
+    return "url(#nodata)" if e is None else ward_fill(e, lo, hi)
+
+
+def benchmarks_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
+    """District benchmarks: rates per 1,000 households with interval bars and rank ranges."""
+    months, _, month = _span(reader, cfg)
+    try:
+        b = benchmark(reader.submit, cfg.benchmark_indicator, month, epsilon=cfg.benchmark_epsilon, held=months)
+    except NotStoredError:
+        how = (
+            f"Not asked yet: an analyst runs lsi benchmark {cfg.benchmark_indicator} --month {month} "
+            f"--epsilon {cfg.benchmark_epsilon:g}."
+        )
+        return Page("District benchmarks", (Section("District benchmarks", placeholder=how),))
+    rows = sorted(b.rows, key=lambda r: (r.rank.point, r.name))
+    table = DashTable(
+        "benchmarks",
+        f"{b.title} per 1,000 households, {month}: rate with 95% interval, rank range (1 = highest need)",
+        ("District", "Rate per 1,000", "Rank", "Change on month", "Change on year"),
+        tuple(
+            (
+                r.name,
+                Figure(r.rate, rate_fmt),
+                r.rank.label,
+                Figure(r.change_month, rate_fmt, floor=None) if r.change_month else None,
+                Figure(r.change_year, rate_fmt, floor=None) if r.change_year else None,
+            )
+            for r in rows
+        ),
+    )
+    return Page(
+        "District benchmarks",
+        (
+            Section(
+                f"{b.title}, {month}",
+                f"County rate {b.county_rate.value:.1f} per 1,000 households. "
+                "Bars are 95% intervals; hover for values.",
+                svg=benchmark_chart(rows) if rows else None,
+                table=table,
+                coverage=coverage_from_missing(b.missing_districts),
+            ),
+        ),
+    )
+
+
+def _unclaimed_rows(
+    areas: Iterable[UnclaimedArea], label: Callable[[UnclaimedArea], tuple[str, ...]]
+) -> tuple[tuple[Cell, ...], ...]:
+    return tuple(
+        (
+            *label(a),
+            Figure(a.pc_households) if a.pc_households else None,
+            Figure(a.pc_value, fmt_money) if a.pc_value else None,
+            Figure(a.fsm_children) if a.fsm_children else None,
+        )
+        for a in areas
+    )
+
+
+UNCLAIMED_HEADERS = ("Pension Credit: households", "Pension Credit: £ a year", "Free school meals: children")
+
+
+def unclaimed_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
+    """Unclaimed Pension Credit (£ and households) and free school meals, by district and, when asked, by ward."""
+    _, _, month = _span(reader, cfg)
+    sections: list[Section] = []
+    try:
+        t = unclaimed(reader.submit, month, epsilon=cfg.unclaimed_epsilon)
+        sections.append(
+            Section(
+                f"By district, {month}",
+                "Households in the councils' records that appear to miss out, with 95% intervals.",
+                table=DashTable(
+                    "unclaimed-district",
+                    f"Unclaimed support by district, {month}",
+                    ("District", *UNCLAIMED_HEADERS),
+                    _unclaimed_rows(t.districts, lambda a: (district_info(a.code).name,))
+                    + _unclaimed_rows([t.county], lambda a: ("Kent (districts that answered)",)),
+                ),
+                coverage=coverage_from_missing(t.missing_districts),
+            )
+        )
+    except NotStoredError:
+        sections.append(
+            Section(
+                "By district",
+                placeholder=f"Not asked yet: lsi unclaimed --month {month} --epsilon {cfg.unclaimed_epsilon:g}.",
+            )
+        )
+    try:
+        w = unclaimed(reader.submit, month, epsilon=cfg.unclaimed_epsilon, by_ward=True)
+        names = {wd.ward_code: (wd.ward_name, wd.lad_name) for wd in map_wards()}
+        sections.append(
+            Section(
+                f"By ward, {month}",
+                table=DashTable(
+                    "unclaimed-ward",
+                    f"Unclaimed support by ward, {month}",
+                    ("Ward", "District", *UNCLAIMED_HEADERS),
+                    _unclaimed_rows(w.wards, lambda a: names.get(a.code, (a.code, a.district_code))),
+                ),
+                coverage=coverage_from_missing(w.missing_districts),
+            )
+        )
+    except NotStoredError:
+        sections.append(
+            Section(
+                "By ward",
+                placeholder=f"Not asked yet: lsi unclaimed --month {month} --epsilon {cfg.unclaimed_epsilon:g} "
+                "--by ward.",
+            )
+        )
+    return Page("Unclaimed support", tuple(sections))
+
+
+def campaigns_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
+    """Campaign results: each is asked under a fresh id, so the dashboard cannot find them by name yet."""
+    return Page(
+        "Take-up campaigns",
+        (
+            Section(
+                "Campaign results",
+                placeholder="Campaign results are asked with lsi campaign results --name NAME --epsilon E and shown "
+                "in the county report (lsi report --campaign NAME); the dashboard does not list them yet.",
+            ),
+        ),
+    )
+
+
+def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
+    """IG officers: each node's budget spent and left, by analyst and by purpose, releases, replays, refusals."""
+    county = reader.budgets()
+    nodes = sorted(county.nodes, key=lambda b: b.district_code)
+    summary = DashTable(
+        "budget-nodes",
+        "Each node's privacy budget this period (zCDP ρ), with releases, free replays and refusals",
+        ("Node", "ρ spent", "ρ left", "ρ total", "ε spent", "Releases", "Replays", "Refusals"),
+        tuple(
+            (
+                b.district_name,
+                f"{b.spent_rho:.4g}",
+                f"{b.remaining_rho:.4g}",
+                f"{b.total_rho:.4g}",
+                f"{b.spent_epsilon:.4g}",
+                str(b.releases),
+                str(b.replays),
+                str(b.refusals),
+            )
+            for b in nodes
+        ),
+    )
+    analysts = DashTable(
+        "budget-analysts",
+        "Spending by analyst",
+        ("Node", "Analyst", "ρ spent", "ε spent", "Queries"),
+        tuple(
+            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            for b in nodes
+            for s in b.by_analyst
+        ),
+    )
+    purposes = DashTable(
+        "budget-purposes",
+        "Spending by purpose",
+        ("Node", "Purpose", "ρ spent", "ε spent", "Queries"),
+        tuple(
+            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            for b in nodes
+            for s in b.by_purpose
+        ),
+    )
+    cover = Coverage(
+        tuple(b.district_name for b in nodes), tuple((u.district_name, u.error) for u in county.unreachable)
+    )
+    return Page(
+        "Privacy budgets",
+        (
+            Section("Budget by node", table=summary, coverage=cover),
+            Section("By analyst", table=analysts),
+            Section("By purpose", table=purposes),
+        ),
+    )
+
+
+def audit_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
+    """IG officers: each node's audit chain verification, asked of the node as the officer."""
+    audits = reader.audits()
+    table = DashTable(
+        "audit",
+        "Audit chain verification at each node (hash chain and signatures)",
+        ("Node", "Status", "Detail"),
+        tuple(
+            (a.district_name, {True: "verified", False: "BROKEN", None: "not checked"}[a.ok], a.detail) for a in audits
+        ),
+    )
+    return Page("Audit", (Section("Audit chains", table=table),))

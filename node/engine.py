@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -275,10 +275,15 @@ class NodeEngine:
         full = [with_totals(exact, noisy) for noisy in drawn.noisy]
         if vq.measure == "mean":
             sum_spread, count_spread = spreads
-            totals = (summed_spread(sum_spread, terms, "mean"), summed_spread(count_spread, terms, "mean"))
+            sum_total, count_total = (
+                summed_spread(sum_spread, terms, "mean"),
+                summed_spread(count_spread, terms, "mean"),
+            )
             sums, counts = full
             cells = [
-                _mean_cell(key, s, c, *(totals if _derived(key, terms) else spreads), vq, self.district.code, min_cell)
+                _mean_cell(key, s, c, sum_total, count_total, vq, self.district.code, min_cell)
+                if _derived(key, terms)
+                else _mean_cell(key, s, c, sum_spread, count_spread, vq, self.district.code, min_cell)
                 for key, s, c in zip(exact.keys, sums, counts, strict=True)
             ]
         else:
@@ -393,7 +398,7 @@ def _derived(key: CellKey, terms: int) -> bool:
     return key.level == "district" and terms > 0
 
 
-def with_totals(exact: ExactAggregate, noisy: list[int]) -> list[int]:
+def with_totals(exact: ExactAggregate, noisy: Sequence[int]) -> list[int]:
     """Noisy released cells laid out like `exact`, each month's district total the sum of its noisy groups."""
     terms = group_cells_per_month(exact)
     if terms == 0:

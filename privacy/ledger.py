@@ -35,6 +35,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from privacy.accountant import Charge, rho_to_epsilon
 from privacy.audit import AuditSigner, append_entry, migrate_audit, utc_now
@@ -97,11 +98,38 @@ def _record_draws_column(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE charges ADD COLUMN draws TEXT")
 
 
+# What the daily running totals must hold (migration 3 fills them with this; integrity checks them against it).
+DAILY_SPEND_FROM_CHARGES = (
+    "INSERT INTO daily_spend (day, analyst, purpose, units, charges) "
+    "SELECT charge_date, analyst, purpose, SUM(rho_units), COUNT(*) FROM charges GROUP BY charge_date, analyst, purpose"
+)
+DAILY_ACTIONS_FROM_AUDIT = (
+    "INSERT INTO daily_actions (day, action, entries) "
+    "SELECT substr(time, 1, 10), action, COUNT(*) FROM audit_log WHERE action IN ('replay', 'refused') "
+    "GROUP BY substr(time, 1, 10), action"
+)
+COUNTED_ACTIONS = ("replay", "refused")  # only the ledger writes these; the budget summary reports them
+
 # Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
 MIGRATIONS = (
     Migration(1, "budget ledger, release store, query ids, policy, month charges, running totals", _SCHEMA_V1),
     # Each charge states the draws it paid for (mechanism, scale, sensitivity, cells), as the store ran them.
     Migration(2, "charges.draws: what each charge paid for", (_record_draws_column,)),
+    # Running totals by day, so no answer scans history: a period's spend (in total, by analyst, by purpose) and
+    # its replays and refusals are sums over at most a year of days, whatever the ledger's length.
+    Migration(
+        3,
+        "daily running totals of spend and audited actions",
+        (
+            """CREATE TABLE daily_spend (day TEXT NOT NULL, analyst TEXT NOT NULL, purpose TEXT NOT NULL,
+                units INTEGER NOT NULL CHECK (units >= 0), charges INTEGER NOT NULL CHECK (charges >= 0),
+                PRIMARY KEY (day, analyst, purpose))""",
+            DAILY_SPEND_FROM_CHARGES,
+            """CREATE TABLE daily_actions (day TEXT NOT NULL, action TEXT NOT NULL,
+                entries INTEGER NOT NULL CHECK (entries >= 0), PRIMARY KEY (day, action))""",
+            DAILY_ACTIONS_FROM_AUDIT,
+        ),
+    ),
 )
 LIFETIME_KEY = "lifetime"
 
@@ -352,9 +380,8 @@ class PrivacyStore:
             "INSERT INTO policy_state (id, policy) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET policy = ?",
             (_policy_json(policy), _policy_json(policy)),
         )
-        append_entry(
+        self._audit(
             conn,
-            self.signer,
             actor=changed_by,
             role="ig_officer",
             action="policy_change",
@@ -425,9 +452,8 @@ class PrivacyStore:
                         "SELECT ?, ?, id FROM releases WHERE query_id = ?",
                         (request.query_id, request.fingerprint, stored.query_id),
                     )
-                append_entry(
+                self._audit(
                     conn,
-                    self.signer,
                     actor=request.analyst,
                     role=request.role,
                     action="replay",
@@ -452,10 +478,22 @@ class PrivacyStore:
         # The refusal's audit entry is committed (its own transaction, nothing charged); now refuse.
         raise refusal
 
+    def _audit(self, conn: sqlite3.Connection, *, action: str, time: str | None = None, **fields: Any) -> int:
+        """Append a signed audit entry and count it in the day's running totals (same transaction)."""
+        now = time or utc_now()
+        seq = append_entry(conn, self.signer, action=action, time=now, **fields)
+        if action not in COUNTED_ACTIONS:
+            return seq
+        conn.execute(
+            "INSERT INTO daily_actions (day, action, entries) VALUES (?, ?, 1) "
+            "ON CONFLICT (day, action) DO UPDATE SET entries = entries + 1",
+            (now[:10], action),
+        )
+        return seq
+
     def _audit_refusal(self, conn: sqlite3.Connection, request: ReleaseRequest, reason: str) -> None:
-        append_entry(
+        self._audit(
             conn,
-            self.signer,
             actor=request.analyst,
             role=request.role,
             action="refused",
@@ -483,8 +521,8 @@ class PrivacyStore:
                 f"{policy.period_start} to {policy.period_end}; the IG officer must set the new period"
             )
         spent_total, spent_analyst = conn.execute(
-            "SELECT COALESCE(SUM(rho_units), 0), COALESCE(SUM(CASE WHEN analyst = ? THEN rho_units END), 0) "
-            "FROM charges WHERE charge_date BETWEEN ? AND ?",
+            "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(CASE WHEN analyst = ? THEN units END), 0) "
+            "FROM daily_spend WHERE day BETWEEN ? AND ?",
             (request.analyst, policy.period_start, policy.period_end),
         ).fetchone()
         limits = [("per-query cap", limit_units(policy.per_query_rho), 0)]
@@ -558,6 +596,11 @@ class PrivacyStore:
             "ON CONFLICT (key) DO UPDATE SET units = units + excluded.units",
             [(k, units) for k in (LIFETIME_KEY, *(month_key(m) for m in months))],
         )
+        conn.execute(
+            "INSERT INTO daily_spend (day, analyst, purpose, units, charges) VALUES (?, ?, ?, ?, 1) "
+            "ON CONFLICT (day, analyst, purpose) DO UPDATE SET units = units + excluded.units, charges = charges + 1",
+            (now[:10], request.analyst, request.purpose, units),
+        )
         # The noise is drawn only now, after the charge is written, from the measurements the charge was mapped from.
         payload = render(run(request.draws))
         if not isinstance(payload, bytes | bytearray):
@@ -579,9 +622,8 @@ class PrivacyStore:
             "INSERT INTO query_ids (query_id, fingerprint, release_id) VALUES (?, ?, ?)",
             (request.query_id, request.fingerprint, cursor.lastrowid),
         )
-        append_entry(
+        self._audit(
             conn,
-            self.signer,
             actor=request.analyst,
             role=request.role,
             action="release",
@@ -630,17 +672,16 @@ class PrivacyStore:
         with self._reading() as conn:
             policy = self._current_policy(conn)
             start, end = period if period is not None else (policy.period_start, policy.period_end)
-            where = "FROM charges WHERE charge_date BETWEEN ? AND ?"
+            where = "FROM daily_spend WHERE day BETWEEN ? AND ?"
             total_units, count = conn.execute(
-                f"SELECT COALESCE(SUM(rho_units), 0), COUNT(*) {where}", (start, end)
+                f"SELECT COALESCE(SUM(units), 0), COALESCE(SUM(charges), 0) {where}", (start, end)
             ).fetchone()
             by_analyst, queries_by_analyst = _breakdown(conn, "analyst", where, start, end)
             by_purpose, queries_by_purpose = _breakdown(conn, "purpose", where, start, end)
             # Audit times are ISO timestamps; a date range covers them by comparing with the day after the end.
             actions = dict(
                 conn.execute(
-                    "SELECT action, COUNT(*) FROM audit_log WHERE time >= ? AND time < date(?, '+1 day') "
-                    "GROUP BY action",
+                    "SELECT action, SUM(entries) FROM daily_actions WHERE day BETWEEN ? AND ? GROUP BY action",
                     (start, end),
                 )
             )
@@ -683,7 +724,7 @@ def _breakdown(
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Rho spent and queries charged per value of `column` (analyst or purpose)."""
     rows = conn.execute(
-        f"SELECT {column}, SUM(rho_units), COUNT(*) {where} GROUP BY {column} ORDER BY {column}", (start, end)
+        f"SELECT {column}, SUM(units), SUM(charges) {where} GROUP BY {column} ORDER BY {column}", (start, end)
     ).fetchall()
     return {k: _rho(units) for k, units, _ in rows}, {k: n for k, _, n in rows}
 
@@ -717,7 +758,7 @@ def _refusal_detail(limit_name: str, units: int, limit: int, spent: int, delta: 
 def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
     """Refuse a policy whose limits are already spent past: it would state a budget the ledger has broken."""
     spent = conn.execute(
-        "SELECT COALESCE(SUM(rho_units), 0) FROM charges WHERE charge_date BETWEEN ? AND ?",
+        "SELECT COALESCE(SUM(units), 0) FROM daily_spend WHERE day BETWEEN ? AND ?",
         (policy.period_start, policy.period_end),
     ).fetchone()[0]
     if limit_units(policy.total_rho) < spent:

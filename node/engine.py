@@ -379,7 +379,8 @@ def _vectors(vq: ValidatedQuery, exact: ExactAggregate) -> list[list[int]]:
 
     With groups, only the group cells are noised: each district total is derived from them afterwards, so a
     household moves one noised cell a month (the sensitivity's cells_per_contribution = 1)."""
-    released = [i for i, key in enumerate(exact.keys) if not _derived(key, group_cells_per_month(exact))]
+    terms = group_cells_per_month(exact)
+    released = [i for i, key in enumerate(exact.keys) if not _derived(key, terms)]
     if vq.measure == "mean":
         assert exact.sums is not None
         return [[exact.sums[i] for i in released], [exact.counts[i] for i in released]]

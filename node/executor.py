@@ -169,7 +169,7 @@ def category_codes(column: pd.Series, level: Sequence[str]) -> np.ndarray:
     if isinstance(column.dtype, pd.CategoricalDtype):
         if tuple(column.cat.categories) != tuple(level):
             column = column.cat.set_categories(list(level))
-        return column.cat.codes.to_numpy().astype(np.int64)
+        return np.asarray(column.array.codes, dtype=np.int64)  # the codes themselves, no Series built
     return pd.Categorical(column.astype("object"), categories=list(level)).codes.astype(np.int64)
 
 

@@ -27,6 +27,7 @@ file only seeds a new ledger, and a file that disagrees with the ledger at start
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sqlite3
@@ -297,6 +298,7 @@ def _policy_json(policy: Policy) -> str:
     return json.dumps(dataclasses.asdict(policy), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=64)  # read several times per answer; a Policy is frozen, so sharing one is safe
 def _policy_from_json(text: str) -> Policy:
     return Policy(**json.loads(text))
 

@@ -17,7 +17,7 @@ from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
 from node.derive import derive
 from node.executor import CellKey, ExactAggregate, Executor, PandasExecutor
-from node.loader import Snapshot, load_district
+from node.loader import Snapshot, compact, load_district
 from node.query import EXACT_LIMIT, MAX_ROWS_PER_SNAPSHOT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from node.versions import SnapshotVersions
@@ -104,7 +104,7 @@ class NodeEngine:
         self.frames: dict[str, pd.DataFrame] = {}
         for month, snapshot in sorted(snapshots.items()):
             check_snapshot_size(month, len(snapshot.frame))
-            self.frames[month] = derive(snapshot.frame, rates_for_month(month), month=month)
+            self.frames[month] = compact(derive(snapshot.frame, rates_for_month(month), month=month))
         # The raw frame is not kept once derived (a node holds each month once): only its digest and findings.
         self.snapshots = {m: replace(s, frame=s.frame.iloc[:0]) for m, s in sorted(snapshots.items())}
         self.digests = {m: s.digest for m, s in self.snapshots.items()}

@@ -178,8 +178,7 @@ def history(root: Path, n_before: int, n: int) -> dict[str, float]:
     """Answer time with n_before earlier releases in the ledger ÷ with an empty ledger, interleaved."""
     full, empty = engine_at(root, 0.2, "full"), engine_at(root, 0.2, "empty")
     caller = Caller("bench", "analyst")
-    for i in range(n_before):
-        full.answer(by_ward({"rho": 1e-4}, f"old{i}"), caller)
+    seed_history(full.store.path, n_before)
     counter = iter(range(10**9))
     full_s, empty_s = interleaved(
         lambda: full.answer(by_ward({"rho": 1e-4}, f"f{next(counter)}"), caller),
@@ -229,6 +228,48 @@ def peer(engine: NodeEngine, root: Path, epsilon: float, batches: int = 3, reps:
     }
 
 
+def seed_history(path: Path, n: int) -> None:
+    """n earlier releases written straight into the tables (as many rows as real ones; answering them one by one
+    would take most of an hour). The audit rows are not signed: the benchmark never verifies the chain."""
+    import sqlite3
+    from datetime import date, timedelta
+
+    from privacy.audit import utc_now
+    from privacy.ledger import DAILY_ACTIONS_FROM_AUDIT, DAILY_SPEND_FROM_CHARGES, charge_units
+
+    today = date.fromisoformat(utc_now()[:10])
+    # Spread over 300 days, as a year's history would be (the daily totals then have 300 days to add up).
+    days = [(today - timedelta(days=i % 300)).isoformat() for i in range(n)]
+    now = utc_now()
+    units = charge_units(1e-6)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany(
+            "INSERT INTO charges (query_id, analyst, role, purpose, mechanism, scale, rho, rho_units, epsilon, delta, "
+            "created_at, charge_date) "
+            "VALUES (?, ?, 'analyst', ?, 'discrete_gaussian', 700.0, 1e-6, ?, 0.02, 1e-7, ?, ?)",
+            [(f"old{i}", f"analyst{i % 7}", f"purpose{i % 5}", units, days[i] + now[10:], days[i]) for i in range(n)],
+        )
+        conn.executemany(
+            "INSERT INTO releases (query_id, fingerprint, snapshot_digest, canonical_query, payload, created_at) "
+            "VALUES (?, ?, 'd', '{}', x'00', ?)",
+            [(f"old{i}", f"f{i}", now) for i in range(n)],
+        )
+        head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_log").fetchone()[0]
+        conn.executemany(
+            "INSERT INTO audit_log (seq, time, actor, role, action, query_id, canonical_query, purpose, rho, epsilon, "
+            "detail, prev_hash, entry_hash, signature) VALUES (?, ?, 'a', 'analyst', ?, ?, '{}', 'p', 1e-6, 0.02, '', "
+            "'', '', '')",
+            [(head + 1 + i, days[i] + now[10:], "release" if i % 10 else "replay", f"old{i}") for i in range(n)],
+        )
+        conn.execute("UPDATE spend_totals SET units = units + ? WHERE key = 'lifetime'", (units * n,))
+        conn.execute("DELETE FROM daily_spend")
+        conn.execute(DAILY_SPEND_FROM_CHARGES)
+        conn.execute("DELETE FROM daily_actions")
+        conn.execute(DAILY_ACTIONS_FROM_AUDIT)
+    conn.close()
+
+
 def memory(engine: NodeEngine) -> dict[str, float]:
     """Bytes the node holds per household-month (its derived frames, deep)."""
     rows = sum(len(f) for f in engine.frames.values())
@@ -253,7 +294,7 @@ def chart(figures: dict[str, float], path: Path) -> None:
     plt.close(fig)
 
 
-def main(reps: int = 150, n: int = 30, n_before: int = 3000, scale_100k: float = 5.3) -> dict[str, object]:
+def main(reps: int = 150, n: int = 30, n_before: int = 100_000, scale_100k: float = 5.3) -> dict[str, object]:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -11,10 +12,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.config import ConfigError
+from node.config import NodeConfig, load_node_config, write_node_config
+from node.engine import NodeEngine
 from node.executor import ExactAggregate, Executor, PandasExecutor
+from node.loader import load_district
 from node.query import FilterClause, LossRequest, ValidatedQuery
 from node.schema import TENURES, queryable_columns
+from node.synth import generate_district
+from privacy.audit import AuditSigner
+from privacy.ledger import PrivacyStore
 from privacy.mechanisms import Mechanism
+from tests.test_ledger import make_policy
 
 pytest.importorskip("duckdb")
 from node.duckdb_executor import DuckDBExecutor  # noqa: E402
@@ -22,6 +31,7 @@ from node.duckdb_executor import DuckDBExecutor  # noqa: E402
 WARDS = ("W1", "W2", "W3")
 COLUMNS = queryable_columns()
 MONTHS = ("2025-09", "2025-10")
+CODE = "E07000105"
 Factory = Callable[[Mapping[str, pd.DataFrame]], Executor]
 
 
@@ -172,3 +182,46 @@ def test_parquet_copies_are_what_duckdb_reads(tmp_path: Path) -> None:
     duck = DuckDBExecutor.from_frames({"2025-10": SAMPLE}, tmp_path)
     assert duck.paths["2025-10"].exists()
     assert np.array_equal(pd.read_parquet(duck.paths["2025-10"])["on_uc"].to_numpy(), SAMPLE["on_uc"].to_numpy())
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[NodeEngine, NodeEngine]:
+    """One district's synthetic snapshot served by a pandas node and by a DuckDB node."""
+    root = tmp_path_factory.mktemp("node")
+    folder = root / "data"
+    folder.mkdir()
+    for month, data in generate_district(CODE, scale=0.1, months=2, end_month="2025-10").items():
+        data.to_csv(folder / f"{month}.csv", index=False)
+    out = []
+    for engine in ("pandas", "duckdb"):
+        store = PrivacyStore(root / f"{engine}.sqlite", make_policy(district_code=CODE), AuditSigner.generate())
+        out.append(NodeEngine(CODE, load_district(folder, CODE), store, engine=engine))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        query(group_by=("ward_code",), months=MONTHS),
+        query("sum", "earnings_weekly", (0, 500), (FilterClause("tenure", "ne", "council"),), ("on_uc",)),
+        query("mean", "hb_award_weekly", (0, 300), (FilterClause("claimant_age", "ge", 66.0),), ("tenure",)),
+    ],
+)
+def test_a_duckdb_node_aggregates_its_snapshots_as_the_pandas_node_does(
+    engines: tuple[NodeEngine, NodeEngine], question: ValidatedQuery
+) -> None:
+    pandas_node, duck_node = engines
+    assert isinstance(duck_node.executor, DuckDBExecutor)
+    assert duck_node.executor.aggregate(question, COLUMNS, duck_node.wards) == pandas_node.executor.aggregate(
+        question, COLUMNS, pandas_node.wards
+    )
+
+
+def test_a_node_config_names_an_unknown_engine(tmp_path: Path) -> None:
+    config = NodeConfig("E07000105", "127.0.0.1:1", tmp_path, tmp_path / "s", tmp_path / "p", tmp_path / "k", None)
+    write_node_config(dataclasses.replace(config, engine="duckdb"), tmp_path / "node.toml")
+    assert load_node_config(tmp_path / "node.toml").engine == "duckdb"
+    text = (tmp_path / "node.toml").read_text().replace('engine = "duckdb"', 'engine = "spark"')
+    (tmp_path / "node.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"engine must be one of pandas, duckdb, got 'spark'"):
+        load_node_config(tmp_path / "node.toml")

@@ -235,7 +235,7 @@ def seed_history(path: Path, n: int) -> None:
     from datetime import date, timedelta
 
     from privacy.audit import utc_now
-    from privacy.ledger import DAILY_ACTIONS_FROM_AUDIT, DAILY_SPEND_FROM_CHARGES, charge_units
+    from privacy.ledger import charge_units, rebuild_daily_totals
 
     today = date.fromisoformat(utc_now()[:10])
     # Spread over 300 days, as a year's history would be (the daily totals then have 300 days to add up).
@@ -263,10 +263,7 @@ def seed_history(path: Path, n: int) -> None:
             [(head + 1 + i, days[i] + now[10:], "release" if i % 10 else "replay", f"old{i}") for i in range(n)],
         )
         conn.execute("UPDATE spend_totals SET units = units + ? WHERE key = 'lifetime'", (units * n,))
-        conn.execute("DELETE FROM daily_spend")
-        conn.execute(DAILY_SPEND_FROM_CHARGES)
-        conn.execute("DELETE FROM daily_actions")
-        conn.execute(DAILY_ACTIONS_FROM_AUDIT)
+        rebuild_daily_totals(conn)
     conn.close()
 
 

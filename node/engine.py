@@ -230,7 +230,11 @@ class NodeEngine:
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
         """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose."""
         return budget_message(
-            self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho, detail=detail
+            self.store.spent(detail=detail),
+            self.district.code,
+            self.district.name,
+            self.policy.per_query_rho,
+            detail=detail,
         )
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:

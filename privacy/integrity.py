@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from privacy.audit import AuditSigner, append_entry, ensure_schema, verify_chain
-from privacy.ledger import DAILY_ACTIONS_FROM_AUDIT, DAILY_SPEND_FROM_CHARGES, LIFETIME_KEY, charge_units, month_key
+from privacy.ledger import DAILY_TABLES, LIFETIME_KEY, charge_units, month_key, rebuild_daily_totals
 from privacy.statedb import make_private, transaction
 
 _DETAIL = re.compile(
@@ -128,7 +128,7 @@ def _daily_problems(conn: sqlite3.Connection) -> list[str]:
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'daily_spend'").fetchone():
         return []
     problems = []
-    for table, source in (("daily_spend", DAILY_SPEND_FROM_CHARGES), ("daily_actions", DAILY_ACTIONS_FROM_AUDIT)):
+    for table, source in DAILY_TABLES:
         select = source.split(") ", 1)[1]  # the SELECT behind the INSERT
         held = set(conn.execute(f"SELECT * FROM {table}"))
         want = set(conn.execute(select))
@@ -241,7 +241,4 @@ def _rebuild_from_audit(conn: sqlite3.Connection) -> None:
         "FROM charge_months m JOIN charges c USING (query_id) GROUP BY m.month"
     )
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'daily_spend'").fetchone():
-        conn.execute("DELETE FROM daily_spend")
-        conn.execute(DAILY_SPEND_FROM_CHARGES)
-        conn.execute("DELETE FROM daily_actions")
-        conn.execute(DAILY_ACTIONS_FROM_AUDIT)
+        rebuild_daily_totals(conn)

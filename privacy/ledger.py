@@ -109,6 +109,16 @@ DAILY_ACTIONS_FROM_AUDIT = (
     "SELECT substr(time, 1, 10), action, COUNT(*) FROM audit_log WHERE action IN ('replay', 'refused') "
     "GROUP BY substr(time, 1, 10), action"
 )
+DAILY_TOTALS_FROM_CHARGES = (
+    "INSERT INTO daily_totals (day, units, charges) SELECT charge_date, SUM(rho_units), COUNT(*) FROM charges "
+    "GROUP BY charge_date"
+)
+# Each daily table and what it must hold (integrity checks them; recovery and tests that forge history rebuild them).
+DAILY_TABLES = (
+    ("daily_totals", DAILY_TOTALS_FROM_CHARGES),
+    ("daily_spend", DAILY_SPEND_FROM_CHARGES),
+    ("daily_actions", DAILY_ACTIONS_FROM_AUDIT),
+)
 COUNTED_ACTIONS = ("replay", "refused")  # only the ledger writes these; the budget summary reports them
 
 # Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
@@ -126,6 +136,11 @@ MIGRATIONS = (
                 units INTEGER NOT NULL CHECK (units >= 0), charges INTEGER NOT NULL CHECK (charges >= 0),
                 PRIMARY KEY (day, analyst, purpose))""",
             DAILY_SPEND_FROM_CHARGES,
+            # The period's whole spend, at most one row a day (what every answer reads), and the analyst's own.
+            """CREATE TABLE daily_totals (day TEXT PRIMARY KEY, units INTEGER NOT NULL CHECK (units >= 0),
+                charges INTEGER NOT NULL CHECK (charges >= 0))""",
+            DAILY_TOTALS_FROM_CHARGES,
+            "CREATE INDEX daily_spend_by_analyst ON daily_spend (analyst, day)",
             """CREATE TABLE daily_actions (day TEXT NOT NULL, action TEXT NOT NULL,
                 entries INTEGER NOT NULL CHECK (entries >= 0), PRIMARY KEY (day, action))""",
             DAILY_ACTIONS_FROM_AUDIT,
@@ -522,14 +537,17 @@ class PrivacyStore:
                 f"query {request.query_id!r} refused: today ({today} UTC) is outside the privacy period "
                 f"{policy.period_start} to {policy.period_end}; the IG officer must set the new period"
             )
-        spent_total, spent_analyst = conn.execute(
-            "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(CASE WHEN analyst = ? THEN units END), 0) "
-            "FROM daily_spend WHERE day BETWEEN ? AND ?",
-            (request.analyst, policy.period_start, policy.period_end),
-        ).fetchone()
+        period = (policy.period_start, policy.period_end)
+        spent_total = conn.execute(
+            "SELECT COALESCE(SUM(units), 0) FROM daily_totals WHERE day BETWEEN ? AND ?", period
+        ).fetchone()[0]
         limits = [("per-query cap", limit_units(policy.per_query_rho), 0)]
         cap = policy.analyst_caps.get(request.analyst)
         if cap is not None:
+            spent_analyst = conn.execute(
+                "SELECT COALESCE(SUM(units), 0) FROM daily_spend WHERE analyst = ? AND day BETWEEN ? AND ?",
+                (request.analyst, *period),
+            ).fetchone()[0]
             limits.append((f"cap for analyst {request.analyst!r}", limit_units(cap), spent_analyst))
         limits.append(
             (
@@ -603,6 +621,11 @@ class PrivacyStore:
             "ON CONFLICT (day, analyst, purpose) DO UPDATE SET units = units + excluded.units, charges = charges + 1",
             (now[:10], request.analyst, request.purpose, units),
         )
+        conn.execute(
+            "INSERT INTO daily_totals (day, units, charges) VALUES (?, ?, 1) "
+            "ON CONFLICT (day) DO UPDATE SET units = units + excluded.units, charges = charges + 1",
+            (now[:10], units),
+        )
         # The noise is drawn only now, after the charge is written, from the measurements the charge was mapped from.
         payload = render(run(request.draws))
         if not isinstance(payload, bytes | bytearray):
@@ -669,17 +692,18 @@ class PrivacyStore:
 
     # -- reporting ----------------------------------------------------------------------------------
 
-    def spent(self, period: tuple[str, str] | None = None) -> BudgetSummary:
-        """Budget spent in a period (default: the policy's current period), with breakdowns."""
+    def spent(self, period: tuple[str, str] | None = None, *, detail: bool = True) -> BudgetSummary:
+        """Budget spent in a period (default: the policy's current period), with breakdowns if `detail`."""
         with self._reading() as conn:
             policy = self._current_policy(conn)
             start, end = period if period is not None else (policy.period_start, policy.period_end)
-            where = "FROM daily_spend WHERE day BETWEEN ? AND ?"
             total_units, count = conn.execute(
-                f"SELECT COALESCE(SUM(units), 0), COALESCE(SUM(charges), 0) {where}", (start, end)
+                "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(charges), 0) FROM daily_totals WHERE day BETWEEN ? AND ?",
+                (start, end),
             ).fetchone()
-            by_analyst, queries_by_analyst = _breakdown(conn, "analyst", where, start, end)
-            by_purpose, queries_by_purpose = _breakdown(conn, "purpose", where, start, end)
+            where = "FROM daily_spend WHERE day BETWEEN ? AND ?"
+            by_analyst, queries_by_analyst = _breakdown(conn, "analyst", where, start, end) if detail else ({}, {})
+            by_purpose, queries_by_purpose = _breakdown(conn, "purpose", where, start, end) if detail else ({}, {})
             # Audit times are ISO timestamps; a date range covers them by comparing with the day after the end.
             actions = dict(
                 conn.execute(
@@ -709,6 +733,13 @@ class PrivacyStore:
             replays=actions.get("replay", 0),
             refusals=actions.get("refused", 0),
         )
+
+
+def rebuild_daily_totals(conn: sqlite3.Connection) -> None:
+    """Recompute every daily running total from the charges and the audit log (recovery; history forged in tests)."""
+    for table, fill in DAILY_TABLES:
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(fill)
 
 
 def _database(path: Path | StateDatabase) -> StateDatabase:
@@ -760,7 +791,7 @@ def _refusal_detail(limit_name: str, units: int, limit: int, spent: int, delta: 
 def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
     """Refuse a policy whose limits are already spent past: it would state a budget the ledger has broken."""
     spent = conn.execute(
-        "SELECT COALESCE(SUM(units), 0) FROM daily_spend WHERE day BETWEEN ? AND ?",
+        "SELECT COALESCE(SUM(units), 0) FROM daily_totals WHERE day BETWEEN ? AND ?",
         (policy.period_start, policy.period_end),
     ).fetchone()[0]
     if limit_units(policy.total_rho) < spent:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/lsi/v1/*.proto)
 PROTO_STAMP := protos/lsi/v1/.generated
 
-.PHONY: setup protos demo dashboard browser test lint bench clean
+.PHONY: setup protos demo dashboard browser test lint bench bench-peer clean
 
 setup: $(STAMP) protos
 
@@ -47,7 +47,14 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,duckdb]'
 	$(BIN)/python -m bench.run
+
+# The peer (SmartNoise SQL 1.0.10) in its own environment: it pins an older OpenDP and pandas 2.
+# bench.issue13 measures it side by side when this environment exists.
+bench-peer:
+	@test -x .venv-peer/bin/python || $(PYTHON) -m venv .venv-peer
+	.venv-peer/bin/python -m pip install --quiet smartnoise-sql==1.0.10
 
 clean:
 	rm -rf $(VENV) protos/lsi/v1/*_pb2*.py protos/lsi/v1/*_pb2*.pyi $(PROTO_STAMP) .pytest_cache

@@ -1,12 +1,13 @@
 """Run every benchmark; each writes its figures to bench/results/."""
 
-from bench import consistency, latency, unclaimed_accuracy
+from bench import consistency, issue13, latency, unclaimed_accuracy
 
 
 def main() -> None:
     consistency.main()
     latency.main()
     unclaimed_accuracy.main()
+    issue13.main()
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ def combine(query: query_pb2.Query, releases: Sequence[query_pb2.Release]) -> li
 def reconcile_release(release: query_pb2.Release) -> list[query_pb2.Cell]:
     """Make one district's group cells add up to its total, month by month, by weighted least squares.
 
-    Left as released when a month has no group cells, or any of its cells was suppressed (a withheld cell
-    cannot take part in the constraint)."""
+    Left as released when a month has no group cells, any of its cells was suppressed (a withheld cell
+    cannot take part in the constraint), or the node derived the total from its group cells (post_processed:
+    they already add up, and the total is not an independent estimate to weigh against them)."""
     by_month: dict[str, list[query_pb2.Cell]] = defaultdict(list)
     for c in release.cells:
         by_month[month_of(c)].append(c)
@@ -51,7 +52,7 @@ def reconcile_release(release: query_pb2.Release) -> list[query_pb2.Cell]:
     for cells in by_month.values():
         groups = [c for c in cells if c.level == query_pb2.Cell.GROUP]
         (total,) = [c for c in cells if c.level == query_pb2.Cell.DISTRICT]
-        if not groups or total.suppressed or any(g.suppressed for g in groups):
+        if not groups or total.suppressed or total.post_processed or any(g.suppressed for g in groups):
             out += cells
             continue
         result = reconcile({_label(g): estimate(g) for g in groups}, estimate(total))

@@ -27,6 +27,9 @@ class NodeConfig:
     # answers its calls over the stream; `listen` then serves only the district's IG officers.
     coordinator: str | None = None
     coordinator_name: str = DEFAULT_COORDINATOR_NAME
+    # Where exact aggregation runs: "pandas" (in memory, the default for district-size data) or "duckdb" (over
+    # Parquet copies of the snapshots kept beside the state database, out of core, for national-size data).
+    engine: str = "pandas"
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -40,6 +43,7 @@ class NodeConfig:
             "strict_data": self.strict_data,
             **({"coordinator": self.coordinator} if self.coordinator else {}),
             "coordinator_name": self.coordinator_name,
+            "engine": self.engine,
         }
         return {"node": node, **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {})}
 
@@ -65,6 +69,7 @@ def load_node_config(path: Path) -> NodeConfig:
         strict_data=bool(node.get("strict_data", True)),
         coordinator=_optional_text(node, "coordinator", path),
         coordinator_name=_optional_text(node, "coordinator_name", path) or DEFAULT_COORDINATOR_NAME,
+        engine=_engine(node, path),
         tls=tls_section(tls, base, path) if tls is not None else None,
     )
 
@@ -86,3 +91,13 @@ def _optional_text(section: dict, key: str, path: Path) -> str | None:
     if key not in section:
         return None
     return _text(section, key, path)
+
+
+ENGINES = ("pandas", "duckdb")
+
+
+def _engine(section: dict, path: Path) -> str:
+    value = section.get("engine", "pandas")
+    if value not in ENGINES:
+        raise ConfigError(f"{path}: [node] engine must be one of {', '.join(ENGINES)}, got {value!r}")
+    return str(value)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -16,13 +16,13 @@ from opendp.mod import OpenDPException
 from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
 from node.derive import derive
-from node.executor import CellKey, ExactAggregate, exact_aggregate
-from node.loader import Snapshot, load_district
+from node.executor import CellKey, ExactAggregate, Executor, PandasExecutor
+from node.loader import Snapshot, compact, load_district
 from node.query import EXACT_LIMIT, MAX_ROWS_PER_SNAPSHOT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from node.versions import SnapshotVersions
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
-from privacy.accuracy import half_width, noise_variance
+from privacy.accuracy import half_width, noise_variance, sum_half_width
 from privacy.draw import charge_of, make_draw, run
 from privacy.integrity import check_ledger, open_signer
 from privacy.ledger import BudgetSummary, Drawn, PolicyConflict, PrivacyStore, ReleaseRequest, StoredRelease
@@ -57,6 +57,15 @@ def spread(plan: Plan, measure: str) -> Spread:
     return Spread(plan, half_width(plan.mechanism, plan.scale, ALPHA), part, noise_variance(plan.mechanism, plan.scale))
 
 
+def summed_spread(one: Spread, terms: int, measure: str) -> Spread:
+    """The spread of a total derived by summing `terms` independently noised cells of spread `one`."""
+    if terms == 0:
+        return one  # no groups: the district total is itself released, not derived
+    plan = one.plan
+    part = sum_half_width(plan.mechanism, plan.scale, terms, ALPHA / 2) if measure == "mean" else 0
+    return Spread(plan, sum_half_width(plan.mechanism, plan.scale, terms, ALPHA), part, terms * one.variance)
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who asked, as the certificate says: the coordinator forwards the analyst's name."""
@@ -77,18 +86,28 @@ class Source:
     columns: Mapping[str, Column]
     keys: Mapping[str, str]
     versions: Mapping[str, str]
+    executor: Executor
 
 
 class NodeEngine:
     """Everything a node does with its data, independent of gRPC."""
 
-    def __init__(self, district_code: str, snapshots: Mapping[str, Snapshot], store: PrivacyStore) -> None:
+    def __init__(
+        self,
+        district_code: str,
+        snapshots: Mapping[str, Snapshot],
+        store: PrivacyStore,
+        *,
+        engine: str = "pandas",
+    ) -> None:
         self.district = district(district_code)
-        self.snapshots = dict(sorted(snapshots.items()))
-        self.frames = {m: derive(s.frame, rates_for_month(m), month=m) for m, s in self.snapshots.items()}
+        self.frames: dict[str, pd.DataFrame] = {}
+        for month, snapshot in sorted(snapshots.items()):
+            check_snapshot_size(month, len(snapshot.frame))
+            self.frames[month] = compact(derive(snapshot.frame, rates_for_month(month), month=month))
+        # The raw frame is not kept once derived (a node holds each month once): only its digest and findings.
+        self.snapshots = {m: replace(s, frame=s.frame.iloc[:0]) for m, s in sorted(snapshots.items())}
         self.digests = {m: s.digest for m, s in self.snapshots.items()}
-        for month, frame in self.frames.items():
-            check_snapshot_size(month, len(frame))
         self.snapshot_versions = SnapshotVersions(store.path)
         self.versions = {m: self.snapshot_versions.version(m, d) for m, d in self.digests.items()}
         self.columns: dict[str, Column] = queryable_columns()
@@ -97,6 +116,15 @@ class NodeEngine:
         # Read at every campaign query, so outcomes recorded while the node serves count without a restart.
         self.campaigns = CampaignStore(store.path, district_code)
         self.policy_path: Path | None = None  # kept in step with the ledger's policy when set
+        self.executor: Executor = PandasExecutor(self.frames)
+        if engine == "duckdb":
+            from node.duckdb_executor import DuckDBExecutor
+
+            # Parquet working copies beside the ledger; the frames are then dropped, DuckDB reads them out of core.
+            self.executor = DuckDBExecutor.from_frames(self.frames, store.path.parent / f"{district_code}-parquet")
+            self.frames = {m: frame.iloc[:0] for m, frame in self.frames.items()}
+        elif engine != "pandas":
+            raise ValueError(f"unknown aggregation engine {engine!r}: expected 'pandas' or 'duckdb'")
 
     def receipt(self, known_seq: int = 0) -> query_pb2.Receipt:
         """A signed statement of this node's ledger head, cumulative spend and its entry at `known_seq`."""
@@ -112,6 +140,7 @@ class NodeEngine:
         audit_key: Path,
         *,
         strict: bool = True,
+        engine: str = "pandas",
     ) -> NodeEngine:
         """Load and validate every snapshot, open the durable store; fail before serving if anything is wrong."""
         policy = load_policy(policy_path)
@@ -121,9 +150,9 @@ class NodeEngine:
             )
         snapshots = load_district(data_dir, district_code, strict=strict)
         store = open_store(state_db, policy_path, policy, audit_key)
-        engine = cls(district_code, snapshots, store)
-        engine.policy_path = policy_path
-        return engine
+        node = cls(district_code, snapshots, store, engine=engine)
+        node.policy_path = policy_path
+        return node
 
     @property
     def policy(self) -> Policy:
@@ -138,10 +167,10 @@ class NodeEngine:
     def answer(self, query: query_pb2.Query, caller: Caller) -> query_pb2.Release:
         """Answer one query: from the release store if already released, else charge then release."""
         source = self._source(query.dataset)
-        vq = validate(query, columns=source.columns, months=list(source.frames))
+        vq = validate(query, columns=source.columns, months=list(source.keys))
         # Exact aggregation takes milliseconds; doing it before the store decides whether this is a replay keeps
         # one path, and lets the store audit replays as well as releases.
-        exact = exact_aggregate(source.frames, vq, source.columns, self.wards)
+        exact = source.executor.aggregate(vq, source.columns, self.wards)
         try:
             plans = self._plan(vq, exact)
         except QueryError:
@@ -175,14 +204,15 @@ class NodeEngine:
         """The household snapshots, or one campaign's targeted households (one row each) as they stand now."""
         name = campaign_of(dataset, self.campaigns.names())
         if name is None:
-            return Source(self.frames, self.columns, self.digests, self.versions)
+            return Source(self.frames, self.columns, self.digests, self.versions, self.executor)
         state = self.campaigns.state(name)
         month = state.campaign.month
         check_snapshot_size(month, len(state.frame))  # targets come from one snapshot; checked all the same
         source = state.campaign.source_digest
         # The targets' snapshot version; the revision stays inside (it is how often staff recorded outcomes).
         version = self.snapshot_versions.version(month, source) if source else month
-        return Source({month: state.frame}, CAMPAIGN_COLUMNS, {month: state.replay_key}, {month: version})
+        frames = {month: state.frame}
+        return Source(frames, CAMPAIGN_COLUMNS, {month: state.replay_key}, {month: version}, PandasExecutor(frames))
 
     def set_policy(self, policy_toml: str, changed_by: str) -> query_pb2.BudgetStatus:
         """Replace the node's policy (the change is audited by the store)."""
@@ -200,7 +230,11 @@ class NodeEngine:
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
         """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose."""
         return budget_message(
-            self.store.spent(), self.district.code, self.district.name, self.policy.per_query_rho, detail=detail
+            self.store.spent(detail=detail),
+            self.district.code,
+            self.district.name,
+            self.policy.per_query_rho,
+            detail=detail,
         )
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
@@ -241,20 +275,33 @@ class NodeEngine:
     ) -> bytes:
         """Runs inside the ledger's transaction, after the charge: formats the noisy vectors, nothing slow."""
         min_cell = drawn.policy.min_published_cell
+        terms = group_cells_per_month(exact)
+        full = [with_totals(exact, noisy) for noisy in drawn.noisy]
         if vq.measure == "mean":
             sum_spread, count_spread = spreads
-            sums, counts = drawn.noisy
+            sum_total, count_total = (
+                summed_spread(sum_spread, terms, "mean"),
+                summed_spread(count_spread, terms, "mean"),
+            )
+            sums, counts = full
             cells = [
-                _mean_cell(key, s, c, sum_spread, count_spread, vq, self.district.code, min_cell)
+                _mean_cell(key, s, c, sum_total, count_total, vq, self.district.code, min_cell)
+                if _derived(key, terms)
+                else _mean_cell(key, s, c, sum_spread, count_spread, vq, self.district.code, min_cell)
                 for key, s, c in zip(exact.keys, sums, counts, strict=True)
             ]
         else:
             (one,) = spreads
-            (noisy,) = drawn.noisy
+            total = summed_spread(one, terms, vq.measure)
+            (noisy,) = full
             threshold = min_cell if vq.measure == "count" else None
             cells = [
-                _cell(key, v, one, self.district.code, threshold) for key, v in zip(exact.keys, noisy, strict=True)
+                _cell(key, v, total if _derived(key, terms) else one, self.district.code, threshold)
+                for key, v in zip(exact.keys, noisy, strict=True)
             ]
+        for cell, key in zip(cells, exact.keys, strict=True):
+            # Summed from the released group cells at the node: already consistent, its variance the sum of theirs.
+            cell.post_processed = _derived(key, terms)
         message = query_pb2.Release(
             query_id=vq.query_id,
             district_code=self.district.code,
@@ -332,13 +379,40 @@ def check_noise(plans: list[Plan]) -> None:
 
 
 def _vectors(vq: ValidatedQuery, exact: ExactAggregate) -> list[list[int]]:
-    """The exact vectors a query releases, in plan order: (sums, counts) for a mean, else the one measured."""
+    """The exact vectors a query noises, in plan order: (sums, counts) for a mean, else the one measured.
+
+    With groups, only the group cells are noised: each district total is derived from them afterwards, so a
+    household moves one noised cell a month (the sensitivity's cells_per_contribution = 1)."""
+    terms = group_cells_per_month(exact)
+    released = [i for i, key in enumerate(exact.keys) if not _derived(key, terms)]
     if vq.measure == "mean":
         assert exact.sums is not None
-        return [list(exact.sums), list(exact.counts)]
+        return [[exact.sums[i] for i in released], [exact.counts[i] for i in released]]
     values = exact.counts if vq.measure == "count" else exact.sums
     assert values is not None
-    return [list(values)]
+    return [[values[i] for i in released]]
+
+
+def group_cells_per_month(exact: ExactAggregate) -> int:
+    """How many group cells each month has (0 for a query without groups)."""
+    months = {key.month for key in exact.keys}
+    return sum(key.level == "group" for key in exact.keys) // max(len(months), 1)
+
+
+def _derived(key: CellKey, terms: int) -> bool:
+    return key.level == "district" and terms > 0
+
+
+def with_totals(exact: ExactAggregate, noisy: Sequence[int]) -> list[int]:
+    """Noisy released cells laid out like `exact`, each month's district total the sum of its noisy groups."""
+    terms = group_cells_per_month(exact)
+    if terms == 0:
+        return list(noisy)
+    out: list[int] = []
+    values = iter(noisy)
+    for key in exact.keys:
+        out.append(sum(out[-terms:]) if key.level == "district" else next(values))
+    return out
 
 
 def _keys(key: CellKey) -> list[query_pb2.GroupKey]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,25 @@ class ExactAggregate:
     counts: tuple[int, ...]
     sums: tuple[int, ...] | None
     cells_per_contribution: int
+
+
+class Executor(Protocol):
+    """Where a node's exact aggregation runs (pandas in memory, or DuckDB over Parquet): same cells either way."""
+
+    def aggregate(
+        self, query: ValidatedQuery, columns: Mapping[str, Column], wards: Sequence[str]
+    ) -> ExactAggregate: ...
+
+
+@dataclass(frozen=True)
+class PandasExecutor:
+    """Exact aggregation over frames held in memory (the default, for district-size data)."""
+
+    frames: Mapping[str, pd.DataFrame]
+
+    def aggregate(self, query: ValidatedQuery, columns: Mapping[str, Column], wards: Sequence[str]) -> ExactAggregate:
+        """Exact counts (and clamped sums) for every public cell of every month asked for."""
+        return exact_aggregate(self.frames, query, columns, wards)
 
 
 def public_categories(column: Column, wards: Sequence[str]) -> tuple[str, ...]:
@@ -70,10 +90,7 @@ def exact_aggregate(
 ) -> ExactAggregate:
     """Exact counts (and clamped whole-pound sums) for every public cell of every month asked for."""
     levels = [public_categories(columns[g], wards) for g in query.group_by]
-    combos = list(itertools.product(*levels)) if query.group_by else []
-    keys: list[CellKey] = []
-    counts: list[int] = []
-    sums: list[int] = []
+    parts = []
     for month in query.months:
         frame = frames[month]
         rows = frame[filter_mask(frame, query.filters)]
@@ -81,21 +98,48 @@ def exact_aggregate(
         if query.measure != "count":
             # Households with no value for the measured column are left out of both sum and count.
             rows = rows[rows[query.column].notna()]
-            values = clamp_whole_pounds(rows[query.column], query.lower, query.upper)
-        if combos:
-            group_counts, group_sums = _grouped(rows, values, query.group_by, combos)
-            keys += [CellKey(month, "group", tuple(zip(query.group_by, combo, strict=True))) for combo in combos]
-            counts += group_counts
-            sums += group_sums
-        keys.append(CellKey(month, "district", ()))
-        counts.append(len(rows))
-        sums.append(int(values.sum()) if values is not None else 0)
+            values = clamp_whole_pounds(rows[query.column], query.lower, query.upper).to_numpy()
+        if query.group_by:
+            cell = group_index(rows, query.group_by, levels)
+            counts, sums = cell_totals(cell, values, math.prod(len(level) for level in levels))
+        else:
+            counts, sums = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        total_sum = int(values.sum()) if values is not None else 0
+        parts.append(MonthCells(month, counts, sums, len(rows), total_sum))
+    return assemble(query, levels, parts)
+
+
+@dataclass(frozen=True)
+class MonthCells:
+    """One month's exact group cells (in public key order) and its district total, from any engine."""
+
+    month: str
+    counts: np.ndarray
+    sums: np.ndarray
+    total_count: int
+    total_sum: int
+
+
+def assemble(query: ValidatedQuery, levels: Sequence[Sequence[str]], parts: Sequence[MonthCells]) -> ExactAggregate:
+    """The engine-independent layout: per month, every public group cell in order, then the district total."""
+    combos = list(itertools.product(*levels)) if query.group_by else []
+    keys: list[CellKey] = []
+    counts: list[int] = []
+    sums: list[int] = []
+    for part in parts:
+        keys += [CellKey(part.month, "group", tuple(zip(query.group_by, combo, strict=True))) for combo in combos]
+        counts += part.counts.tolist()
+        sums += part.sums.tolist() if query.measure != "count" else [0] * len(combos)
+        keys.append(CellKey(part.month, "district", ()))
+        counts.append(part.total_count)
+        sums.append(part.total_sum)
     return ExactAggregate(
         keys=tuple(keys),
-        counts=tuple(counts),
-        sums=tuple(sums) if query.measure != "count" else None,
-        # With groups, a household touches its group cell and its district total each month.
-        cells_per_contribution=2 if combos else 1,
+        counts=tuple(int(c) for c in counts),
+        sums=tuple(int(s) for s in sums) if query.measure != "count" else None,
+        # With groups only the group cells are noised; the district total is their sum (post-processing), so a
+        # household touches one released cell a month either way.
+        cells_per_contribution=1,
     )
 
 
@@ -104,25 +148,36 @@ def clamp_whole_pounds(values: pd.Series, lower: int, upper: int) -> pd.Series:
     return values.astype("float64").round().clip(lower, upper).astype("int64")
 
 
-def _grouped(
-    rows: pd.DataFrame,
-    values: pd.Series | None,
-    group_by: Sequence[str],
-    combos: list[tuple[str, ...]],
-) -> tuple[list[int], list[int]]:
-    keyframe = pd.DataFrame({g: _as_key(rows[g]) for g in group_by}, index=rows.index)
-    index = pd.MultiIndex.from_tuples(combos, names=list(group_by))
-    grouped = keyframe.groupby(list(group_by), observed=True, sort=False)
-    counts = grouped.size().reindex(index, fill_value=0)
-    if values is None:
-        return [int(c) for c in counts.to_numpy()], [0] * len(combos)
-    sums = values.groupby([keyframe[g] for g in group_by], observed=True, sort=False).sum()
-    sums = sums.reindex(index, fill_value=0)
-    return [int(c) for c in counts.to_numpy()], [int(s) for s in sums.to_numpy()]
+def group_index(rows: pd.DataFrame, group_by: Sequence[str], levels: Sequence[Sequence[str]]) -> np.ndarray:
+    """Each row's cell as a position in the public key product (row-major), or -1 if a key is not public."""
+    index = np.zeros(len(rows), dtype=np.int64)
+    missing = np.zeros(len(rows), dtype=bool)
+    for name, level in zip(group_by, levels, strict=True):
+        codes = category_codes(rows[name], level)
+        missing |= codes < 0
+        index = index * len(level) + codes
+    index[missing] = -1
+    return index
 
 
-def _as_key(column: pd.Series) -> pd.Series:
-    """Group keys as text, matching the public category list ('true'/'false' for flags)."""
-    if column.dtype == bool or str(column.dtype) == "boolean":
-        return column.map({True: "true", False: "false"}).astype("object")
-    return column.astype("object").astype(str).where(column.notna(), np.nan)
+def category_codes(column: pd.Series, level: Sequence[str]) -> np.ndarray:
+    """Positions of a column's values in the public list, kept as integer codes (never converted to text)."""
+    if column.dtype == bool:
+        return column.to_numpy().astype(np.int64)  # ("false", "true")
+    if str(column.dtype) == "boolean":
+        return column.astype("Int64").fillna(-1).to_numpy().astype(np.int64)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        if tuple(column.cat.categories) != tuple(level):
+            column = column.cat.set_categories(list(level))
+        return np.asarray(column.array.codes, dtype=np.int64)  # the codes themselves, no Series built
+    return pd.Categorical(column.astype("object"), categories=list(level)).codes.astype(np.int64)
+
+
+def cell_totals(cell: np.ndarray, values: np.ndarray | None, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact per-cell counts and integer sums (sums in int64, never through floating point)."""
+    keep = cell >= 0
+    counts = np.bincount(cell[keep], minlength=n_cells).astype(np.int64)
+    sums = np.zeros(n_cells, dtype=np.int64)
+    if values is not None:
+        np.add.at(sums, cell[keep], values[keep].astype(np.int64))
+    return counts, sums

@@ -319,3 +319,35 @@ def load_district(data_dir: Path, district_code: str, strict: bool = True) -> di
         month: load_snapshot(path, district_code, strict=strict)
         for month, path in sorted(snapshot_files(data_dir).items())
     }
+
+
+def compact(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same values in the smallest types that hold them exactly: a node holds every month, so bytes count.
+
+    Whole numbers shrink to the narrowest integer type their range needs (nullable ones stay nullable); text
+    with few distinct values becomes a category. Money stays float64: a narrower float could move a value across
+    a whole-pound rounding or a filter's threshold, and exact aggregation must not change."""
+    out = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_bool_dtype(column.dtype) or isinstance(column.dtype, pd.CategoricalDtype):
+            out[name] = column
+        elif pd.api.types.is_integer_dtype(column.dtype):
+            out[name] = _narrow_integers(column)
+        elif pd.api.types.is_string_dtype(column.dtype) and column.nunique(dropna=True) * 4 < max(len(column), 1):
+            out[name] = column.astype("category")
+        else:
+            out[name] = column
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _narrow_integers(column: pd.Series) -> pd.Series:
+    if column.isna().all():
+        return column
+    low, high = int(column.min()), int(column.max())
+    nullable = isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
+    for bits in (8, 16, 32):
+        info = np.iinfo(f"int{bits}")
+        if info.min <= low and high <= info.max:
+            return column.astype(f"Int{bits}" if nullable else f"int{bits}")
+    return column

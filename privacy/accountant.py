@@ -110,6 +110,9 @@ def epsilon_to_rho(epsilon: float, delta: float) -> float:
     return lo
 
 
+# Cached: a charge depends only on these four (never on data), and building OpenDP's measurement to map it was a
+# fifth of a node's answer. Charge is frozen, so sharing one is safe.
+@lru_cache(maxsize=4096)
 def make_charge(mechanism: Mechanism, scale: float, sens: Sensitivity, delta: float) -> Charge:
     """The charge of releasing at this scale, every figure from OpenDP's maps."""
     mechanism = Mechanism(mechanism)
@@ -132,6 +135,7 @@ def make_charge(mechanism: Mechanism, scale: float, sens: Sensitivity, delta: fl
     )
 
 
+@lru_cache(maxsize=1024)  # a pure function of the loss and the sensitivity (Plan is frozen)
 def plan_release(
     mechanism: Mechanism,
     sens: Sensitivity,
@@ -156,6 +160,7 @@ def plan_release(
     return Plan(scale=scale, charge=make_charge(mechanism, scale, sens, delta), mechanism=mechanism, sensitivity=sens)
 
 
+@lru_cache(maxsize=1024)
 def plan_mean(
     mechanism: Mechanism,
     sum_sens: Sensitivity,

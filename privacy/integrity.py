@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from privacy.audit import AuditSigner, append_entry, ensure_schema, verify_chain
-from privacy.ledger import LIFETIME_KEY, charge_units, month_key
+from privacy.ledger import DAILY_TABLES, LIFETIME_KEY, charge_units, month_key, rebuild_daily_totals
 from privacy.statedb import make_private, transaction
 
 _DETAIL = re.compile(
@@ -120,6 +120,21 @@ def _amount_problems(conn: sqlite3.Connection) -> list[str]:
                 f"running total of snapshot month {key.removeprefix('month:')} is {totals.get(key, 0)} "
                 f"units but its charges add up to {want}"
             )
+    return problems + _daily_problems(conn)
+
+
+def _daily_problems(conn: sqlite3.Connection) -> list[str]:
+    """The daily running totals (which every limit check reads) against the charges and audit entries."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'daily_spend'").fetchone():
+        return []
+    problems = []
+    for table, source in DAILY_TABLES:
+        select = source.split(") ", 1)[1]  # the SELECT behind the INSERT
+        held = set(conn.execute(f"SELECT * FROM {table}"))
+        want = set(conn.execute(select))
+        if held != want:
+            days = sorted({row[0] for row in held ^ want})
+            problems.append(f"running totals in {table} differ from what they count on {', '.join(days[:5])}")
     return problems
 
 
@@ -225,3 +240,5 @@ def _rebuild_from_audit(conn: sqlite3.Connection) -> None:
         "INSERT INTO spend_totals (key, units) SELECT 'month:' || m.month, SUM(c.rho_units) "
         "FROM charge_months m JOIN charges c USING (query_id) GROUP BY m.month"
     )
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'daily_spend'").fetchone():
+        rebuild_daily_totals(conn)

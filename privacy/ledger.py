@@ -27,6 +27,7 @@ file only seeds a new ledger, and a file that disagrees with the ledger at start
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import sqlite3
@@ -35,6 +36,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from privacy.accountant import Charge, rho_to_epsilon
 from privacy.audit import AuditSigner, append_entry, migrate_audit, utc_now
@@ -97,11 +99,53 @@ def _record_draws_column(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE charges ADD COLUMN draws TEXT")
 
 
+# What the daily running totals must hold (migration 3 fills them with this; integrity checks them against it).
+DAILY_SPEND_FROM_CHARGES = (
+    "INSERT INTO daily_spend (day, analyst, purpose, units, charges) "
+    "SELECT charge_date, analyst, purpose, SUM(rho_units), COUNT(*) FROM charges GROUP BY charge_date, analyst, purpose"
+)
+DAILY_ACTIONS_FROM_AUDIT = (
+    "INSERT INTO daily_actions (day, action, entries) "
+    "SELECT substr(time, 1, 10), action, COUNT(*) FROM audit_log WHERE action IN ('replay', 'refused') "
+    "GROUP BY substr(time, 1, 10), action"
+)
+DAILY_TOTALS_FROM_CHARGES = (
+    "INSERT INTO daily_totals (day, units, charges) SELECT charge_date, SUM(rho_units), COUNT(*) FROM charges "
+    "GROUP BY charge_date"
+)
+# Each daily table and what it must hold (integrity checks them; recovery and tests that forge history rebuild them).
+DAILY_TABLES = (
+    ("daily_totals", DAILY_TOTALS_FROM_CHARGES),
+    ("daily_spend", DAILY_SPEND_FROM_CHARGES),
+    ("daily_actions", DAILY_ACTIONS_FROM_AUDIT),
+)
+COUNTED_ACTIONS = ("replay", "refused")  # only the ledger writes these; the budget summary reports them
+
 # Numbered; append only. Version 1 is the schema as it stood before versions were recorded (idempotent).
 MIGRATIONS = (
     Migration(1, "budget ledger, release store, query ids, policy, month charges, running totals", _SCHEMA_V1),
     # Each charge states the draws it paid for (mechanism, scale, sensitivity, cells), as the store ran them.
     Migration(2, "charges.draws: what each charge paid for", (_record_draws_column,)),
+    # Running totals by day, so no answer scans history: a period's spend (in total, by analyst, by purpose) and
+    # its replays and refusals are sums over at most a year of days, whatever the ledger's length.
+    Migration(
+        3,
+        "daily running totals of spend and audited actions",
+        (
+            """CREATE TABLE daily_spend (day TEXT NOT NULL, analyst TEXT NOT NULL, purpose TEXT NOT NULL,
+                units INTEGER NOT NULL CHECK (units >= 0), charges INTEGER NOT NULL CHECK (charges >= 0),
+                PRIMARY KEY (day, analyst, purpose))""",
+            DAILY_SPEND_FROM_CHARGES,
+            # The period's whole spend, at most one row a day (what every answer reads), and the analyst's own.
+            """CREATE TABLE daily_totals (day TEXT PRIMARY KEY, units INTEGER NOT NULL CHECK (units >= 0),
+                charges INTEGER NOT NULL CHECK (charges >= 0))""",
+            DAILY_TOTALS_FROM_CHARGES,
+            "CREATE INDEX daily_spend_by_analyst ON daily_spend (analyst, day)",
+            """CREATE TABLE daily_actions (day TEXT NOT NULL, action TEXT NOT NULL,
+                entries INTEGER NOT NULL CHECK (entries >= 0), PRIMARY KEY (day, action))""",
+            DAILY_ACTIONS_FROM_AUDIT,
+        ),
+    ),
 )
 LIFETIME_KEY = "lifetime"
 
@@ -269,6 +313,7 @@ def _policy_json(policy: Policy) -> str:
     return json.dumps(dataclasses.asdict(policy), sort_keys=True)
 
 
+@functools.lru_cache(maxsize=64)  # read several times per answer; a Policy is frozen, so sharing one is safe
 def _policy_from_json(text: str) -> Policy:
     return Policy(**json.loads(text))
 
@@ -352,9 +397,8 @@ class PrivacyStore:
             "INSERT INTO policy_state (id, policy) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET policy = ?",
             (_policy_json(policy), _policy_json(policy)),
         )
-        append_entry(
+        self._audit(
             conn,
-            self.signer,
             actor=changed_by,
             role="ig_officer",
             action="policy_change",
@@ -431,9 +475,8 @@ class PrivacyStore:
                         "SELECT ?, ?, id FROM releases WHERE query_id = ?",
                         (request.query_id, request.fingerprint, stored.query_id),
                     )
-                append_entry(
+                self._audit(
                     conn,
-                    self.signer,
                     actor=request.analyst,
                     role=request.role,
                     action="replay",
@@ -458,10 +501,22 @@ class PrivacyStore:
         # The refusal's audit entry is committed (its own transaction, nothing charged); now refuse.
         raise refusal
 
+    def _audit(self, conn: sqlite3.Connection, *, action: str, time: str | None = None, **fields: Any) -> int:
+        """Append a signed audit entry and count it in the day's running totals (same transaction)."""
+        now = time or utc_now()
+        seq = append_entry(conn, self.signer, action=action, time=now, **fields)
+        if action not in COUNTED_ACTIONS:
+            return seq
+        conn.execute(
+            "INSERT INTO daily_actions (day, action, entries) VALUES (?, ?, 1) "
+            "ON CONFLICT (day, action) DO UPDATE SET entries = entries + 1",
+            (now[:10], action),
+        )
+        return seq
+
     def _audit_refusal(self, conn: sqlite3.Connection, request: ReleaseRequest, reason: str) -> None:
-        append_entry(
+        self._audit(
             conn,
-            self.signer,
             actor=request.analyst,
             role=request.role,
             action="refused",
@@ -488,14 +543,17 @@ class PrivacyStore:
                 f"query {request.query_id!r} refused: today ({today} UTC) is outside the privacy period "
                 f"{policy.period_start} to {policy.period_end}; the IG officer must set the new period"
             )
-        spent_total, spent_analyst = conn.execute(
-            "SELECT COALESCE(SUM(rho_units), 0), COALESCE(SUM(CASE WHEN analyst = ? THEN rho_units END), 0) "
-            "FROM charges WHERE charge_date BETWEEN ? AND ?",
-            (request.analyst, policy.period_start, policy.period_end),
-        ).fetchone()
+        period = (policy.period_start, policy.period_end)
+        spent_total = conn.execute(
+            "SELECT COALESCE(SUM(units), 0) FROM daily_totals WHERE day BETWEEN ? AND ?", period
+        ).fetchone()[0]
         limits = [("per-query cap", limit_units(policy.per_query_rho), 0)]
         cap = policy.analyst_caps.get(request.analyst)
         if cap is not None:
+            spent_analyst = conn.execute(
+                "SELECT COALESCE(SUM(units), 0) FROM daily_spend WHERE analyst = ? AND day BETWEEN ? AND ?",
+                (request.analyst, *period),
+            ).fetchone()[0]
             limits.append((f"cap for analyst {request.analyst!r}", limit_units(cap), spent_analyst))
         limits.append(
             (
@@ -564,6 +622,16 @@ class PrivacyStore:
             "ON CONFLICT (key) DO UPDATE SET units = units + excluded.units",
             [(k, units) for k in (LIFETIME_KEY, *(month_key(m) for m in months))],
         )
+        conn.execute(
+            "INSERT INTO daily_spend (day, analyst, purpose, units, charges) VALUES (?, ?, ?, ?, 1) "
+            "ON CONFLICT (day, analyst, purpose) DO UPDATE SET units = units + excluded.units, charges = charges + 1",
+            (now[:10], request.analyst, request.purpose, units),
+        )
+        conn.execute(
+            "INSERT INTO daily_totals (day, units, charges) VALUES (?, ?, 1) "
+            "ON CONFLICT (day) DO UPDATE SET units = units + excluded.units, charges = charges + 1",
+            (now[:10], units),
+        )
         # The noise is drawn only now, after the charge is written, from the measurements the charge was mapped from.
         payload = render(run(request.draws))
         if not isinstance(payload, bytes | bytearray):
@@ -585,9 +653,8 @@ class PrivacyStore:
             "INSERT INTO query_ids (query_id, fingerprint, release_id) VALUES (?, ?, ?)",
             (request.query_id, request.fingerprint, cursor.lastrowid),
         )
-        append_entry(
+        self._audit(
             conn,
-            self.signer,
             actor=request.analyst,
             role=request.role,
             action="release",
@@ -631,22 +698,22 @@ class PrivacyStore:
 
     # -- reporting ----------------------------------------------------------------------------------
 
-    def spent(self, period: tuple[str, str] | None = None) -> BudgetSummary:
-        """Budget spent in a period (default: the policy's current period), with breakdowns."""
+    def spent(self, period: tuple[str, str] | None = None, *, detail: bool = True) -> BudgetSummary:
+        """Budget spent in a period (default: the policy's current period), with breakdowns if `detail`."""
         with self._reading() as conn:
             policy = self._current_policy(conn)
             start, end = period if period is not None else (policy.period_start, policy.period_end)
-            where = "FROM charges WHERE charge_date BETWEEN ? AND ?"
             total_units, count = conn.execute(
-                f"SELECT COALESCE(SUM(rho_units), 0), COUNT(*) {where}", (start, end)
+                "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(charges), 0) FROM daily_totals WHERE day BETWEEN ? AND ?",
+                (start, end),
             ).fetchone()
-            by_analyst, queries_by_analyst = _breakdown(conn, "analyst", where, start, end)
-            by_purpose, queries_by_purpose = _breakdown(conn, "purpose", where, start, end)
+            where = "FROM daily_spend WHERE day BETWEEN ? AND ?"
+            by_analyst, queries_by_analyst = _breakdown(conn, "analyst", where, start, end) if detail else ({}, {})
+            by_purpose, queries_by_purpose = _breakdown(conn, "purpose", where, start, end) if detail else ({}, {})
             # Audit times are ISO timestamps; a date range covers them by comparing with the day after the end.
             actions = dict(
                 conn.execute(
-                    "SELECT action, COUNT(*) FROM audit_log WHERE time >= ? AND time < date(?, '+1 day') "
-                    "GROUP BY action",
+                    "SELECT action, SUM(entries) FROM daily_actions WHERE day BETWEEN ? AND ? GROUP BY action",
                     (start, end),
                 )
             )
@@ -674,6 +741,13 @@ class PrivacyStore:
         )
 
 
+def rebuild_daily_totals(conn: sqlite3.Connection) -> None:
+    """Recompute every daily running total from the charges and the audit log (recovery; history forged in tests)."""
+    for table, fill in DAILY_TABLES:
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(fill)
+
+
 def _database(path: Path | StateDatabase) -> StateDatabase:
     return state_at(Path(path)) if isinstance(path, str | Path) else path
 
@@ -689,7 +763,7 @@ def _breakdown(
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Rho spent and queries charged per value of `column` (analyst or purpose)."""
     rows = conn.execute(
-        f"SELECT {column}, SUM(rho_units), COUNT(*) {where} GROUP BY {column} ORDER BY {column}", (start, end)
+        f"SELECT {column}, SUM(units), SUM(charges) {where} GROUP BY {column} ORDER BY {column}", (start, end)
     ).fetchall()
     return {k: _rho(units) for k, units, _ in rows}, {k: n for k, _, n in rows}
 
@@ -723,7 +797,7 @@ def _refusal_detail(limit_name: str, units: int, limit: int, spent: int, delta: 
 def _check_not_below_spent(conn: sqlite3.Connection, policy: Policy) -> None:
     """Refuse a policy whose limits are already spent past: it would state a budget the ledger has broken."""
     spent = conn.execute(
-        "SELECT COALESCE(SUM(rho_units), 0) FROM charges WHERE charge_date BETWEEN ? AND ?",
+        "SELECT COALESCE(SUM(units), 0) FROM daily_totals WHERE day BETWEEN ? AND ?",
         (policy.period_start, policy.period_end),
     ).fetchone()[0]
     if limit_units(policy.total_rho) < spent:

@@ -18,8 +18,8 @@ from coordinator.receipts import ReceiptBook
 from coordinator.results import ResultStore
 from node.engine import open_store
 from privacy.audit import AuditSigner, verify_chain
-from privacy.integrity import LedgerIntegrityError, check_ledger, open_signer, recover
-from privacy.ledger import BudgetExceeded, PrivacyStore
+from privacy.integrity import LedgerIntegrityError, check_ledger, ledger_problems, open_signer, recover
+from privacy.ledger import BudgetExceeded, PrivacyStore, rebuild_daily_totals
 from privacy.policy import PolicyError, save_policy
 from privacy.receipt import sign_receipt
 from protos.lsi.v1 import coordinator_pb2, query_pb2
@@ -55,6 +55,10 @@ def test_a_months_lifetime_cap_is_not_renewed_by_a_new_period(tmp_path):
     store = PrivacyStore(tmp_path / "n.db", make_policy(total=1.0, month_lifetime_rho=0.3), AuditSigner.generate())
     store.charge_and_release(months_request("old", 0.2, "2025-10"), lambda _: b"x")
     sql(store, "UPDATE charges SET charge_date = '2000-01-01'")  # as if charged in an earlier period
+    conn = sqlite3.connect(store.path)
+    with conn:
+        rebuild_daily_totals(conn)  # (and its running totals with it)
+    conn.close()
     assert store.spent().spent_rho == 0  # the period budget is fresh ...
     with pytest.raises(BudgetExceeded, match=r"snapshot month 2025-10 \(rho 0.3"):
         store.charge_and_release(months_request("new", 0.2, "2025-10"), lambda _: b"x")  # ... the month's is not
@@ -160,6 +164,7 @@ def test_the_last_entries_deleted_with_their_charges_are_caught_by_the_receipt(n
         conn.execute(f"DELETE FROM {table} WHERE query_id = ?", (last[0],))
     conn.execute("DELETE FROM audit_log WHERE seq = ?", (last[1],))
     conn.execute("UPDATE spend_totals SET units = (SELECT SUM(rho_units) FROM charges)")
+    rebuild_daily_totals(conn)  # a thorough attacker rewrites every running total
     conn.commit()
     conn.close()
     check_ledger(db, store.signer)  # consistent on its own: only the receipt can tell
@@ -240,3 +245,11 @@ def test_the_state_database_and_its_side_files_are_owner_only(node_files):
 def test_the_coordinators_results_database_is_owner_only(tmp_path):
     ResultStore(tmp_path / "coordinator.sqlite")
     assert mode(tmp_path / "coordinator.sqlite") == 0o600
+
+
+def test_an_edited_daily_running_total_is_detected(tmp_path):
+    signer = AuditSigner.generate()
+    store = PrivacyStore(tmp_path / "n.db", make_policy(total=1.0), signer)
+    spend(store, 2)
+    sql(store, "UPDATE daily_totals SET units = 0")  # would hide the spend from every limit check
+    assert any("daily_totals" in p for p in ledger_problems(store.path, signer))

@@ -97,7 +97,7 @@ def versions(path: Path) -> dict[str, int]:
 
 def test_an_old_node_database_is_migrated_to_the_latest_ledger_and_audit_versions(migrated):
     store, _ = migrated
-    assert versions(store.path)["ledger"] == 2 and versions(store.path)["audit"] == 1
+    assert versions(store.path)["ledger"] == 3 and versions(store.path)["audit"] == 1
     with sqlite3.connect(store.path) as conn:
         assert "draws" in [r[1] for r in conn.execute("PRAGMA table_info(charges)")]
 

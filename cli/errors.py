@@ -1,4 +1,8 @@
-"""How a command reports failure: one readable line with what to do, never a traceback."""
+"""How a command reports failure: one readable line with what to do, never a traceback; and its exit code.
+
+Exit codes scripts can rely on (listed in `lsi --help` and the README):
+  0 complete; 1 other error; 2 invalid input; 3 partial (a figure is missing a district or withheld);
+  4 refused (budget or permission); 5 unreachable (a node or the coordinator)."""
 
 from __future__ import annotations
 
@@ -11,10 +15,54 @@ import grpc
 
 from analysis.client import NoServingNodeError
 
+OK = 0
+ERROR = 1
+INVALID_INPUT = 2
+PARTIAL = 3
+REFUSED = 4
+UNREACHABLE = 5
 
-def fail(message: str) -> NoReturn:
-    """Stop the command with a message for the terminal (exit code 1)."""
-    raise click.ClickException(message)
+EXIT_CODES_HELP = (
+    "Exit codes: 0 complete; 1 other error; 2 invalid input; 3 partial (a district missing or a county figure "
+    "withheld); 4 refused (budget or permission); 5 unreachable (a node or the coordinator)."
+)
+
+_BY_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: INVALID_INPUT,
+    grpc.StatusCode.ALREADY_EXISTS: INVALID_INPUT,
+    grpc.StatusCode.NOT_FOUND: INVALID_INPUT,
+    grpc.StatusCode.OUT_OF_RANGE: INVALID_INPUT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: REFUSED,
+    grpc.StatusCode.PERMISSION_DENIED: REFUSED,
+    grpc.StatusCode.UNAUTHENTICATED: REFUSED,
+    grpc.StatusCode.FAILED_PRECONDITION: REFUSED,
+    grpc.StatusCode.UNAVAILABLE: UNREACHABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: UNREACHABLE,
+}
+
+
+class CommandFailed(click.ClickException):
+    """A failure with a message for the terminal and the exit code that classifies it."""
+
+    def __init__(self, message: str, exit_code: int = ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def fail(message: str, exit_code: int = ERROR) -> NoReturn:
+    """Stop the command with a message for the terminal and an exit code (default 1)."""
+    raise CommandFailed(message, exit_code)
+
+
+def exit_code_for(status: grpc.StatusCode) -> int:
+    """The exit code a failed call's status maps to."""
+    return _BY_STATUS.get(status, ERROR)
+
+
+def finish(code: int) -> None:
+    """End a command that printed its answer with a non-zero code when the answer is partial."""
+    if code != OK:
+        raise click.exceptions.Exit(code)
 
 
 def grpc_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -29,8 +77,8 @@ def grpc_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             hint = ""
             if code == grpc.StatusCode.UNAVAILABLE:
                 hint = " (is it running? a refused certificate looks the same: try `lsi status`)"
-            fail(f"{code.name}: {exc.details()}{hint}")  # type: ignore[attr-defined]
+            fail(f"{code.name}: {exc.details()}{hint}", exit_code_for(code))  # type: ignore[attr-defined]
         except NoServingNodeError as exc:
-            fail(str(exc))
+            fail(str(exc), UNREACHABLE)
 
     return wrapper

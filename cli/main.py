@@ -11,13 +11,15 @@ import click
 from cli.analysis_cmd import benchmark_command, index, report_command, unclaimed_command
 from cli.campaign_cmd import campaign
 from cli.demo_cmd import demo
+from cli.errors import EXIT_CODES_HELP
 from cli.governance_cmd import audit, budget
 from cli.query_cmd import indicators, query, status
 from cli.server_cmd import coordinator, node
 from cli.setup_cmd import pki, synth
 
 
-@click.group()
+@click.group(epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="kent-lsi", message="lsi %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="log more")
 def main(verbose: bool) -> None:
     """Federated Living Standards Index: private county-wide insight from district household data."""

@@ -10,7 +10,8 @@ import click
 from analysis.client import Endpoint, coordinator_stub
 from analysis.indicators import Indicator
 from analysis.queries import build_query, indicator_query
-from cli.errors import fail, grpc_errors
+from analysis.possible import possible_values
+from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
 from cli.options import connection_options, endpoint, json_option, with_options
 from cli.render import charges_table, result_table, to_json
@@ -113,17 +114,18 @@ def query_from_options(
 
 def submit_and_print(
     where: Endpoint, query: query_pb2.Query, districts: tuple[str, ...], as_json: bool, unit: str = ""
-) -> coordinator_pb2.FederatedResult:
-    """Send a query to the coordinator and print the combined answer."""
+) -> None:
+    """Send a query to the coordinator and print the combined answer (exit 3 when it is partial)."""
     stub = coordinator_stub(where)
     result = stub.Submit(coordinator_pb2.FederatedQuery(query=query, districts=list(districts)), timeout=120)
+    shown = possible_values(result)
     if as_json:
-        click.echo(to_json(result))
+        click.echo(to_json(shown))
     else:
-        click.echo(result_table(result, unit))
+        click.echo(result_table(shown, unit))
         click.echo("")
-        click.echo(charges_table(result))
-    return result
+        click.echo(charges_table(shown))
+    finish(OK if result.complete else PARTIAL)
 
 
 @click.group()
@@ -282,14 +284,16 @@ def indicators(as_json: bool) -> None:
 @json_option
 @grpc_errors
 def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
-    """Which district nodes the coordinator can reach, and what they hold."""
+    """Which district nodes the coordinator can reach, and what they hold (exit 5 when any is down)."""
     from cli.render import table
 
     result = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).Nodes(
         coordinator_pb2.NodesRequest(), timeout=30
     )
+    down = OK if all(n.serving for n in result.nodes) else UNREACHABLE
     if as_json:
         click.echo(to_json(result))
+        finish(down)
         return
     rows = [
         [
@@ -302,3 +306,4 @@ def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
         for n in result.nodes
     ]
     click.echo(table(["district", "address", "state", "months", "detail"], rows))
+    finish(down)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 _HERE = Path(__file__).parent
 MEDWAY = "E06000035"
+# The area the districts make up: every county label takes its name from here.
+COUNTY_NAME = "Kent"
 
 
 @dataclass(frozen=True)

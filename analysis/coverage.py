@@ -41,7 +41,7 @@ class MonthCover:
         return not self.missing
 
     def label(self) -> str:
-        """The county figure's name with what it covers, e.g. 'Kent, 11 of 12 districts; Thanet missing: unreachable'."""
+        """The county figure's name with its coverage, e.g. 'Kent, 11 of 12 districts; Thanet missing: unreachable'."""
         n = len(self.contributing)
         head = f"{self.area}, {n} of {self.registered} district{'s' if self.registered != 1 else ''}"
         if self.complete:

@@ -5,14 +5,15 @@ Cell.raw_value wherever a value was moved, so those who sum figures can still us
 
 from __future__ import annotations
 
+from common.estimates import Estimate
 from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.serde import MEASURES
 
 
 def non_negative(measure: query_pb2.Measure) -> bool:
     """Whether every value of this measure is at least zero (a count, or a sum or mean of values clamped at >= 0)."""
-    if measure.kind == query_pb2.Measure.COUNT:
-        return True
-    return measure.kind in (query_pb2.Measure.SUM, query_pb2.Measure.MEAN) and measure.lower >= 0
+    kind = MEASURES.get(measure.kind)
+    return kind == "count" or (kind in ("sum", "mean") and measure.lower >= 0)
 
 
 def clamp_cell(cell: query_pb2.Cell, floor: float = 0.0) -> query_pb2.Cell:
@@ -40,11 +41,17 @@ def possible_values(result: coordinator_pb2.FederatedResult) -> coordinator_pb2.
     return out
 
 
-def at_most(value: float, bound: float) -> float:
-    """A figure no larger than the figure that bounds it (e.g. contacted <= targeted)."""
-    return min(value, bound)
+def at_most(e: Estimate, bound: Estimate) -> Estimate:
+    """A figure no larger than the released figure that bounds it (e.g. contacted <= targeted); noise kept."""
+    return Estimate(min(e.value, bound.value), e.variance)
 
 
-def at_least(value: float, bound: float) -> float:
-    """A figure no smaller than the figure that bounds it (e.g. children >= households with children)."""
-    return max(value, bound)
+def at_least(e: Estimate, bound: Estimate) -> Estimate:
+    """A figure no smaller than the released figure that bounds it (e.g. children >= households with children)."""
+    return Estimate(max(e.value, bound.value), e.variance)
+
+
+def clipped(e: Estimate, floor: float = 0.0) -> tuple[float, float, float]:
+    """A non-negative figure as shown: value and 95% interval at or above `floor`."""
+    low, high = e.ci()
+    return max(e.value, floor), max(low, floor), max(high, floor)

@@ -42,16 +42,19 @@ _BY_STATUS = {
 
 
 class CommandFailed(click.ClickException):
-    """A failure with a message for the terminal and the exit code that classifies it."""
+    """A failure with a message for the terminal; subclasses carry the exit code that classifies it."""
 
-    def __init__(self, message: str, exit_code: int = ERROR) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+
+def _failure(code: int) -> type[CommandFailed]:
+    return type(f"Failed{code}", (CommandFailed,), {"exit_code": code})
+
+
+_FAILURES = {code: _failure(code) for code in (ERROR, INVALID_INPUT, PARTIAL, REFUSED, UNREACHABLE)}
 
 
 def fail(message: str, exit_code: int = ERROR) -> NoReturn:
     """Stop the command with a message for the terminal and an exit code (default 1)."""
-    raise CommandFailed(message, exit_code)
+    raise _FAILURES.get(exit_code, CommandFailed)(message)
 
 
 def exit_code_for(status: grpc.StatusCode) -> int:
@@ -73,11 +76,11 @@ def grpc_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             hint = ""
             if code == grpc.StatusCode.UNAVAILABLE:
                 hint = " (is it running? a refused certificate looks the same: try `lsi status`)"
-            fail(f"{code.name}: {exc.details()}{hint}", exit_code_for(code))  # type: ignore[attr-defined]
+            fail(f"{code.name}: {exc.details()}{hint}", exit_code_for(code))
         except NoServingNodeError as exc:
             fail(str(exc), UNREACHABLE)
 

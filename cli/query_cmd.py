@@ -9,12 +9,13 @@ import click
 
 from analysis.client import Endpoint, coordinator_stub
 from analysis.indicators import Indicator
-from analysis.queries import build_query, indicator_query
 from analysis.possible import possible_values
+from analysis.queries import build_query, indicator_query
 from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
 from cli.options import connection_options, endpoint, json_option, with_options
 from cli.render import charges_table, result_table, to_json
+from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from protos.serde import MeasureKind, Mechanism, measure_to_wire
 
@@ -68,7 +69,8 @@ def query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 click.option("--rho", type=float, help="privacy loss, zCDP (discrete Gaussian)"),
                 click.option("--accuracy", type=float, help="target: each cell within +/- this, 95% of the time"),
                 click.option("--gaussian", is_flag=True, help="with --accuracy: use the discrete Gaussian"),
-                click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)"),
+                purpose_option,
+                yes_option,
                 click.option("--query-id", default=None, help="idempotency key; a retry with it costs nothing"),
                 click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
                 json_option,
@@ -113,9 +115,22 @@ def query_from_options(
 
 
 def submit_and_print(
-    where: Endpoint, query: query_pb2.Query, districts: tuple[str, ...], as_json: bool, unit: str = ""
+    where: Endpoint,
+    query: query_pb2.Query,
+    districts: tuple[str, ...],
+    as_json: bool,
+    unit: str = "",
+    *,
+    yes: bool = False,
 ) -> None:
-    """Send a query to the coordinator and print the combined answer (exit 3 when it is partial)."""
+    """State the cost, send a query to the coordinator and print the combined answer (exit 3 when partial)."""
+    loss = query.privacy
+    cost = loss_text(
+        loss.epsilon if loss.HasField("epsilon") else None,
+        loss.rho if loss.HasField("rho") else None,
+        loss.target_accuracy if loss.HasField("target_accuracy") else None,
+    )
+    confirm_spend(f"{cost} {months_text(list(query.months))}", yes)
     stub = coordinator_stub(where)
     result = stub.Submit(coordinator_pb2.FederatedQuery(query=query, districts=list(districts)), timeout=120)
     shown = possible_values(result)
@@ -150,6 +165,7 @@ def query_count(
     accuracy,
     gaussian,
     purpose,
+    yes,
     query_id,
     districts,
     as_json,
@@ -158,7 +174,7 @@ def query_count(
     q = query_from_options(
         measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id
     )
-    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
+    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes)
 
 
 def _bounded(kind: MeasureKind) -> Callable[..., Any]:
@@ -184,13 +200,14 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
         accuracy,
         gaussian,
         purpose,
+        yes,
         query_id,
         districts,
         as_json,
     ) -> None:
         measure = measure_to_wire(kind, column, lower, upper)
         q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
-        submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
+        submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes)
 
     return command
 
@@ -225,6 +242,7 @@ def query_indicator(
     accuracy,
     gaussian,
     purpose,
+    yes,
     query_id,
     districts,
     as_json,
@@ -245,6 +263,7 @@ def query_indicator(
         districts,
         as_json,
         unit="£" if ind.unit.startswith("£") else "",
+        yes=yes,
     )
 
 

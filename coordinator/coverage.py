@@ -6,6 +6,7 @@ never from a released value. Dwelling shares come from public reference denomina
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
 from coordinator.config import Quorum
 from coordinator.fanout import NodeReply
 from protos.lsi.v1 import coordinator_pb2, query_pb2
@@ -46,6 +47,8 @@ def short_reason(code: str, error: str) -> str:
         return "refused: permission"
     if code == "INVALID_ARGUMENT" and "no snapshot for" in error:
         return error[error.index("no snapshot for") :].split(";")[0]
+    if code == "INVALID_ARGUMENT" and "has no campaign" in error:
+        return "no such campaign"
     if code == "FAILED_PRECONDITION":
         return "refused: ledger check"
     return "failed" if not code else f"failed ({code})"

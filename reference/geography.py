@@ -23,9 +23,10 @@ COUNTY_NAME = "Kent"
 class District:
     """A Kent district council.
 
-    ``dwellings`` (VOA 2025) is the public denominator we use for "households" in rates per 1,000: it is
-    published, current and the same for every query, whereas Census 2021 household counts are four years
-    old. Dwellings slightly overstate households (second homes, vacancies); that is an accepted bias.
+    ``dwellings`` (VOA 2025) is the public denominator of rates per 1,000, and every such rate says
+    "dwellings": it is published per district, current and the same for every query. Dwellings overstate
+    households (second homes, vacancies; 715,370 dwellings against 648,300 Census 2021 households county-wide),
+    so a rate per 1,000 dwellings reads about 9% below one per 1,000 households.
     """
 
     code: str
@@ -37,7 +38,7 @@ class District:
 
     @property
     def households(self) -> int:
-        """Public household denominator (dwellings, VOA 2025)."""
+        """Dwellings (VOA 2025): the public denominator rates use, named as dwellings wherever shown."""
         return self.dwellings
 
 

@@ -72,7 +72,7 @@ def test_a_county_figure_with_a_district_down_names_it_and_is_not_complete(tmp_p
 def test_the_cli_labels_the_county_row_with_its_coverage_and_exits_partial(tmp_path) -> None:
     with running_county(tmp_path, codes=CODES) as county:
         county.stop_node(CODES[1])
-        out = cli(county, "query", "count", "--where", "on_cts = true", "--epsilon", "1")
+        out = cli(county, "query", "count", "--where", "on_cts = true", "--epsilon", "1", "--yes")
     assert out.exit_code == 3, out.output
     assert f"Kent, 2 of 3 districts; {NAMES[CODES[1]]} missing: unreachable" in out.output
     assert "(12 districts)" not in out.output
@@ -80,9 +80,9 @@ def test_the_cli_labels_the_county_row_with_its_coverage_and_exits_partial(tmp_p
 
 def test_a_complete_answer_exits_zero_and_says_all_districts(tmp_path) -> None:
     with running_county(tmp_path, codes=CODES) as county:
-        out = cli(county, "query", "count", "--where", "on_cts = true", "--epsilon", "1", "--json")
+        out = cli(county, "query", "count", "--where", "on_cts = true", "--epsilon", "1", "--yes", "--json")
     assert out.exit_code == 0, out.output
-    body = json.loads(out.output)
+    body = json.loads(out.stdout)
     assert body["complete"] is True and body["coverage"]["complete"] is True
     assert body["coverage"]["registered"] == 3
 

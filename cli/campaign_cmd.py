@@ -20,7 +20,7 @@ from analysis.campaigns import campaign_figures, possible_campaign_figures
 from analysis.client import coordinator_stub
 from analysis.coverage import combined, coverage_of
 from cli.errors import OK, PARTIAL, REFUSED, UNREACHABLE, finish, grpc_errors
-from cli.options import connection_options, endpoint, json_option
+from cli.options import connection_options, districts_option, endpoint, json_option
 from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import COUNTY_NAME
@@ -135,11 +135,15 @@ def campaign_create(
 
 @campaign.command("list")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
-def campaign_list(config_path: Path) -> None:
+@json_option
+def campaign_list(config_path: Path, as_json: bool) -> None:
     """The district's campaigns with exact progress (local figures, for the district's team)."""
     from cli.render import table
 
     _, store = _open(config_path)
+    if as_json:
+        click.echo(json.dumps([campaign_progress_json(p) for p in store.progress()], indent=2))
+        return
     rows = [
         [
             p.campaign.name,
@@ -164,6 +168,22 @@ def campaign_list(config_path: Path) -> None:
             right=(3, 4, 5, 6),
         )
     )
+
+
+def campaign_progress_json(p: Any) -> dict[str, object]:
+    """One campaign's local progress as JSON (exact figures: the district's own, never sent anywhere)."""
+    c = p.campaign
+    return {
+        "name": c.name,
+        "target": c.target,
+        "month": c.month,
+        "households": c.households,
+        "contacted": p.contacted,
+        "claimed": p.claimed,
+        "gained_annual": p.gained_annual,
+        "created_at": c.created_at,
+        "created_by": c.created_by,
+    }
 
 
 @campaign.command("outcome")
@@ -256,7 +276,7 @@ def _yes(flag: bool) -> str:
 )
 @purpose_option
 @yes_option
-@click.option("--district", "districts", multiple=True, help="ONS code; default all districts")
+@districts_option
 @json_option
 @grpc_errors
 def campaign_results_command(

@@ -7,7 +7,9 @@ Exit codes scripts can rely on (listed in `lsi --help` and the README):
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import click
@@ -22,10 +24,14 @@ PARTIAL = 3
 REFUSED = 4
 UNREACHABLE = 5
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 complete; 1 other error; 2 invalid input; 3 partial (a district missing or a county figure "
-    "withheld); 4 refused (budget or permission); 5 unreachable (a node or the coordinator)."
-)
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  complete
+  1  other error
+  2  invalid input
+  3  partial (a district missing, or a county figure withheld below the quorum)
+  4  refused (budget or permission)
+  5  unreachable (a node or the coordinator)"""
 
 _BY_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: INVALID_INPUT,
@@ -55,6 +61,43 @@ _FAILURES = {code: _failure(code) for code in (ERROR, INVALID_INPUT, PARTIAL, RE
 def fail(message: str, exit_code: int = ERROR) -> NoReturn:
     """Stop the command with a message for the terminal and an exit code (default 1)."""
     raise _FAILURES.get(exit_code, CommandFailed)(message)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a user-facing failure says and the exit code it ends with."""
+
+    message: str
+    exit_code: int
+
+
+def explain(exc: BaseException) -> Failure:
+    """One message for an error no command caught: what failed, where, and what to do."""
+    from common.config import ConfigError
+
+    text = str(exc)
+    if isinstance(exc, ConfigError):
+        return Failure(text, INVALID_INPUT)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return Failure(
+            f"a state database could not be read ({text}): it may be damaged or not an lsi database; stop the "
+            "server, restore the file from its backup (docs/deploying.md) and start again",
+            ERROR,
+        )
+    if isinstance(exc, RuntimeError) and "bind" in text.lower():
+        return Failure(
+            f"could not listen ({text}): the port is in use by another process, or the address is not this "
+            "machine's; stop the other process or set another `listen` address in the configuration file",
+            ERROR,
+        )
+    if isinstance(exc, FileNotFoundError):
+        return Failure(f"{exc.filename}: no such file; check the path in the command or configuration", INVALID_INPUT)
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return Failure(f"{where}{exc.strerror or text}", ERROR)
+    if isinstance(exc, ValueError | KeyError):
+        return Failure(text.strip("'\""), INVALID_INPUT)
+    return Failure(f"{type(exc).__name__}: {text}", ERROR)
 
 
 def exit_code_for(status: grpc.StatusCode) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,13 +54,14 @@ def budget_show(address, pki_dir, identity, server_name, plaintext, node_direct,
     type=click.Path(path_type=Path, exists=True),
     help="the node's new policy TOML",
 )
+@json_option
 @grpc_errors
-def budget_set(address, pki_dir, identity, server_name, plaintext, policy_path) -> None:
+def budget_set(address, pki_dir, identity, server_name, plaintext, policy_path, as_json) -> None:
     """Replace a node's policy (total, per-query and per-analyst caps, delta, minimum cell); audited."""
     status_msg = node_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).SetPolicy(
         node_pb2.SetPolicyRequest(policy_toml=policy_path.read_text()), timeout=30
     )
-    click.echo(budget_table([status_msg]))
+    click.echo(to_json(status_msg) if as_json else budget_table([status_msg]))
 
 
 @click.group()
@@ -81,8 +83,9 @@ def audit() -> None:
     help="the node's audit key file (its public half is used)",
 )
 @connection_options()
+@json_option
 @grpc_errors
-def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, plaintext) -> None:
+def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, plaintext, as_json) -> None:
     """Check the hash chain and every signature; name the first bad entry."""
     if db_path is not None:
         from privacy.audit import AuditSigner, verify_chain
@@ -96,6 +99,12 @@ def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, pla
             node_pb2.AuditRequest(), timeout=60
         )
         ok, entries, first_bad, reason = r.ok, r.entries, r.first_bad_seq, r.reason
+    if as_json:
+        body = {"ok": ok, "entries": entries, "first_bad_seq": first_bad, "reason": reason}
+        click.echo(json.dumps(body, indent=2))
+        if not ok:
+            sys.exit(1)
+        return
     if ok:
         click.echo(f"audit log intact: {entries} entries, chain and signatures verified")
     else:

@@ -27,6 +27,7 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                 click.option(
                     "--address",
                     envvar="LSI_COORDINATOR",
+                    show_envvar=True,
                     default="127.0.0.1:50050",
                     show_default=True,
                     help="host:port of the coordinator (or of a node, for IG officer commands)",
@@ -35,13 +36,22 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                     "--pki",
                     "pki_dir",
                     envvar="LSI_PKI",
+                    show_envvar=True,
                     type=click.Path(path_type=Path),
                     help="folder with ca.crt and your certificate and key",
                 ),
-                click.option("--identity", envvar="LSI_IDENTITY", help="your certificate's name in the PKI folder"),
+                click.option(
+                    "--identity",
+                    envvar="LSI_IDENTITY",
+                    show_envvar=True,
+                    help="your certificate's name in the PKI folder",
+                ),
                 click.option(
                     "--server-name",
+                    envvar="LSI_SERVER_NAME",
+                    show_envvar=True,
                     default=default_server,
+                    show_default=True,
                     help="name on the server's certificate, when it is not the address's host",
                 ),
                 plaintext_option,
@@ -49,6 +59,24 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
         )
 
     return decorate
+
+
+def _district_codes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from reference.geography import UnknownDistrictError, district_named
+
+    try:
+        return tuple(district_named(v).code for v in value)
+    except UnknownDistrictError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+districts_option = click.option(
+    "--district",
+    "districts",
+    multiple=True,
+    callback=_district_codes,
+    help="district name or ONS code, e.g. Thanet or E07000114 (repeatable); default all districts",
+)
 
 
 def with_options(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:

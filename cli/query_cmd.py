@@ -13,7 +13,7 @@ from analysis.possible import possible_values
 from analysis.queries import build_query, indicator_query
 from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
-from cli.options import connection_options, endpoint, json_option, with_options
+from cli.options import connection_options, districts_option, endpoint, json_option, with_options
 from cli.render import charges_table, result_table, to_json
 from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
@@ -72,7 +72,7 @@ def query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 purpose_option,
                 yes_option,
                 click.option("--query-id", default=None, help="idempotency key; a retry with it costs nothing"),
-                click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
+                districts_option,
                 json_option,
             ],
         )

@@ -95,6 +95,17 @@ def district(code: str) -> District:
     raise UnknownDistrictError(f"unknown district code {code!r}.{hint} Known Kent districts: {known}")
 
 
+def district_named(text: str) -> District:
+    """The district given by ONS code or by name, any case ("Thanet", "thanet", "E07000114")."""
+    wanted = text.strip().casefold()
+    for d in _districts():
+        if wanted in (d.code.casefold(), d.name.casefold()):
+            return d
+    known = ", ".join(f"{d.name} ({d.code})" for d in districts())
+    hint = " Medway is a unitary council and is not part of this index." if text.strip() == MEDWAY else ""
+    raise UnknownDistrictError(f"no Kent district called {text!r}.{hint} Give a name or ONS code: {known}")
+
+
 @cache
 def _all_wards() -> tuple[Ward, ...]:
     with (_HERE / "kent_wards.csv").open(newline="", encoding="utf-8") as f:

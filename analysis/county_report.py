@@ -62,16 +62,16 @@ def report_data(
     except NotStoredError:
         bench = None
         gaps.append(
-            f"Benchmark not asked yet: `lsi benchmark {benchmark_indicator} --month {month} "
-            f"--epsilon {benchmark_epsilon:g} --yes` asks it (spends)."
+            f"Benchmark not in your stored results: `lsi benchmark {benchmark_indicator} --month {month} "
+            f"--epsilon {benchmark_epsilon:g} --yes` asks it (spends, or replays free if already asked)."
         )
     try:
         table = unclaimed(submit, month, epsilon=unclaimed_epsilon)
     except NotStoredError:
         table = None
         gaps.append(
-            f"Unclaimed support not asked yet: `lsi unclaimed --month {month} --epsilon {unclaimed_epsilon:g} "
-            "--yes` asks it (spends)."
+            f"Unclaimed support not in your stored results: `lsi unclaimed --month {month} --epsilon {unclaimed_epsilon:g} "
+            "--yes` asks it (spends, or replays free if already asked)."
         )
     campaigns = []
     if campaign:
@@ -79,7 +79,7 @@ def report_data(
             campaigns = campaign_results(submit, campaign, epsilon=campaign_epsilon)
         except NotStoredError:
             gaps.append(
-                f"Campaign {campaign} not asked yet: `lsi campaign results --name {campaign} "
+                f"Campaign {campaign} not in your stored results: `lsi campaign results --name {campaign} "
                 f"--epsilon {campaign_epsilon:g} --yes` asks it (spends)."
             )
     if bench is not None:

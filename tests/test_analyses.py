@@ -294,7 +294,7 @@ def test_the_report_reads_only_stored_results_and_marks_what_was_never_asked(cou
     assert result.exit_code == 3, result.output + result.stderr
     body = json_of(result.stdout)
     assert not body["complete"] and any("lsi benchmark" in g and "0.123" in g for g in body["gaps"])
-    assert out_file.exists() and "Benchmark not asked yet" in out_file.read_text()
+    assert out_file.exists() and "Benchmark not in your stored results" in out_file.read_text()
     assert spent(county) == before
 
 

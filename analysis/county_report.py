@@ -70,8 +70,8 @@ def report_data(
     except NotStoredError:
         table = None
         gaps.append(
-            f"Unclaimed support not in your stored results: `lsi unclaimed --month {month} --epsilon {unclaimed_epsilon:g} "
-            "--yes` asks it (spends, or replays free if already asked)."
+            f"Unclaimed support not in your stored results: `lsi unclaimed --month {month} "
+            f"--epsilon {unclaimed_epsilon:g} --yes` asks it (spends, or replays free if already asked)."
         )
     campaigns = []
     if campaign:

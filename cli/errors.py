@@ -123,6 +123,11 @@ def grpc_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             hint = ""
             if code == grpc.StatusCode.UNAVAILABLE:
                 hint = " (is it running? a refused certificate looks the same: try `lsi status`)"
+            elif code == grpc.StatusCode.UNIMPLEMENTED:
+                hint = (
+                    " (that address is not a district node, probably the coordinator: name the node with "
+                    "--district NAME, or give the node's own --address)"
+                )
             fail(f"{code.name}: {exc.details()}{hint}", exit_code_for(code))
         except NoServingNodeError as exc:
             fail(str(exc), UNREACHABLE)

@@ -79,6 +79,39 @@ districts_option = click.option(
 )
 
 
+def _one_district(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return _district_codes(ctx, param, (value,))[0] if value else None
+
+
+node_district_option = click.option(
+    "--district",
+    "node_district",
+    callback=_one_district,
+    help="a district's node by name or ONS code, found in the coordinator's registry at --address",
+)
+
+
+def node_endpoint(target: Endpoint, district_code: str | None) -> Endpoint:
+    """Where a node-only command goes: --address itself, or the named district's node from the registry."""
+    if district_code is None:
+        return target
+    from analysis.client import coordinator_stub
+    from cli.errors import INVALID_INPUT, fail
+    from protos.lsi.v1 import coordinator_pb2
+
+    nodes = coordinator_stub(target).Nodes(coordinator_pb2.NodesRequest(), timeout=30).nodes
+    found = next((n for n in nodes if n.district_code == district_code), None)
+    if found is None:
+        fail(f"{district_code} is not registered at the coordinator at {target.address}", INVALID_INPUT)
+    if ":" not in found.address:
+        fail(
+            f"{found.district_name}'s node is outbound-only (it accepts no calls from the county network): "
+            "give the address it listens on for its IG officers with --address, without --district",
+            INVALID_INPUT,
+        )
+    return Endpoint(found.address, target.pki_dir, target.identity, found.certificate_name, target.plaintext)
+
+
 def with_options(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
     """Apply click options in the order listed (as `--help` shows them)."""
     for option in reversed(options):

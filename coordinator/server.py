@@ -202,6 +202,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                     serving=r.message is not None,
                     detail=r.error or f"{r.message.wards} wards, {len(r.message.months)} months",
                     months=list(r.message.months) if r.message else [],
+                    certificate_name=r.entry.certificate_name,
                 )
                 for r in replies
             ]

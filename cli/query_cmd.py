@@ -318,7 +318,7 @@ def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
         [
             n.district_name,
             n.address,
-            "serving" if n.serving else "NOT SERVING",
+            "serving" if n.serving else click.style("NOT SERVING", fg="red", bold=True),
             f"{n.months[0]} to {n.months[-1]}" if n.months else "-",
             n.detail,
         ]

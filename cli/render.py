@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 
+import click
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
@@ -24,11 +25,16 @@ def to_json(message: Message) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> str:
     """A plain text table; columns listed in `right` are right-aligned."""
     rows = [list(r) for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = [max([len(h)] + [len(click.unstyle(r[i])) for r in rows]) for i, h in enumerate(headers)]
+
+    def pad(text: str, width: int, to_right: bool) -> str:
+        # Colour codes take no room on the screen: pad by the visible length.
+        room = " " * max(0, width - len(click.unstyle(text)))
+        return room + text if to_right else text + room
 
     def line(cells: Sequence[str]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in pairs)
+        return "  ".join(pad(c, w, i in right) for i, (c, w) in pairs)
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
@@ -106,7 +112,10 @@ def coverage_lines(cover: Coverage) -> list[str]:
         if m.withheld:
             lines.append(f"    {m.withheld}")
     if not cover.complete:
-        lines.append("  PARTIAL: not every registered district contributed to every month asked.")
+        # click.echo drops the colour when the output is piped or redirected.
+        lines.append(
+            click.style("  PARTIAL: not every registered district contributed to every month asked.", fg="yellow")
+        )
     return lines
 
 

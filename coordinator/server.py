@@ -126,7 +126,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         if stored is not None:
             query.months[:] = stored.query.months
         elif latest:
-            query.months[:] = [self._latest_month(codes, deadline, context)]
+            month = self._latest_month(codes, deadline)
+            # No district said what it holds (all down, or out of time): ask as before, each node's own latest;
+            # coverage then says month by month who answered.
+            query.months[:] = [month] if month else []
+            latest = month is not None
         replies = check_receipts(
             self.receipts,
             self.pool,
@@ -151,7 +155,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         log.info("query %s by %s: %d of %d districts", query.query_id, analyst, len(answered), len(replies))
         return result
 
-    def _latest_month(self, codes: list[str], deadline: float, context: grpc.ServicerContext) -> str:
+    def _latest_month(self, codes: list[str], deadline: float) -> str | None:
         """The latest month enough selected districts hold to meet the quorum (else the latest any holds)."""
         replies = self.pool.call(
             codes, "Describe", node_pb2.DescribeRequest(), min(deadline, STATUS_DEADLINE_SECONDS), kind="status"
@@ -160,10 +164,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         month = latest_quorate_month(held, list(self.pool.nodes), self.quorum)
         if month is None and any(held.values()):
             month = max(m for months in held.values() for m in months)
-        if month is None:
-            reasons = "; ".join(f"{_name(r.entry.district_code)}: {r.code} {r.error}" for r in replies)
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"no selected district holds any month ({reasons})")
-        return month  # type: ignore[return-value]
+        return month
 
     def _deadline(self, asked: float, context: grpc.ServicerContext) -> float:
         """Seconds each node has: what the analyst asked (or the default), never past the analyst's own deadline."""

@@ -131,3 +131,12 @@ def test_a_retried_latest_query_replays_its_month_at_no_charge(tmp_path) -> None
         again = submit(county, query)
     assert list(again.query.months) == list(first.query.months) == ["2025-10"]
     assert all(d.replayed and d.charge.rho == 0 for d in again.districts)
+
+
+def test_with_every_district_down_a_latest_query_answers_with_every_district_missing(tmp_path) -> None:
+    with running_county(tmp_path, codes=CODES) as county:
+        for code in CODES:
+            county.stop_node(code)
+        result = submit(county, latest_query())
+    assert not result.complete and not [c for c in result.cells]
+    assert all(not d.answered and d.error_code == "UNAVAILABLE" for d in result.districts)

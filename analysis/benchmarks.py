@@ -1,4 +1,4 @@
-"""District benchmarks: rates per 1,000 households, ranks with uncertainty, changes, gaps to the county.
+"""District benchmarks: rates per 1,000 dwellings (VOA 2025), ranks with uncertainty, changes, gaps to the county.
 
 All post-processing of released estimates; nothing here adds noise.
 """
@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from common.estimates import Estimate, difference, scale
 
-__all__ = ["RankRange", "change", "ordinal", "per_thousand", "rank_ranges", "vs_county"]
+RATE_BASE = "per 1,000 dwellings"  # every rate says which public denominator it divides by
+
+__all__ = ["RATE_BASE", "RankRange", "change", "ordinal", "per_thousand", "rank_ranges", "vs_county"]
 
 
 def ordinal(n: int) -> str:
@@ -42,11 +44,11 @@ class RankRange:
         return f"{ordinal(self.best)}–{ordinal(self.worst)}"
 
 
-def per_thousand(e: Estimate, households: int) -> Estimate:
-    """Rate per 1,000 households over a public household count."""
-    if households <= 0:
-        raise ValueError(f"household count must be positive, got {households}")
-    return scale(e, 1000.0 / households)
+def per_thousand(e: Estimate, dwellings: int) -> Estimate:
+    """Rate per 1,000 dwellings over a public dwelling count."""
+    if dwellings <= 0:
+        raise ValueError(f"dwelling count must be positive, got {dwellings}")
+    return scale(e, 1000.0 / dwellings)
 
 
 def rank_ranges(

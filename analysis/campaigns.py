@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from analysis.federated import Submit, send
 from analysis.indicators import indicator
+from analysis.possible import at_most, possible_values
 from analysis.queries import indicator_query
 from analysis.report_data import CampaignRow
 from common.estimates import Estimate
@@ -65,14 +66,51 @@ def campaign_results(submit: Submit, name: str, *, epsilon: float) -> list[Campa
         for i, r in results.items()
     }
     codes = sorted(set(per["campaign_contacted"]) & set(per["campaign_claimed"]) & set(per["campaign_gained"]))
-    return [
-        CampaignRow(
-            c,
-            district_info(c).name,
-            name,
-            per["campaign_contacted"][c],
-            per["campaign_claimed"][c],
-            per["campaign_gained"][c],
+    rows = []
+    for c in codes:
+        targeted = per["campaign_households"].get(c)
+        contacted = per["campaign_contacted"][c]
+        contacted = at_most(contacted, targeted) if targeted is not None else contacted
+        rows.append(
+            CampaignRow(
+                c,
+                district_info(c).name,
+                name,
+                contacted,
+                at_most(per["campaign_claimed"][c], contacted),
+                per["campaign_gained"][c],
+            )
         )
-        for c in codes
-    ]
+    return rows
+
+
+# Released figures that bound others: contacted <= targeted, claimed <= contacted (post-processing only).
+CAMPAIGN_BOUNDS: tuple[tuple[str, str], ...] = (
+    ("campaign_contacted", "campaign_households"),
+    ("campaign_claimed", "campaign_contacted"),
+)
+
+
+def possible_campaign_figures(
+    results: Mapping[str, coordinator_pb2.FederatedResult],
+) -> dict[str, coordinator_pb2.FederatedResult]:
+    """The campaign's results as shown: clamped at zero, and each figure no larger than the one that bounds it
+    (the same area and keys), the raw noisy value kept in Cell.raw_value."""
+    shown = {i: possible_values(r) for i, r in results.items()}
+    for figure, bound in CAMPAIGN_BOUNDS:
+        if figure not in shown or bound not in shown:
+            continue
+        limits = {_area_key(c): c for c in shown[bound].cells if not c.suppressed}
+        for cell in shown[figure].cells:
+            limit = limits.get(_area_key(cell))
+            if limit is None or cell.suppressed or cell.value <= limit.value:
+                continue
+            if not cell.HasField("raw_value"):
+                cell.raw_value = cell.value
+            cell.value = limit.value
+            cell.ci_low, cell.ci_high = min(cell.ci_low, limit.value), min(cell.ci_high, limit.ci_high)
+    return shown
+
+
+def _area_key(cell: query_pb2.Cell) -> tuple[int, str, tuple[tuple[str, str], ...]]:
+    return cell.level, cell.district_code, tuple((k.column, k.value) for k in cell.keys)

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from analysis.campaigns import campaign_results
 from analysis.district_benchmarks import benchmark
-from analysis.federated import Fetch, Submit
+from analysis.federated import Fetch, NotStoredError, stored_only
 from analysis.index_refresh import stored_series
 from analysis.report_data import BudgetRow, ReportData, SeriesPoint
 from analysis.unclaimed import unclaimed
 from common.estimates import Estimate
 from protos.lsi.v1 import coordinator_pb2
+from reference.geography import COUNTY_NAME
 
 
 def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
@@ -24,7 +25,6 @@ def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
 
 
 def report_data(
-    submit: Submit,
     fetch: Fetch,
     budgets: Callable[[], coordinator_pb2.CountyBudget],
     *,
@@ -38,9 +38,11 @@ def report_data(
     campaign: str | None = None,
     campaign_epsilon: float = 1.0,
 ) -> ReportData:
-    """Everything the HTML report shows. The index comes from stored refreshes only; the benchmark and unclaimed
-    support are asked with deterministic ids (free when already asked at the same budget); budgets are read last
-    so they include what the report itself spent."""
+    """Everything the HTML report shows, read from stored results only: it never spends. A figure not yet asked
+    (the benchmark, unclaimed support, a campaign, at the budget named) is a gap, marked in `gaps` and the notes
+    with the command that would ask it."""
+    submit = stored_only(fetch)
+    gaps: list[str] = []
     series, not_refreshed = stored_series(fetch, months, base_month, month)
     notes: list[str] = []
     county_series: list[SeriesPoint] = []
@@ -55,25 +57,56 @@ def report_data(
         missing |= set(series.missing_districts.get(month, ()))
     if not_refreshed:
         notes.append(f"Months not refreshed, so not in the index: {', '.join(not_refreshed)}.")
-    bench = benchmark(submit, benchmark_indicator, month, epsilon=benchmark_epsilon, held=months)
-    table = unclaimed(submit, month, epsilon=unclaimed_epsilon)
-    missing |= set(bench.missing_districts) | set(table.missing_districts)
-    campaigns = campaign_results(submit, campaign, epsilon=campaign_epsilon) if campaign else []
-    notes.append(
-        f"Benchmarks: {bench.title.lower()} in {month}, epsilon {benchmark_epsilon:g}; county rate "
-        f"{bench.county_rate.value:.1f} per 1,000 households. Unclaimed support: epsilon "
-        f"{unclaimed_epsilon:g}, Pension Credit gaps clamped at £{table.pc_value_upper:,.0f} a household."
-    )
+    try:
+        bench = benchmark(submit, benchmark_indicator, month, epsilon=benchmark_epsilon, held=months)
+    except NotStoredError:
+        bench = None
+        gaps.append(
+            f"Benchmark not in your stored results: `lsi benchmark {benchmark_indicator} --month {month} "
+            f"--epsilon {benchmark_epsilon:g} --yes` asks it (spends, or replays free if already asked)."
+        )
+    try:
+        table = unclaimed(submit, month, epsilon=unclaimed_epsilon)
+    except NotStoredError:
+        table = None
+        gaps.append(
+            f"Unclaimed support not in your stored results: `lsi unclaimed --month {month} "
+            f"--epsilon {unclaimed_epsilon:g} --yes` asks it (spends, or replays free if already asked)."
+        )
+    campaigns = []
+    if campaign:
+        try:
+            campaigns = campaign_results(submit, campaign, epsilon=campaign_epsilon)
+        except NotStoredError:
+            gaps.append(
+                f"Campaign {campaign} not in your stored results: `lsi campaign results --name {campaign} "
+                f"--epsilon {campaign_epsilon:g} --yes` asks it (spends)."
+            )
+    if bench is not None:
+        missing |= set(bench.missing_districts)
+        rate = "withheld" if bench.county_rate is None else f"{bench.county_rate.value:.1f}"
+        notes.append(
+            f"Benchmarks: {bench.title.lower()} in {month}, epsilon {benchmark_epsilon:g}; county rate "
+            f"{rate} per 1,000 dwellings."
+        )
+    if table is not None:
+        missing |= set(table.missing_districts)
+        notes.append(
+            f"Unclaimed support: epsilon {unclaimed_epsilon:g}, Pension Credit gaps clamped at "
+            f"£{table.pc_value_upper:,.0f} a household."
+        )
+    notes += [f"Gap: {g}" for g in gaps]
     return ReportData(
-        title=f"Kent Living Standards Index, {month}",
+        title=f"{COUNTY_NAME} Living Standards Index, {month}",
         generated_at=generated_at,
         county_series=county_series,
-        district_rows=list(bench.rows),
+        district_rows=list(bench.rows) if bench is not None else [],
         ward_index=ward_index,
-        unclaimed=table.report_rows(),
+        unclaimed=table.report_rows() if table is not None else [],
         campaigns=campaigns,
         budgets=budget_rows(budgets()),
         missing_districts=sorted(missing),
         notes=notes,
-        benchmark_measure=f"{bench.title} per 1,000 households ({month})",
+        benchmark_measure=f"{bench.title if bench else benchmark_indicator} per 1,000 dwellings ({month})",
+        gaps=gaps,
     )

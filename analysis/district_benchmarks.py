@@ -1,12 +1,13 @@
-"""District benchmarks: a count indicator per 1,000 households, ranked with uncertainty, with changes."""
+"""District benchmarks: a count indicator per 1,000 dwellings, ranked with uncertainty, with changes."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from analysis.benchmarks import change, per_thousand, rank_ranges, vs_county
+from analysis.coverage import MonthCover, coverage_of
 from analysis.federated import Areas, Submit, areas_of, charged_rho, missing_districts, send, shift_month
 from analysis.indicators import Indicator, indicator
 from analysis.queries import indicator_query
@@ -17,7 +18,7 @@ from reference.geography import district as district_info
 
 @dataclass(frozen=True)
 class Benchmark:
-    """Districts compared per 1,000 households (public denominators), with ranks, changes and the county."""
+    """Districts compared per 1,000 dwellings (public denominators, VOA 2025), with ranks, changes and the county."""
 
     indicator: str
     title: str
@@ -30,6 +31,7 @@ class Benchmark:
     rows: tuple[BenchmarkRow, ...]
     missing_districts: tuple[str, ...] = ()
     charged_rho: Mapping[str, float] = field(default_factory=dict)
+    coverage: MonthCover | None = None  # which districts the county rate covers, for `month`
 
 
 def _loss_tag(epsilon: float | None, rho: float | None) -> str:
@@ -53,7 +55,7 @@ def benchmark(
     month's cell once, so the node charges for 3 contributions; each month's cells carry independent noise."""
     ind = indicator(name)
     if ind.measure == "mean" or ind.dataset:
-        raise ValueError(f"{name}: benchmarks are rates per 1,000 households of a household count or sum")
+        raise ValueError(f"{name}: benchmarks are rates per 1,000 dwellings of a household count or sum")
     previous, year_ago = shift_month(month, -1), shift_month(month, -12)
     months = [m for m in (month, previous, year_ago) if held is None or m in held]
     if month not in months:
@@ -64,7 +66,8 @@ def benchmark(
     )
     result = send(submit, q)
     by_month = {m: areas_of(result, m) for m in months}
-    return benchmark_from(ind, month, by_month, missing=missing_districts([result]), charged=charged_rho([result]))
+    bench = benchmark_from(ind, month, by_month, missing=missing_districts([result]), charged=charged_rho([result]))
+    return replace(bench, coverage=coverage_of(result).month(month))
 
 
 def benchmark_from(
@@ -78,7 +81,7 @@ def benchmark_from(
     """The benchmark from released district totals per month (post-processing only)."""
     now = by_month[month].districts
     codes = sorted(now)
-    hh = {c: district_info(c).households for c in codes}
+    hh = {c: district_info(c).dwellings for c in codes}
     total_hh = sum(hh.values())
 
     def rates(m: str) -> dict[str, Estimate]:
@@ -90,7 +93,7 @@ def benchmark_from(
         if not present:
             return None
         total = Estimate(math.fsum(present[c].value for c in present), math.fsum(present[c].variance for c in present))
-        return scale(total, 1000.0 / sum(district_info(c).households for c in present))
+        return scale(total, 1000.0 / sum(district_info(c).dwellings for c in present))
 
     current = rates(month)
     previous, year_ago = shift_month(month, -1), shift_month(month, -12)

@@ -75,6 +75,40 @@ def charged_rho(results: Sequence[coordinator_pb2.FederatedResult]) -> dict[str,
     return out
 
 
+class NotStoredError(LookupError):
+    """A figure that was never asked: reading never asks (asking spends), so it is a gap in what is read."""
+
+    def __init__(self, query: query_pb2.Query) -> None:
+        super().__init__(f"{query.indicator or 'query'} ({query.query_id}) has not been asked yet")
+        self.query = query
+
+
+def stored_only(fetch: Fetch) -> Submit:
+    """A Submit that reads stored results only and never spends; raises NotStoredError for a figure never asked."""
+
+    def read(fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
+        stored = fetch(fq.query.query_id)
+        if stored is None:
+            raise NotStoredError(fq.query)
+        return stored
+
+    return read
+
+
+def with_purpose(submit: Submit, purpose: str) -> Submit:
+    """A Submit that records the analyst's own purpose on every query (the analysis's default when empty)."""
+    if not purpose:
+        return submit
+
+    def ask(fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
+        out = coordinator_pb2.FederatedQuery()
+        out.CopyFrom(fq)
+        out.query.purpose = purpose
+        return submit(out)
+
+    return ask
+
+
 def send(submit: Submit, query: query_pb2.Query) -> coordinator_pb2.FederatedResult:
     """Submit one query county-wide."""
     return submit(coordinator_pb2.FederatedQuery(query=query))

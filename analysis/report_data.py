@@ -24,7 +24,7 @@ class SeriesPoint:
 
 @dataclass(frozen=True)
 class BenchmarkRow:
-    """One district's benchmark rate (per 1,000 households), rank range and changes."""
+    """One district's benchmark rate (per 1,000 dwellings), rank range and changes."""
 
     district_code: str
     name: str
@@ -84,4 +84,5 @@ class ReportData:
     budgets: list[BudgetRow] = field(default_factory=list)
     missing_districts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    benchmark_measure: str = "Households in crisis per 1,000 households"
+    benchmark_measure: str = "Households in crisis per 1,000 dwellings"
+    gaps: list[str] = field(default_factory=list)  # figures not in the store (the report never asks them)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from analysis.coverage import MonthCover, combined, coverage_of
 from analysis.federated import Submit, areas_of, charged_rho, missing_districts, send, ward_of
 from analysis.indicators import indicator
+from analysis.possible import at_least
 from analysis.queries import indicator_query
 from analysis.report_data import UnclaimedRow
 from common.estimates import Estimate
@@ -48,6 +50,7 @@ class UnclaimedTable:
     wards: tuple[UnclaimedArea, ...] = ()
     missing_districts: tuple[str, ...] = ()
     charged_rho: Mapping[str, float] = field(default_factory=dict)
+    coverage: MonthCover | None = None  # districts in every one of the four county figures
 
     def report_rows(self) -> list[UnclaimedRow]:
         """District rows for the HTML report (districts with all three figures released)."""
@@ -122,13 +125,24 @@ def unclaimed(
         )
         for w in sorted(ward_district, key=lambda w: (ward_district[w], w))
     )
+    covers = [coverage_of(r).month(month) for r in results.values()]
     return UnclaimedTable(
         month,
         epsilon,
         pc_value_upper,
-        county,
-        districts,
-        wards,
+        possible(county),
+        tuple(possible(a) for a in districts),
+        tuple(possible(a) for a in wards),
         missing_districts(list(results.values())),
         charged_rho(list(results.values())),
+        combined([c for c in covers if c is not None]),
     )
+
+
+def possible(area: UnclaimedArea) -> UnclaimedArea:
+    """An area's figures made consistent (post-processing): the £ withheld when its household count is, and
+    children at least the households they live in (each household missing free school meals has a child)."""
+    children = area.fsm_children
+    if children is not None and area.fsm_households is not None:
+        children = at_least(children, area.fsm_households)
+    return replace(area, pc_value=area.pc_value if area.pc_households is not None else None, fsm_children=children)

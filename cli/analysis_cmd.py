@@ -16,11 +16,23 @@ from typing import Any
 import click
 
 from analysis.client import CoordinatorClient
-from cli.errors import grpc_errors
+from analysis.coverage import MonthCover
+from analysis.federated import with_purpose
+from cli.errors import OK, PARTIAL, finish, grpc_errors
 from cli.options import connection_options, endpoint, json_option
+from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from common.estimates import Estimate
+from reference.geography import COUNTY_NAME
 
-COUNTY = "Kent (12 districts)"
+
+def county_label(cover: MonthCover | None) -> str:
+    """The county row's name with what it covers ("Kent, 11 of 12 districts; Thanet missing: unreachable")."""
+    return cover.label() if cover is not None else COUNTY_NAME
+
+
+def coverage_code(cover: MonthCover | None) -> int:
+    """Exit 0 when the county figures cover every registered district, else 3 (partial)."""
+    return OK if cover is not None and cover.complete else PARTIAL
 
 
 @click.group()
@@ -41,13 +53,16 @@ def connect(
         raise click.ClickException(str(exc)) from None
 
 
-def fmt_estimate(e: Estimate | None, decimals: int = 0, unit: str = "") -> str:
-    """'12.3 (10.1 to 14.5)', or '-' when withheld."""
+def fmt_estimate(e: Estimate | None, decimals: int = 0, unit: str = "", *, non_negative: bool = False) -> str:
+    """'12.3 (10.1 to 14.5)', or '-' when withheld; a non-negative figure clamped at zero, interval clipped."""
     if e is None:
         return "-"
     low, high = e.ci()
+    value = e.value
+    if non_negative:
+        value, low, high = max(value, 0.0), max(low, 0.0), max(high, 0.0)
     pre = "£" if unit == "£" else ""
-    return f"{pre}{e.value:,.{decimals}f} ({pre}{low:,.{decimals}f} to {pre}{high:,.{decimals}f})"
+    return f"{pre}{value:,.{decimals}f} ({pre}{low:,.{decimals}f} to {pre}{high:,.{decimals}f})"
 
 
 def fmt_change(e: Estimate | None, decimals: int = 1) -> str:
@@ -113,11 +128,15 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
     required=True,
     help="total zCDP loss for the month at each node, split evenly over its 7 queries",
 )
+@purpose_option
+@yes_option
 @json_option
 @grpc_errors
 def index_refresh(
     month: str,
     rho: float,
+    purpose: str,
+    yes: bool,
     as_json: bool,
     address: str,
     pki_dir: Path | None,
@@ -130,8 +149,9 @@ def index_refresh(
     from cli.render import table
     from common.estimates import ratio
 
+    confirm_spend(f"{loss_text(None, rho)} in all for {month}, split over 7 queries", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    inputs = refresh_index_month(c.submit, month, rho=rho)
+    inputs = refresh_index_month(with_purpose(c.submit, purpose), month, rho=rho)
     if as_json:
         echo_json(inputs)
         return
@@ -207,7 +227,7 @@ def series_text(series: Any, district_code: str | None = None) -> str:
 
     district_names, ward_names = _names()
     if district_code is None:
-        title, main_series = COUNTY, series.county
+        title, main_series = index_county_label(series), series.county
     else:
         if district_code not in series.districts:
             raise click.ClickException(f"no index for district {district_code!r}")
@@ -234,6 +254,16 @@ def series_text(series: Any, district_code: str | None = None) -> str:
     return "\n".join(out)
 
 
+def index_county_label(series: Any) -> str:
+    """The county index's name with the districts behind its latest month (and any that did not answer)."""
+    district_names, _ = _names()
+    latest = series.months[-1]
+    missing = [district_names.get(c, c) for c in series.missing_districts.get(latest, ())]
+    present = sum(1 for s in series.districts.values() if latest in s)
+    head = f"{COUNTY_NAME}, {present} district{'s' if present != 1 else ''} in {latest}"
+    return head + "".join(f"; {m} missing: did not answer" for m in missing)
+
+
 def _ward_codes(district_code: str) -> set[str]:
     from reference.geography import ward_codes
 
@@ -247,7 +277,7 @@ def benchmark_text(b: Any) -> str:
     rows = [
         [
             r.name,
-            fmt_estimate(r.rate, 1),
+            fmt_estimate(r.rate, 1, non_negative=True),
             r.rank.label,
             fmt_change(r.change_month),
             fmt_change(r.change_year),
@@ -257,8 +287,8 @@ def benchmark_text(b: Any) -> str:
     ]
     rows.append(
         [
-            COUNTY,
-            fmt_estimate(b.county_rate, 1),
+            county_label(b.coverage),
+            fmt_estimate(b.county_rate, 1, non_negative=True),
             "",
             fmt_change(b.county_change_month),
             fmt_change(b.county_change_year),
@@ -266,7 +296,7 @@ def benchmark_text(b: Any) -> str:
         ]
     )
     head = (
-        f"{b.title} per 1,000 households, {b.month} (rank 1 = highest need; * = interval excludes zero; "
+        f"{b.title} per 1,000 dwellings, {b.month} (rank 1 = highest need; * = interval excludes zero; "
         f"changes vs {b.previous_month or 'n/a'} and {b.year_ago or 'n/a'})"
     )
     return (
@@ -282,6 +312,8 @@ def benchmark_text(b: Any) -> str:
 @click.option("--month", required=True, help="YYYY-MM")
 @click.option("--epsilon", type=float, help="pure-DP loss at each node (discrete Laplace)")
 @click.option("--rho", type=float, help="zCDP loss at each node (discrete Gaussian)")
+@purpose_option
+@yes_option
 @json_option
 @grpc_errors
 def benchmark_command(
@@ -289,6 +321,8 @@ def benchmark_command(
     month: str,
     epsilon: float | None,
     rho: float | None,
+    purpose: str,
+    yes: bool,
     as_json: bool,
     address: str,
     pki_dir: Path | None,
@@ -296,22 +330,29 @@ def benchmark_command(
     server_name: str | None,
     plaintext: bool,
 ) -> None:
-    """Districts per 1,000 households with ranks, change on month and year, and the gap to the county."""
+    """Districts per 1,000 dwellings (VOA 2025) with ranks, change on month and year, and the gap to the county."""
     from analysis.district_benchmarks import benchmark
+    from analysis.federated import shift_month
     from analysis.indicators import UnknownIndicatorError
 
     if (epsilon is None) == (rho is None):
         raise click.ClickException("give exactly one of --epsilon or --rho")
     c = connect(address, pki_dir, identity, server_name, plaintext)
+    held = c.months()
+    # One query over the month, the month before and a year before (those held): k months cost k times.
+    asked = [m for m in (month, shift_month(month, -1), shift_month(month, -12)) if m in held]
+    confirm_spend(f"{loss_text(epsilon, rho)} for each of {len(asked)} months ({', '.join(asked)})", yes)
     try:
-        b = benchmark(c.submit, indicator_name, month, epsilon=epsilon, rho=rho, held=c.months())
+        b = benchmark(with_purpose(c.submit, purpose), indicator_name, month, epsilon=epsilon, rho=rho, held=held)
     except (ValueError, UnknownIndicatorError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         echo_json(b)
+        finish(coverage_code(b.coverage))
         return
     click.echo(benchmark_text(b))
     click.echo(f"\n{charged_line(b.charged_rho)}")
+    finish(coverage_code(b.coverage))
 
 
 def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
@@ -323,10 +364,10 @@ def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
     def row(name: str, a: Any) -> list[str]:
         return [
             name,
-            fmt_estimate(a.pc_households),
-            fmt_estimate(a.pc_value, 0, "£"),
-            fmt_estimate(a.fsm_households),
-            fmt_estimate(a.fsm_children),
+            fmt_estimate(a.pc_households, non_negative=True),
+            fmt_estimate(a.pc_value, 0, "£", non_negative=True),
+            fmt_estimate(a.fsm_households, non_negative=True),
+            fmt_estimate(a.fsm_children, non_negative=True),
         ]
 
     areas = t.wards if by_ward else t.districts
@@ -339,7 +380,7 @@ def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
         )
         for a in areas
     ]
-    rows.append(row(COUNTY, t.county))
+    rows.append(row(county_label(t.coverage), t.county))
     head = (
         f"Unclaimed support, {t.month} (epsilon {t.epsilon:g} in all; Pension Credit gaps clamped at "
         f"£{t.pc_value_upper:,.0f} a household)"
@@ -367,12 +408,16 @@ def unclaimed_text(t: Any, *, by_ward: bool = False) -> str:
     "--epsilon", type=float, required=True, help="total pure-DP loss at each node, split evenly over the 4 figures"
 )
 @click.option("--by", type=click.Choice(["district", "ward"]), default="district", show_default=True)
+@purpose_option
+@yes_option
 @json_option
 @grpc_errors
 def unclaimed_command(
     month: str,
     epsilon: float,
     by: str,
+    purpose: str,
+    yes: bool,
     as_json: bool,
     address: str,
     pki_dir: Path | None,
@@ -383,13 +428,16 @@ def unclaimed_command(
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
     from analysis.unclaimed import unclaimed
 
+    confirm_spend(f"{loss_text(epsilon, None)} in all for {month}, split over 4 figures", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    t = unclaimed(c.submit, month, epsilon=epsilon, by_ward=by == "ward")
+    t = unclaimed(with_purpose(c.submit, purpose), month, epsilon=epsilon, by_ward=by == "ward")
     if as_json:
         echo_json(t)
+        finish(coverage_code(t.coverage))
         return
     click.echo(unclaimed_text(t, by_ward=by == "ward"))
     click.echo(f"\n{charged_line(t.charged_rho)}")
+    finish(coverage_code(t.coverage))
 
 
 @click.command("report")
@@ -397,22 +445,23 @@ def unclaimed_command(
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="the HTML file to write")
 @click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)")
 @click.option("--base-month", default=None, help="index = 100 here (default: the first month held)")
-@click.option("--campaign", default=None, help="include this campaign's results")
+@click.option("--campaign", default=None, help="include this campaign's stored results")
 @click.option(
     "--benchmark-epsilon",
     type=float,
     default=1.0,
     show_default=True,
-    help="for the crisis benchmark (free if already asked at this epsilon)",
+    help="which stored crisis benchmark to show (the one asked at this epsilon)",
 )
 @click.option(
     "--unclaimed-epsilon",
     type=float,
     default=2.0,
     show_default=True,
-    help="for unclaimed support (free if already asked at this epsilon)",
+    help="which stored unclaimed-support figures to show (those asked at this epsilon)",
 )
 @click.option("--campaign-epsilon", type=float, default=1.0, show_default=True)
+@json_option
 @grpc_errors
 def report_command(
     out: Path,
@@ -422,14 +471,18 @@ def report_command(
     benchmark_epsilon: float,
     unclaimed_epsilon: float,
     campaign_epsilon: float,
+    as_json: bool,
     address: str,
     pki_dir: Path | None,
     identity: str | None,
     server_name: str | None,
     plaintext: bool,
 ) -> None:
-    """Write the county report as one self-contained HTML file and print its path."""
-    path = write_report(
+    """Write the county report as one self-contained HTML file from stored results only (spends nothing).
+
+    Figures not asked yet are gaps, marked in the report and listed here with the command that asks them;
+    the exit code is then 3 (partial)."""
+    path, gaps = write_report(
         connect(address, pki_dir, identity, server_name, plaintext),
         out,
         month=month,
@@ -439,7 +492,13 @@ def report_command(
         unclaimed_epsilon=unclaimed_epsilon,
         campaign_epsilon=campaign_epsilon,
     )
-    click.echo(str(path))
+    if as_json:
+        echo_json({"path": str(path), "complete": not gaps, "gaps": gaps})
+    else:
+        click.echo(str(path))
+        for gap in gaps:
+            click.echo(f"gap: {gap}", err=True)
+    finish(PARTIAL if gaps else OK)
 
 
 def write_report(
@@ -452,14 +511,14 @@ def write_report(
     benchmark_epsilon: float = 1.0,
     unclaimed_epsilon: float = 2.0,
     campaign_epsilon: float = 1.0,
-) -> Path:
-    """Assemble the report's data from the analyses and the nodes' budgets, write it, return its absolute path."""
+) -> tuple[Path, list[str]]:
+    """Assemble the report from stored results and the nodes' budgets (never spends), write it; return its
+    absolute path and the figures missing from the store."""
     from analysis.county_report import report_data
     from report.render import render_report
 
     months = c.months()
     data = report_data(
-        c.submit,
         c.fetch,
         c.budgets,
         months=months,
@@ -473,4 +532,4 @@ def write_report(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(data), encoding="utf-8")
-    return out.resolve()
+    return out.resolve(), list(data.gaps)

@@ -16,11 +16,14 @@ from typing import Any
 import click
 
 from analysis.campaigns import CAMPAIGN_INDICATORS as RESULT_INDICATORS
-from analysis.campaigns import campaign_figures
+from analysis.campaigns import campaign_figures, possible_campaign_figures
 from analysis.client import coordinator_stub
-from cli.errors import grpc_errors
-from cli.options import connection_options, endpoint, json_option
+from analysis.coverage import combined, coverage_of
+from cli.errors import OK, PARTIAL, REFUSED, UNREACHABLE, finish, grpc_errors
+from cli.options import connection_options, districts_option, endpoint, json_option
+from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
+from reference.geography import COUNTY_NAME
 
 RESULT_HEADERS = ("households targeted", "contacted", "claimed", "£ a year gained")
 
@@ -132,11 +135,15 @@ def campaign_create(
 
 @campaign.command("list")
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
-def campaign_list(config_path: Path) -> None:
+@json_option
+def campaign_list(config_path: Path, as_json: bool) -> None:
     """The district's campaigns with exact progress (local figures, for the district's team)."""
     from cli.render import table
 
     _, store = _open(config_path)
+    if as_json:
+        click.echo(json.dumps([campaign_progress_json(p) for p in store.progress()], indent=2))
+        return
     rows = [
         [
             p.campaign.name,
@@ -161,6 +168,22 @@ def campaign_list(config_path: Path) -> None:
             right=(3, 4, 5, 6),
         )
     )
+
+
+def campaign_progress_json(p: Any) -> dict[str, object]:
+    """One campaign's local progress as JSON (exact figures: the district's own, never sent anywhere)."""
+    c = p.campaign
+    return {
+        "name": c.name,
+        "target": c.target,
+        "month": c.month,
+        "households": c.households,
+        "contacted": p.contacted,
+        "claimed": p.claimed,
+        "gained_annual": p.gained_annual,
+        "created_at": c.created_at,
+        "created_by": c.created_by,
+    }
 
 
 @campaign.command("outcome")
@@ -251,14 +274,16 @@ def _yes(flag: bool) -> str:
     required=True,
     help="privacy loss per figure (four figures: each district is charged four times)",
 )
-@click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)")
-@click.option("--district", "districts", multiple=True, help="ONS code; default all districts")
+@purpose_option
+@yes_option
+@districts_option
 @json_option
 @grpc_errors
 def campaign_results_command(
     name: str,
     epsilon: float,
     purpose: str,
+    yes: bool,
     districts: tuple[str, ...],
     as_json: bool,
     address: str,
@@ -275,11 +300,15 @@ def campaign_results_command(
         validate_name(name)
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from None
+    confirm_spend(f"{loss_text(epsilon, None)} in all, split over {len(RESULT_INDICATORS)} figures", yes)
     stub = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext))
     # The total epsilon, split across the figures.
-    results = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), name, epsilon, purpose, districts)
+    released = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), name, epsilon, purpose, districts)
+    results = possible_campaign_figures(released)
+    code = results_exit_code(results)
     if as_json:
         click.echo(json.dumps({i: json.loads(to_json(results[i])) for i in RESULT_INDICATORS}, indent=2))
+        finish(code)
         return
     click.echo(
         f"Campaign {name}: differentially private results (epsilon {epsilon:g} in all, split over "
@@ -290,14 +319,27 @@ def campaign_results_command(
     if missing:
         click.echo("\nNot included:")
         click.echo("\n".join(f"  {d}: {why}" for d, why in missing.items()))
+    finish(code)
+
+
+def results_exit_code(results: Mapping[str, coordinator_pb2.FederatedResult]) -> int:
+    """0 when every district answered every figure; 3 when some did; 5 or 4 when none did (unreachable/refused)."""
+    outcomes = [d for r in results.values() for d in r.districts]
+    if all(d.answered for d in outcomes):
+        return OK
+    if any(d.answered for d in outcomes):
+        return PARTIAL
+    refused = {"RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT"}
+    return REFUSED if any(d.error_code in refused for d in outcomes) else UNREACHABLE
 
 
 def results_table(results: Mapping[str, coordinator_pb2.FederatedResult]) -> str:
     """One row per answering district, then the county: each figure as 'estimate (low to high)'."""
     from cli.render import area_name, table
 
-    answered = {d.district_name for r in results.values() for d in r.districts if d.answered}
-    county = f"Kent ({len(answered)} district{'s' if len(answered) != 1 else ''} with the campaign)"
+    covers = [coverage_of(r).month(m.month) for r in results.values() for m in r.coverage.months]
+    cover = combined([c for c in covers if c is not None])
+    county = cover.label() if cover is not None else COUNTY_NAME
     areas: dict[str, dict[str, query_pb2.Cell]] = {}
     for ind in RESULT_INDICATORS:
         for cell in results[ind].cells:

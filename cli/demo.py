@@ -144,7 +144,7 @@ def run_demo(
             click.echo(budget_table(list(budgets.nodes)))
             step("The county report: one self-contained HTML file")
             before = _county_spent(stub)
-            written = write_report(
+            written, _ = write_report(
                 coordinator,
                 report_path or Path("lsi-report.html"),
                 month=END_MONTH,
@@ -298,7 +298,7 @@ def _analyses(c: CoordinatorClient) -> None:
     for note in series.notes:
         click.echo(f"   note: {note}")
 
-    step(f"District benchmark: households in crisis per 1,000 households, epsilon {BENCHMARK_EPSILON:g}")
+    step(f"District benchmark: households in crisis per 1,000 dwellings, epsilon {BENCHMARK_EPSILON:g}")
     click.echo(
         benchmark_text(benchmark(c.submit, "households_in_crisis", END_MONTH, epsilon=BENCHMARK_EPSILON, held=months))
     )

@@ -12,15 +12,37 @@ from cli.analysis_cmd import benchmark_command, index, report_command, unclaimed
 from cli.campaign_cmd import campaign
 from cli.dashboard_cmd import dashboard
 from cli.demo_cmd import demo
+from cli.errors import EXIT_CODES_HELP, explain
 from cli.governance_cmd import audit, budget
 from cli.query_cmd import indicators, query, status
 from cli.server_cmd import coordinator, node
 from cli.setup_cmd import pki, synth
 
 
-@click.group()
+class Lsi(click.Group):
+    """The root group: a failure no command caught is one line naming the problem, unless --debug."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            failure = explain(exc)
+            raise _failed(failure.exit_code)(f"{failure.message} (run with --debug for the traceback)") from None
+
+
+def _failed(code: int) -> type[click.ClickException]:
+    return type("Failed", (click.ClickException,), {"exit_code": code})
+
+
+@click.group(cls=Lsi, epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="kent-lsi", message="lsi %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="log more")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="show the full traceback when a command fails")
+def main(verbose: bool, debug: bool) -> None:
     """Federated Living Standards Index: private county-wide insight from district household data."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -27,6 +27,7 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                 click.option(
                     "--address",
                     envvar="LSI_COORDINATOR",
+                    show_envvar=True,
                     default="127.0.0.1:50050",
                     show_default=True,
                     help="host:port of the coordinator (or of a node, for IG officer commands)",
@@ -35,13 +36,22 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                     "--pki",
                     "pki_dir",
                     envvar="LSI_PKI",
+                    show_envvar=True,
                     type=click.Path(path_type=Path),
                     help="folder with ca.crt and your certificate and key",
                 ),
-                click.option("--identity", envvar="LSI_IDENTITY", help="your certificate's name in the PKI folder"),
+                click.option(
+                    "--identity",
+                    envvar="LSI_IDENTITY",
+                    show_envvar=True,
+                    help="your certificate's name in the PKI folder",
+                ),
                 click.option(
                     "--server-name",
+                    envvar="LSI_SERVER_NAME",
+                    show_envvar=True,
                     default=default_server,
+                    show_default=True,
                     help="name on the server's certificate, when it is not the address's host",
                 ),
                 plaintext_option,
@@ -49,6 +59,57 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
         )
 
     return decorate
+
+
+def _district_codes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from reference.geography import UnknownDistrictError, district_named
+
+    try:
+        return tuple(district_named(v).code for v in value)
+    except UnknownDistrictError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+districts_option = click.option(
+    "--district",
+    "districts",
+    multiple=True,
+    callback=_district_codes,
+    help="district name or ONS code, e.g. Thanet or E07000114 (repeatable); default all districts",
+)
+
+
+def _one_district(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return _district_codes(ctx, param, (value,))[0] if value else None
+
+
+node_district_option = click.option(
+    "--district",
+    "node_district",
+    callback=_one_district,
+    help="a district's node by name or ONS code, found in the coordinator's registry at --address",
+)
+
+
+def node_endpoint(target: Endpoint, district_code: str | None) -> Endpoint:
+    """Where a node-only command goes: --address itself, or the named district's node from the registry."""
+    if district_code is None:
+        return target
+    from analysis.client import coordinator_stub
+    from cli.errors import INVALID_INPUT, fail
+    from protos.lsi.v1 import coordinator_pb2
+
+    nodes = coordinator_stub(target).Nodes(coordinator_pb2.NodesRequest(), timeout=30).nodes
+    found = next((n for n in nodes if n.district_code == district_code), None)
+    if found is None:
+        fail(f"{district_code} is not registered at the coordinator at {target.address}", INVALID_INPUT)
+    if ":" not in found.address:
+        fail(
+            f"{found.district_name}'s node is outbound-only (it accepts no calls from the county network): "
+            "give the address it listens on for its IG officers with --address, without --district",
+            INVALID_INPUT,
+        )
+    return Endpoint(found.address, target.pki_dir, target.identity, found.certificate_name, target.plaintext)
 
 
 def with_options(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:

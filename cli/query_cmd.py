@@ -9,11 +9,13 @@ import click
 
 from analysis.client import Endpoint, coordinator_stub
 from analysis.indicators import Indicator
+from analysis.possible import possible_values
 from analysis.queries import build_query, indicator_query
-from cli.errors import fail, grpc_errors
+from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
-from cli.options import connection_options, endpoint, json_option, with_options
+from cli.options import connection_options, districts_option, endpoint, json_option, with_options
 from cli.render import charges_table, result_table, to_json
+from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from protos.serde import MeasureKind, Mechanism, measure_to_wire
 
@@ -67,9 +69,10 @@ def query_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 click.option("--rho", type=float, help="privacy loss, zCDP (discrete Gaussian)"),
                 click.option("--accuracy", type=float, help="target: each cell within +/- this, 95% of the time"),
                 click.option("--gaussian", is_flag=True, help="with --accuracy: use the discrete Gaussian"),
-                click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)"),
+                purpose_option,
+                yes_option,
                 click.option("--query-id", default=None, help="idempotency key; a retry with it costs nothing"),
-                click.option("--district", "districts", multiple=True, help="ONS code; default all districts"),
+                districts_option,
                 json_option,
             ],
         )
@@ -129,18 +132,32 @@ def query_from_options(
 
 
 def submit_and_print(
-    where: Endpoint, query: query_pb2.Query, districts: tuple[str, ...], as_json: bool, unit: str = ""
-) -> coordinator_pb2.FederatedResult:
-    """Send a query to the coordinator and print the combined answer."""
+    where: Endpoint,
+    query: query_pb2.Query,
+    districts: tuple[str, ...],
+    as_json: bool,
+    unit: str = "",
+    *,
+    yes: bool = False,
+) -> None:
+    """State the cost, send a query to the coordinator and print the combined answer (exit 3 when partial)."""
+    loss = query.privacy
+    cost = loss_text(
+        loss.epsilon if loss.HasField("epsilon") else None,
+        loss.rho if loss.HasField("rho") else None,
+        loss.target_accuracy if loss.HasField("target_accuracy") else None,
+    )
+    confirm_spend(f"{cost} {months_text(list(query.months))}", yes)
     stub = coordinator_stub(where)
     result = stub.Submit(coordinator_pb2.FederatedQuery(query=query, districts=list(districts)), timeout=120)
+    shown = possible_values(result)
     if as_json:
-        click.echo(to_json(result))
+        click.echo(to_json(shown))
     else:
-        click.echo(result_table(result, unit))
+        click.echo(result_table(shown, unit))
         click.echo("")
-        click.echo(charges_table(result))
-    return result
+        click.echo(charges_table(shown))
+    finish(OK if result.complete else PARTIAL)
 
 
 @click.group()
@@ -165,6 +182,7 @@ def query_count(
     accuracy,
     gaussian,
     purpose,
+    yes,
     query_id,
     districts,
     as_json,
@@ -173,7 +191,7 @@ def query_count(
     q = query_from_options(
         measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id
     )
-    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
+    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes)
 
 
 def _bounded(kind: MeasureKind) -> Callable[..., Any]:
@@ -199,13 +217,14 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
         accuracy,
         gaussian,
         purpose,
+        yes,
         query_id,
         districts,
         as_json,
     ) -> None:
         measure = measure_to_wire(kind, column, lower, upper)
         q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
-        submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json)
+        submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes)
 
     return command
 
@@ -240,6 +259,7 @@ def query_indicator(
     accuracy,
     gaussian,
     purpose,
+    yes,
     query_id,
     districts,
     as_json,
@@ -260,6 +280,7 @@ def query_indicator(
         districts,
         as_json,
         unit="£" if ind.unit.startswith("£") else "",
+        yes=yes,
     )
 
 
@@ -299,23 +320,26 @@ def indicators(as_json: bool) -> None:
 @json_option
 @grpc_errors
 def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
-    """Which district nodes the coordinator can reach, and what they hold."""
+    """Which district nodes the coordinator can reach, and what they hold (exit 5 when any is down)."""
     from cli.render import table
 
     result = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).Nodes(
         coordinator_pb2.NodesRequest(), timeout=30
     )
+    down = OK if all(n.serving for n in result.nodes) else UNREACHABLE
     if as_json:
         click.echo(to_json(result))
+        finish(down)
         return
     rows = [
         [
             n.district_name,
             n.address,
-            "serving" if n.serving else "NOT SERVING",
+            "serving" if n.serving else click.style("NOT SERVING", fg="red", bold=True),
             f"{n.months[0]} to {n.months[-1]}" if n.months else "-",
             n.detail,
         ]
         for n in result.nodes
     ]
     click.echo(table(["district", "address", "state", "months", "detail"], rows))
+    finish(down)

@@ -6,11 +6,13 @@ import functools
 import json
 from collections.abc import Iterable, Sequence
 
+import click
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
+from analysis.coverage import Coverage, coverage_of
 from protos.lsi.v1 import coordinator_pb2, query_pb2
-from reference.geography import all_wards, district
+from reference.geography import COUNTY_NAME, all_wards, district
 
 LEVEL_ORDER = {query_pb2.Cell.GROUP: 0, query_pb2.Cell.DISTRICT: 1, query_pb2.Cell.COUNTY: 2}
 
@@ -23,11 +25,16 @@ def to_json(message: Message) -> str:
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> str:
     """A plain text table; columns listed in `right` are right-aligned."""
     rows = [list(r) for r in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = [max([len(h)] + [len(click.unstyle(r[i])) for r in rows]) for i, h in enumerate(headers)]
+
+    def pad(text: str, width: int, to_right: bool) -> str:
+        # Colour codes take no room on the screen: pad by the visible length.
+        room = " " * max(0, width - len(click.unstyle(text)))
+        return room + text if to_right else text + room
 
     def line(cells: Sequence[str]) -> str:
         pairs = enumerate(zip(cells, widths, strict=True))
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in pairs)
+        return "  ".join(pad(c, w, i in right) for i, (c, w) in pairs)
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
@@ -41,9 +48,11 @@ def number(value: float, unit: str = "") -> str:
     return f"{value:,.0f}"
 
 
-def area_name(cell: query_pb2.Cell) -> str:
+def area_name(cell: query_pb2.Cell, cover: Coverage | None = None) -> str:
+    """The area a cell describes; a county cell says which districts it covers for its month."""
     if cell.level == query_pb2.Cell.COUNTY:
-        return "Kent (12 districts)"
+        month = cell.keys[0].value if cell.keys else ""
+        return cover.label(month) if cover is not None else COUNTY_NAME
     name = _district_name(cell.district_code)
     ward = next((k.value for k in cell.keys if k.column == "ward_code"), None)
     if ward and cell.level == query_pb2.Cell.GROUP:
@@ -66,14 +75,15 @@ def _ward_names() -> dict[str, str]:
 def result_table(result: coordinator_pb2.FederatedResult, unit: str = "") -> str:
     """The combined answer: each cell with its 95% interval, then districts that did not answer."""
     query = result.query
+    cover = coverage_of(result) if result.HasField("coverage") else None
     months = {k.value for c in result.cells for k in c.keys if k.column == "month"}
     extra = [g for g in query.group_by if g != "ward_code"]
     headers = ["area"] + extra + (["month"] if len(months) > 1 else []) + ["estimate", "95% interval", ""]
-    cells = sorted(result.cells, key=lambda c: (LEVEL_ORDER.get(c.level, 3), area_name(c), _key_text(c)))
+    cells = sorted(result.cells, key=lambda c: (LEVEL_ORDER.get(c.level, 3), area_name(c, cover), _key_text(c)))
     rows = []
     for c in cells:
         keys = {k.column: k.value for k in c.keys}
-        row = [area_name(c)] + [keys.get(g, "all") for g in extra] + ([keys["month"]] if len(months) > 1 else [])
+        row = [area_name(c, cover)] + [keys.get(g, "all") for g in extra] + ([keys["month"]] if len(months) > 1 else [])
         if c.suppressed:
             row += ["suppressed", "(below the minimum published cell)", ""]
         else:
@@ -89,7 +99,24 @@ def result_table(result: coordinator_pb2.FederatedResult, unit: str = "") -> str
     if missing:
         out.append("\nNot included (did not answer):")
         out += [f"  {d.district_name}: {d.error_code} {d.error}" for d in missing]
+    if cover is not None:
+        out += coverage_lines(cover)
     return "\n".join(out)
+
+
+def coverage_lines(cover: Coverage) -> list[str]:
+    """What the county figures cover, month by month, and any withheld below the quorum."""
+    lines = ["", "Coverage:" + (" (latest month meeting the quorum)" if cover.latest else "")]
+    for m in cover.months:
+        lines.append(f"  {m.month}: {m.label()}, {m.dwelling_share:.0%} of dwellings")
+        if m.withheld:
+            lines.append(f"    {m.withheld}")
+    if not cover.complete:
+        # click.echo drops the colour when the output is piped or redirected.
+        lines.append(
+            click.style("  PARTIAL: not every registered district contributed to every month asked.", fg="yellow")
+        )
+    return lines
 
 
 def _key_text(c: query_pb2.Cell) -> str:
@@ -104,7 +131,7 @@ def charges_table(result: coordinator_pb2.FederatedResult) -> str:
             rows.append([d.district_name, "-", "-", "did not answer"])
             continue
         b = d.budget
-        charged = "replayed, no charge" if d.replayed else f"rho {d.charge.rho:.4f} (eps {d.charge.epsilon:.2f})"
+        charged = "replayed, no charge" if d.replayed else f"rho {d.charge.rho:.4f} ({epsilon_text(d.charge)})"
         rows.append(
             [
                 d.district_name,
@@ -114,6 +141,11 @@ def charges_table(result: coordinator_pb2.FederatedResult) -> str:
             ]
         )
     return table(["district", "charged", "budget left", "as (eps, delta)"], rows)
+
+
+def epsilon_text(charge: query_pb2.Charge) -> str:
+    """A charge as epsilon, always with the delta it holds at (the same spend reads the same everywhere)."""
+    return f"eps {charge.epsilon:.3f} at delta {charge.delta:g}"
 
 
 def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:

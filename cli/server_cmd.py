@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cli.errors import fail
+from cli.errors import INVALID_INPUT, fail
 from cli.node_admin import accept_node, node_policy_sync, node_recover
 from cli.options import plaintext_option
 
@@ -59,6 +59,36 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
         err=True,
     )
     serve_forever(server, health_servicer)
+
+
+@node.command("check")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path, exists=True))
+def node_check(config_path: Path) -> None:
+    """Validate a district's configuration and data without serving, printing every problem (exit 2 if any).
+
+    Row-level problems name the file, row, field and reason: this runs on the district's own machine."""
+    from node.config import load_node_config
+    from node.loader import DataError, describe, load_district, unmatched_files
+
+    config = load_node_config(config_path)
+    problems = unmatched_files(config.data_dir) if config.data_dir.is_dir() else []
+    try:
+        snapshots = load_district(config.data_dir, config.district_code, strict=False)
+    except DataError as exc:
+        problems.append(str(exc))
+        snapshots = {}
+    for snapshot in snapshots.values():
+        problems += [describe(snapshot.source, q) for q in snapshot.quarantined]
+    for path in (config.policy, config.audit_key):
+        if not path.exists():
+            problems.append(f"{path}: not found (named in {config_path})")
+    held = ", ".join(snapshots) or "none"
+    click.echo(f"{config_path}: district {config.district_code}, months held: {held}")
+    for problem in problems:
+        click.echo(f"  problem: {problem}")
+    if problems:
+        fail(f"{len(problems)} problem(s) found; fix them and run `lsi node check` again", INVALID_INPUT)
+    click.echo("no problems found")
 
 
 @click.group()

@@ -7,8 +7,9 @@ coordinator load its file without importing the node's package. Files are writte
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import tomli_w
@@ -18,6 +19,15 @@ from security.tls import TlsFiles
 
 class ConfigError(ValueError):
     """A configuration file a server cannot start from."""
+
+
+def check_keys(section: Mapping[str, object], known: Sequence[str], path: Path, where: str) -> None:
+    """Refuse a key the section does not have (a misspelling would otherwise be ignored), suggesting the nearest."""
+    for key in section:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"{path}: [{where}] has an unknown key {key!r}{hint}")
 
 
 def read_toml(path: Path) -> dict:

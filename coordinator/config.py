@@ -19,6 +19,18 @@ class AnalystLimits:
     concurrent: int = 64
 
 
+@dataclass(frozen=True)
+class Quorum:
+    """The least coverage a county figure needs: this many districts, holding this share of registered dwellings."""
+
+    districts: int = 1
+    dwelling_share: float = 0.0
+
+    def met(self, contributing: int, share: float) -> bool:
+        """Whether a month with `contributing` districts holding `share` of dwellings may be published."""
+        return contributing >= self.districts and share + 1e-12 >= self.dwelling_share
+
+
 DIAL = "dial"
 OUTBOUND = "outbound"
 MODES = (DIAL, OUTBOUND)
@@ -47,6 +59,7 @@ class CoordinatorConfig:
     nodes: tuple[NodeEntry, ...]
     tls: TlsFiles | None
     limits: AnalystLimits = AnalystLimits()
+    quorum: Quorum = Quorum()
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -57,6 +70,8 @@ class CoordinatorConfig:
             "analyst_rate_per_second": self.limits.rate_per_second,
             "analyst_burst": self.limits.burst,
             "analyst_concurrent": self.limits.concurrent,
+            "quorum_districts": self.quorum.districts,
+            "quorum_dwelling_share": self.quorum.dwelling_share,
         }
         return {
             "coordinator": section,
@@ -103,6 +118,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         burst=int(_number(section, "analyst_burst", AnalystLimits.burst, path)),
         concurrent=int(_number(section, "analyst_concurrent", AnalystLimits.concurrent, path)),
     )
+    quorum = _quorum(section, len(nodes), path)
     return CoordinatorConfig(
         listen=str(section.get("listen", "127.0.0.1:50050")),
         state_db=base / str(section.get("state_db", "coordinator.sqlite")),
@@ -110,7 +126,24 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         nodes=tuple(nodes),
         tls=tls_section(tls, base, path) if tls else None,
         limits=limits,
+        quorum=quorum,
     )
+
+
+def _quorum(section: dict, registered: int, path: Path) -> Quorum:
+    """The quorum keys, checked against the registry (a quorum no registry can meet is a mistake)."""
+    count = section.get("quorum_districts", Quorum.districts)
+    share = section.get("quorum_dwelling_share", Quorum.dwelling_share)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= registered:
+        raise ConfigError(
+            f"{path}: [coordinator] quorum_districts must be a whole number from 1 to the {registered} "
+            f"registered districts, got {count!r}"
+        )
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise ConfigError(
+            f"{path}: [coordinator] quorum_dwelling_share must be a share from 0 to 1 (e.g. 0.75), got {share!r}"
+        )
+    return Quorum(count, float(share))
 
 
 def _number(section: dict, key: str, default: float, path: Path) -> float:

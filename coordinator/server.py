@@ -18,7 +18,8 @@ from common.limits import MAX_DEADLINE_SECONDS, MAX_QUERY_ID, LimitExceeded, che
 from coordinator.access import as_seen_by, budget_for, may_read_result
 from coordinator.admission import RETRY_AFTER_KEY, Admission, Refused
 from coordinator.combine import combine
-from coordinator.config import OUTBOUND, AnalystLimits, CoordinatorConfig
+from coordinator.config import OUTBOUND, AnalystLimits, CoordinatorConfig, Quorum
+from coordinator.coverage import coverage, latest_quorate_month, withhold_below_quorum
 from coordinator.fanout import NodePool, NodeReply
 from coordinator.outbound import Session, StreamLink
 from coordinator.receipts import ReceiptBook, check_receipts
@@ -62,8 +63,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         *,
         plaintext: bool = False,
         limits: AnalystLimits | None = None,
+        quorum: Quorum | None = None,
     ) -> None:
         self.pool = pool
+        self.quorum = quorum or Quorum()
         self.tls = tls
         self.results = results
         self.deadline = deadline
@@ -107,17 +110,27 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         query.query_id = query.query_id or str(uuid.uuid4())
         query.analyst = analyst
         stored = self.results.get(query.query_id)
-        if stored is not None and not same_question(stored.query, query):
+        if stored is not None and not same_question(as_asked(stored), query):
             context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,
                 f"query id {query.query_id[:MAX_QUERY_ID]!r} was already used for a different query; "
                 "use a new id for a new question",
             )
-        if stored is not None and stored.complete:
+        if stored is not None and all(d.answered for d in stored.districts):
             return as_replay(as_seen_by(stored, query))
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"districts: {', '.join(unknown)} not registered")
+        # "Latest" is resolved here, once, so every district answers for the same month; a retry keeps it.
+        latest = stored.coverage.latest if stored is not None else not query.months and not query.dataset
+        if stored is not None:
+            query.months[:] = stored.query.months
+        elif latest:
+            month = self._latest_month(codes, deadline)
+            # No district said what it holds (all down, or out of time): ask as before, each node's own latest;
+            # coverage then says month by month who answered.
+            query.months[:] = [month] if month else []
+            latest = month is not None
         replies = check_receipts(
             self.receipts,
             self.pool,
@@ -128,17 +141,30 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         )
         _abort_on_shared_refusal(context, replies)
         answered = [r.message for r in replies if r.message is not None]
+        cover = coverage(query.months, list(self.pool.nodes), replies, self.quorum, latest=latest)
         result = coordinator_pb2.FederatedResult(
             query_id=query.query_id,
             query=query,
-            cells=combine(query, answered),
+            cells=withhold_below_quorum(combine(query, answered), cover),
             districts=[_outcome(r) for r in replies],
-            complete=len(answered) == len(replies),
+            complete=cover.complete,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            coverage=cover,
         )
         self.results.put(result)
         log.info("query %s by %s: %d of %d districts", query.query_id, analyst, len(answered), len(replies))
         return result
+
+    def _latest_month(self, codes: list[str], deadline: float) -> str | None:
+        """The latest month enough selected districts hold to meet the quorum (else the latest any holds)."""
+        replies = self.pool.call(
+            codes, "Describe", node_pb2.DescribeRequest(), min(deadline, STATUS_DEADLINE_SECONDS), kind="status"
+        )
+        held = {r.entry.district_code: list(r.message.months) for r in replies if r.message is not None}
+        month = latest_quorate_month(held, list(self.pool.nodes), self.quorum)
+        if month is None and any(held.values()):
+            month = max(m for months in held.values() for m in months)
+        return month
 
     def _deadline(self, asked: float, context: grpc.ServicerContext) -> float:
         """Seconds each node has: what the analyst asked (or the default), never past the analyst's own deadline."""
@@ -180,6 +206,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                     if r.message is None
                     else f"{r.message.wards} wards, {len(r.message.months)} months",
                     months=list(r.message.months) if r.message else [],
+                    certificate_name=r.entry.certificate_name,
                 )
                 for r in replies
             ]
@@ -295,6 +322,15 @@ def as_replay(stored: coordinator_pb2.FederatedResult) -> coordinator_pb2.Federa
     return out
 
 
+def as_asked(stored: coordinator_pb2.FederatedResult) -> query_pb2.Query:
+    """The query as the analyst asked it: a "latest" month the coordinator resolved is left unnamed again."""
+    out = query_pb2.Query()
+    out.CopyFrom(stored.query)
+    if stored.coverage.latest:
+        del out.months[:]
+    return out
+
+
 def same_question(a: query_pb2.Query, b: query_pb2.Query) -> bool:
     """Whether two queries ask the same thing, whoever asked and why (the vocabulary's canonical form)."""
     return canonical_query(a) == canonical_query(b)
@@ -349,6 +385,7 @@ def build_server(
         config.tls,
         plaintext=plaintext,
         limits=config.limits,
+        quorum=config.quorum,
     )
     server, port, health_servicer = start_server(
         lambda server: coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server),

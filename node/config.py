@@ -5,10 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import ConfigError, read_toml, relative_path, tls_dict, tls_section, write_toml
+from common.config import ConfigError, check_keys, read_toml, relative_path, tls_dict, tls_section, write_toml
 from security.tls import TlsFiles
 
 DEFAULT_COORDINATOR_NAME = "county-coordinator"
+NODE_KEYS = (
+    "district_code",
+    "listen",
+    "data_dir",
+    "state_db",
+    "policy",
+    "audit_key",
+    "strict_data",
+    "coordinator",
+    "coordinator_name",
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ def load_node_config(path: Path) -> NodeConfig:
     raw = read_toml(path)
     base = path.parent
     node = _section(raw, "node", path)
+    check_keys(raw, ("node", "tls"), path, "file")
+    check_keys(node, NODE_KEYS, path, "node")
     tls = raw.get("tls")
     return NodeConfig(
         district_code=_text(node, "district_code", path),

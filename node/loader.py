@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import pandas as pd
 
 from node.schema import SCHEMA, Column, did_you_mean
 from reference import geography
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])\.(csv|parquet|xlsx)$")
 MAX_LISTED = 10
@@ -313,12 +316,42 @@ def snapshot_files(data_dir: Path) -> dict[str, Path]:
     return by_month
 
 
+def unmatched_files(data_dir: Path) -> list[str]:
+    """Files in a data folder that the snapshot naming rule skips, each with what to do (hidden files ignored)."""
+    out = []
+    for p in sorted(Path(data_dir).iterdir()):
+        if p.name.startswith(".") or SNAPSHOT_NAME.match(p.name):
+            continue
+        fixed = p.name.lower()
+        hint = (
+            f"rename it {fixed}"
+            if SNAPSHOT_NAME.match(fixed)
+            else "name snapshots YYYY-MM.csv, .parquet or .xlsx (e.g. 2025-10.csv)"
+        )
+        out.append(f"{p.name}: skipped, not a snapshot name; {hint}")
+    return out
+
+
 def load_district(data_dir: Path, district_code: str, strict: bool = True) -> dict[str, Snapshot]:
-    """Load every monthly snapshot in a district's folder, keyed by month in date order."""
-    return {
+    """Load every monthly snapshot in a district's folder, keyed by month in date order.
+
+    Skipped files and rows set aside (strict=False) are logged on the node, with file, row, field and reason:
+    the district's own log, never sent to the county."""
+    for problem in unmatched_files(data_dir) if Path(data_dir).is_dir() else []:
+        log.warning("%s: %s", data_dir, problem)
+    snapshots = {
         month: load_snapshot(path, district_code, strict=strict)
         for month, path in sorted(snapshot_files(data_dir).items())
     }
+    for snapshot in snapshots.values():
+        for q in snapshot.quarantined:
+            log.warning("quarantined: %s", describe(snapshot.source, q))
+    return snapshots
+
+
+def describe(path: Path, q: QuarantinedRow) -> str:
+    """A set-aside row as an officer finds it: file, row, field and reason."""
+    return _describe(path, q)
 
 
 def compact(frame: pd.DataFrame) -> pd.DataFrame:

@@ -98,6 +98,7 @@ def running_county(
     policy: Callable[[District], Policy] | None = None,
     mode: str = "dial",
     coordinator_settings: Mapping[str, object] | None = None,
+    before_start: Callable[[Path], None] | None = None,
 ) -> Iterator[RunningCounty]:
     """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process.
 
@@ -105,6 +106,8 @@ def running_county(
     of each."""
     local = LocalCounty(root)
     write_county(local.data_dir, seed=11, scale=scale, months=months, end_month="2025-10")
+    if before_start is not None:
+        before_start(local.data_dir)  # e.g. take a district's latest snapshot away: a district a month behind
     local.prepare_pki()
     everyone = codes or [d.code for d in districts()]
     local.write_configs(policy or policy_with(), outbound=outbound_codes(mode, everyone))

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from analysis.campaigns import campaign_results
+from analysis.client import CoordinatorClient
 from analysis.district_benchmarks import benchmark
 from analysis.federated import Areas
 from analysis.index_refresh import IndexInputs, index_queries, index_series, refresh_index_month
@@ -94,7 +95,7 @@ def test_index_show_reads_stored_refreshes_and_spends_nothing(county: RunningCou
     out = CliRunner().invoke(main, ["index", "show", "--from", BASE, *connection(county)])
     assert out.exit_code == 0, out.output
     assert spent(county) == before
-    assert "Kent (12 districts)" in out.output and "100.0" in out.output and "Ashford" in out.output
+    assert f"Kent, 12 districts in {LATEST}" in out.output and "100.0" in out.output and "Ashford" in out.output
 
 
 def _areas(value: float, ward_value: float | None) -> Areas:
@@ -267,14 +268,37 @@ def test_the_report_command_writes_one_self_contained_html_file_with_the_ward_ma
     submit = submitter(county)
     for m in (BASE, LATEST):
         refresh_index_month(submit, m, rho=RHO)
+    held = CoordinatorClient(county.coordinator_stub()).months()
+    benchmark(submit, "households_in_crisis", LATEST, epsilon=1.0, held=held)
+    unclaimed(submit, LATEST, epsilon=2.0)
+    before = spent(county)
     out_file = tmp_path / "kent.html"
     result = CliRunner().invoke(
         main, ["report", "--out", str(out_file), "--month", LATEST, "--base-month", BASE, *connection(county)]
     )
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(out_file.resolve())
+    assert result.exit_code == 0, result.output + result.stderr
+    assert result.stdout.strip() == str(out_file.resolve())
+    assert spent(county) == before
     page = out_file.read_text()
     assert "<script" not in page.lower() and "<link" not in page.lower()
     coloured = re.findall(r'<path class="ward" data-ward="[^"]+" fill="#', page)
     assert len(coloured) >= 0.9 * sum(len(e.wards) for e in county.engines.values())
     assert "Ashford" in page and "Privacy budget by node" in page
+
+
+def test_the_report_reads_only_stored_results_and_marks_what_was_never_asked(county: RunningCounty, tmp_path) -> None:
+    before = spent(county)
+    out_file = tmp_path / "gaps.html"
+    args = ["report", "--out", str(out_file), "--month", LATEST, "--benchmark-epsilon", "0.123", "--json"]
+    result = CliRunner().invoke(main, [*args, *connection(county)])
+    assert result.exit_code == 3, result.output + result.stderr
+    body = json_of(result.stdout)
+    assert not body["complete"] and any("lsi benchmark" in g and "0.123" in g for g in body["gaps"])
+    assert out_file.exists() and "Benchmark not in your stored results" in out_file.read_text()
+    assert spent(county) == before
+
+
+def json_of(text: str) -> dict:
+    import json
+
+    return json.loads(text)

@@ -159,6 +159,7 @@ def test_the_cli_prints_a_county_table(county: RunningCounty) -> None:
             "on_cts = true",
             "--epsilon",
             "1.0",
+            "--yes",
             "--address",
             county.local.coordinator_address,
             "--pki",
@@ -168,7 +169,7 @@ def test_the_cli_prints_a_county_table(county: RunningCounty) -> None:
         ],
     )
     assert out.exit_code == 0, out.output
-    assert "Kent (12 districts)" in out.output
+    assert "Kent, 12 of 12 districts (all)" in out.output
     assert "Ashford" in out.output and "95% interval" in out.output
 
 
@@ -184,6 +185,7 @@ def test_the_cli_json_output_carries_every_district(county: RunningCounty) -> No
             "on_cts = true",
             "--epsilon",
             "1.0",
+            "--yes",
             "--json",
             "--address",
             county.local.coordinator_address,
@@ -194,7 +196,7 @@ def test_the_cli_json_output_carries_every_district(county: RunningCounty) -> No
         ],
     )
     assert out.exit_code == 0, out.output
-    assert len(json.loads(out.output)["districts"]) == 12
+    assert len(json.loads(out.stdout)["districts"]) == 12
 
 
 def test_over_budget_is_refused_with_the_amounts(tmp_path) -> None:

@@ -183,3 +183,20 @@ def test_a_release_carries_budget_totals_but_not_who_else_spent_it(small: Runnin
     for district in result.districts:
         assert district.budget.total_rho > 0
         assert not district.budget.by_analyst and not district.budget.by_purpose
+
+
+def test_a_node_only_command_finds_the_node_by_district_name_through_the_registry(small: RunningCounty) -> None:
+    ask(small)
+    d = districts()[0]
+    args = ig_args(small, small.local.coordinator_address, COORDINATOR, ig_officer_name(d))
+    out = cli("budget", "show", "--district", d.name, *args)
+    assert out.exit_code == 0, out.output
+    assert f"{d.name}, by purpose" in out.output and ANALYST in out.output  # the node's own breakdown
+    verified = cli("audit", "verify", "--district", d.code, *args)
+    assert verified.exit_code == 0 and "audit log intact" in verified.output
+
+
+def test_a_node_only_command_sent_to_the_coordinator_says_how_to_name_the_node(small: RunningCounty) -> None:
+    d = districts()[0]
+    out = cli("audit", "verify", *ig_args(small, small.local.coordinator_address, COORDINATOR, ig_officer_name(d)))
+    assert out.exit_code != 0 and "--district NAME" in out.output

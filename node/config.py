@@ -19,6 +19,7 @@ NODE_KEYS = (
     "strict_data",
     "coordinator",
     "coordinator_name",
+    "engine",
 )
 
 

@@ -22,6 +22,7 @@ class AnalystLimits:
 DIAL = "dial"
 OUTBOUND = "outbound"
 MODES = (DIAL, OUTBOUND)
+DEFAULT_SECURE_DROPOUTS = 3
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class CoordinatorConfig:
     nodes: tuple[NodeEntry, ...]
     tls: TlsFiles | None
     limits: AnalystLimits = AnalystLimits()
+    # A secure county sum still gives a total when up to this many districts drop out (threshold t = n - d_max).
+    secure_dropouts: int = DEFAULT_SECURE_DROPOUTS
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -57,6 +60,7 @@ class CoordinatorConfig:
             "analyst_rate_per_second": self.limits.rate_per_second,
             "analyst_burst": self.limits.burst,
             "analyst_concurrent": self.limits.concurrent,
+            "secure_dropouts": self.secure_dropouts,
         }
         return {
             "coordinator": section,
@@ -103,6 +107,11 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         burst=int(_number(section, "analyst_burst", AnalystLimits.burst, path)),
         concurrent=int(_number(section, "analyst_concurrent", AnalystLimits.concurrent, path)),
     )
+    dropouts = section.get("secure_dropouts", DEFAULT_SECURE_DROPOUTS)
+    if isinstance(dropouts, bool) or not isinstance(dropouts, int) or dropouts < 0:
+        raise ConfigError(
+            f"{path}: [coordinator] secure_dropouts must be a whole number of districts, 0 or more, got {dropouts!r}"
+        )
     return CoordinatorConfig(
         listen=str(section.get("listen", "127.0.0.1:50050")),
         state_db=base / str(section.get("state_db", "coordinator.sqlite")),
@@ -110,6 +119,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         nodes=tuple(nodes),
         tls=tls_section(tls, base, path) if tls else None,
         limits=limits,
+        secure_dropouts=dropouts,
     )
 
 

@@ -23,6 +23,8 @@ from coordinator.fanout import NodePool, NodeReply
 from coordinator.outbound import Session, StreamLink
 from coordinator.receipts import ReceiptBook, check_receipts
 from coordinator.results import ResultStore
+from coordinator.secure import SecureAbort, pool_fanout, run_round
+from coordinator.secure_query import SecureRefused, abort_status, check_secure_query, secure_outcomes, secure_threshold
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
 from protos.serde import canonical_query
 from reference.geography import district
@@ -62,6 +64,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         *,
         plaintext: bool = False,
         limits: AnalystLimits | None = None,
+        secure_dropouts: int = 3,
     ) -> None:
         self.pool = pool
         self.tls = tls
@@ -70,6 +73,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.plaintext = plaintext
         self.receipts = ReceiptBook(results.path)
         self.admission = Admission(limits or AnalystLimits())
+        self.secure_dropouts = secure_dropouts
+        # Query ids with a secure round under way: a concurrent duplicate would run a second round (new charges).
+        self._secure_running: set[str] = set()
+        self._secure_lock = threading.Lock()
 
     def _caller(self, context: grpc.ServicerContext, *allowed: Role) -> Caller:
         if self.plaintext:
@@ -99,25 +106,32 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         try:
             check_query_sizes(request.query)
             codes = unique_districts(request.districts) or list(self.pool.nodes)
+            if request.secure:
+                check_secure_query(request.query)
         except LimitExceeded as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except SecureRefused as exc:
+            context.abort(grpc.StatusCode[exc.code], str(exc))
         deadline = self._deadline(request.deadline_seconds, context)
         query = query_pb2.Query()
         query.CopyFrom(request.query)
         query.query_id = query.query_id or str(uuid.uuid4())
         query.analyst = analyst
         stored = self.results.get(query.query_id)
-        if stored is not None and not same_question(stored.query, query):
+        if stored is not None and (not same_question(stored.query, query) or stored.secure != request.secure):
             context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,
                 f"query id {query.query_id[:MAX_QUERY_ID]!r} was already used for a different query; "
                 "use a new id for a new question",
             )
-        if stored is not None and stored.complete:
+        # A secure result is final even with dropouts: asking again would be a new round, new noise, new charges.
+        if stored is not None and (stored.complete or stored.secure):
             return as_replay(as_seen_by(stored, query))
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"districts: {', '.join(unknown)} not registered")
+        if request.secure:
+            return self._secure(query, codes, deadline, context)
         replies = check_receipts(
             self.receipts,
             self.pool,
@@ -138,6 +152,54 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         )
         self.results.put(result)
         log.info("query %s by %s: %d of %d districts", query.query_id, analyst, len(answered), len(replies))
+        return result
+
+    def _secure(
+        self, query: query_pb2.Query, codes: list[str], deadline: float, context: grpc.ServicerContext
+    ) -> coordinator_pb2.FederatedResult:
+        """One secure round for a query id not yet answered: the county total only, with who contributed."""
+        try:
+            threshold = secure_threshold(len(codes), self.secure_dropouts)
+        except SecureRefused as exc:
+            context.abort(grpc.StatusCode[exc.code], str(exc))
+        with self._secure_lock:
+            if query.query_id in self._secure_running:
+                context.abort(
+                    grpc.StatusCode.ABORTED,
+                    f"a secure round for query id {query.query_id[:MAX_QUERY_ID]!r} is already under way; "
+                    "retry with the same id once it finishes to read its answer at no charge",
+                )
+            self._secure_running.add(query.query_id)
+        try:
+            # Rechecked under the guard: a round that finished while this call waited is answered from the store.
+            stored = self.results.get(query.query_id)
+            if stored is not None:
+                return as_replay(as_seen_by(stored, query))
+            # Each of the three steps has the per-node deadline (a node doing an aggregate needs it at setup and share).
+            total = run_round(pool_fanout(self.pool, deadline), query, codes, threshold)
+            result = coordinator_pb2.FederatedResult(
+                query_id=query.query_id,
+                query=query,
+                cells=total.cells,
+                districts=secure_outcomes(codes, total, _name),
+                complete=len(total.contributors) == len(codes),
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                secure=True,
+            )
+            self.results.put(result)
+        except SecureAbort as exc:
+            code, message = abort_status(exc)
+            context.abort(grpc.StatusCode[code], message)
+        finally:
+            with self._secure_lock:
+                self._secure_running.discard(query.query_id)
+        log.info(
+            "secure query %s by %s: %d of %d districts contributed",
+            query.query_id,
+            query.analyst,
+            len(total.contributors),
+            len(codes),
+        )
         return result
 
     def _deadline(self, asked: float, context: grpc.ServicerContext) -> float:
@@ -349,6 +411,7 @@ def build_server(
         config.tls,
         plaintext=plaintext,
         limits=config.limits,
+        secure_dropouts=config.secure_dropouts,
     )
     server, port, health_servicer = start_server(
         lambda server: coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server),

@@ -80,3 +80,28 @@ def test_a_secure_mean_or_epsilon_is_refused_naming_the_field(county, query, fie
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert err.value.details().startswith(f"{field}:")
     assert _spent(county) == before
+
+
+def _lsi(county, *args: str):
+    from click.testing import CliRunner
+
+    from cli.local_county import ANALYST
+    from cli.main import main
+
+    connection = ["--address", county.local.coordinator_address, "--pki", str(county.local.pki_dir)]
+    return CliRunner().invoke(main, [*args, *connection, "--identity", ANALYST])
+
+
+def test_the_cli_prints_a_secure_county_total_with_its_contributors(county):
+    out = _lsi(county, "query", "count", "--where", "on_cts = true", "--rho", "0.01", "--secure")
+    assert out.exit_code == 0, out.output
+    assert "Secure aggregate" in out.output and "12 contributing districts" in out.output
+    assert "county total" in out.output and "95% interval" in out.output
+    assert "Ashford" in out.output  # in the charges table only: no district figure
+    assert out.output.count("Kent (12 districts)") == 1
+
+
+def test_the_cli_refuses_a_secure_count_at_an_epsilon_naming_the_flag(county):
+    out = _lsi(county, "query", "count", "--epsilon", "1.0", "--secure")
+    assert out.exit_code != 0
+    assert "privacy.epsilon" in out.output and "Traceback" not in out.output

@@ -105,3 +105,39 @@ def test_the_cli_refuses_a_secure_count_at_an_epsilon_naming_the_flag(county):
     out = _lsi(county, "query", "count", "--epsilon", "1.0", "--secure")
     assert out.exit_code != 0
     assert "privacy.epsilon" in out.output and "Traceback" not in out.output
+
+
+def test_districts_that_dropped_out_are_listed_unanswered_with_the_nodes_reason():
+    from coordinator.secure import SecureTotal
+    from coordinator.secure_query import secure_outcomes
+
+    total = SecureTotal(
+        round_id="r",
+        cells=[],
+        contributors=["A", "B"],
+        charges={"A": query_pb2.Charge(rho=0.01), "B": query_pb2.Charge(rho=0.01)},
+        dropped={"C": "UNAVAILABLE: connection refused"},
+    )
+    out = secure_outcomes(["A", "B", "C"], total, name=str.lower)
+    assert [(d.district_code, d.answered) for d in out] == [("A", True), ("B", True), ("C", False)]
+    assert (out[2].error_code, out[2].error, out[2].district_name) == ("UNAVAILABLE", "connection refused", "c")
+    assert out[0].charge.rho == 0.01
+
+
+def test_too_few_districts_for_the_dropout_margin_are_refused_naming_districts():
+    from coordinator.secure_query import SecureRefused, secure_threshold
+
+    assert secure_threshold(12, 3) == 9
+    with pytest.raises(SecureRefused, match="^districts:"):
+        secure_threshold(4, 3)
+
+
+def test_a_round_that_every_district_refused_at_setup_answers_their_shared_refusal():
+    from coordinator.secure import SecureAbort
+    from coordinator.secure_query import abort_status
+
+    refused = SecureAbort("setup", "stopped", {"A": "INVALID_ARGUMENT: months: 2031-01 not held"})
+    assert abort_status(refused) == ("INVALID_ARGUMENT", "months: 2031-01 not held")
+    dropped = SecureAbort("sum", "stopped at sum", {"A": "UNAVAILABLE: gone", "B": "DEADLINE_EXCEEDED: slow"})
+    code, message = abort_status(dropped)
+    assert code == "UNAVAILABLE" and "A: UNAVAILABLE: gone" in message

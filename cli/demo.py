@@ -51,6 +51,8 @@ CAMPAIGN_EPSILON = 1.0
 QUESTION_EPSILONS = (0.5, 0.5, 0.25, 0.25)
 SURPLUS_RHO = 0.1
 ACCURACY_TARGET = 25
+# The same count asked twice at this rho per district: plainly, then as a secure county total (issue 15).
+SECURE_RHO = 0.02
 
 
 def pure_dp_rho(epsilon: float) -> float:
@@ -68,6 +70,7 @@ def demo_planned_rho() -> float:
         + pure_dp_rho(BENCHMARK_EPSILON)
         + pure_dp_rho(UNCLAIMED_EPSILON)
         + pure_dp_rho(CAMPAIGN_EPSILON)
+        + 2 * SECURE_RHO  # plain and secure; the secure charge's extra term for summed shares is below 1e-9
     )
 
 
@@ -136,6 +139,7 @@ def run_demo(
 
             stub = coordinator_pb2_grpc.CoordinatorStub(channel)
             _questions(stub)
+            _secure_comparison(stub)
             coordinator = CoordinatorClient(stub)
             _analyses(coordinator)
             _campaign(county, stub)
@@ -276,6 +280,39 @@ def _questions(stub) -> None:
         f"   identical answer: {list(again.cells) == list(cts_result.cells)}; "
         f"privacy spent by the retry: rho {_county_spent(stub) - before:g}"
     )
+
+
+def _secure_comparison(stub) -> None:
+    """The same county count at the same rho per district, plain then secure: one mechanism's noise, not twelve."""
+
+    def count(query_id: str) -> query_pb2.Query:
+        return build_query(
+            measure_to_wire("count"),
+            filters=[filter_to_wire("on_cts", "eq", True)],
+            months=[END_MONTH],
+            rho=SECURE_RHO,
+            query_id=query_id,
+            purpose="Council Tax Support caseload for the county, plain and secure",
+        )
+
+    step(f"The county's Council Tax Support caseload at rho {SECURE_RHO:g} per district, plain then secure")
+    plain = stub.Submit(coordinator_pb2.FederatedQuery(query=count("demo-cts-county-plain")), timeout=120)
+    secure = stub.Submit(
+        coordinator_pb2.FederatedQuery(query=count("demo-cts-county-secure"), secure=True), timeout=120
+    )
+    plain_total = next(c for c in plain.cells if c.level == query_pb2.Cell.COUNTY)
+    (secure_total,) = secure.cells
+    contributed = sum(d.answered for d in secure.districts)
+    for label, c in (
+        ("plain (12 districts' noise)", plain_total),
+        (f"secure ({contributed} contributors)", secure_total),
+    ):
+        click.echo(
+            f"   {label:<30} {c.value:>10,.0f}   95% interval {c.ci_low:,.0f} to {c.ci_high:,.0f}"
+            f"   (width {c.ci_high - c.ci_low:,.0f})"
+        )
+    ratio = (plain_total.ci_high - plain_total.ci_low) / (secure_total.ci_high - secure_total.ci_low)
+    click.echo(f"   the secure aggregate's interval is {ratio:.2f}x narrower at the same charge per district")
 
 
 def _analyses(c: CoordinatorClient) -> None:

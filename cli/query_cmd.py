@@ -14,7 +14,7 @@ from analysis.queries import build_query, indicator_query
 from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
 from cli.options import connection_options, districts_option, endpoint, json_option, with_options
-from cli.render import charges_table, result_table, to_json
+from cli.render import charges_table, number, result_table, to_json
 from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from protos.serde import MeasureKind, Mechanism, measure_to_wire
@@ -139,6 +139,7 @@ def submit_and_print(
     unit: str = "",
     *,
     yes: bool = False,
+    secure: bool = False,
 ) -> None:
     """State the cost, send a query to the coordinator and print the combined answer (exit 3 when partial)."""
     loss = query.privacy
@@ -149,15 +150,43 @@ def submit_and_print(
     )
     confirm_spend(f"{cost} {months_text(list(query.months))}", yes)
     stub = coordinator_stub(where)
-    result = stub.Submit(coordinator_pb2.FederatedQuery(query=query, districts=list(districts)), timeout=120)
+    asked = coordinator_pb2.FederatedQuery(query=query, districts=list(districts), secure=secure)
+    result = stub.Submit(asked, timeout=120)
     shown = possible_values(result)
     if as_json:
         click.echo(to_json(shown))
     else:
+        if result.secure:
+            click.echo(secure_summary(shown, unit))
+            click.echo("")
         click.echo(result_table(shown, unit))
         click.echo("")
         click.echo(charges_table(shown))
     finish(OK if result.complete else PARTIAL)
+
+
+def secure_summary(result: coordinator_pb2.FederatedResult, unit: str = "") -> str:
+    """What a secure answer is: its county total(s) and 95% interval, and how many districts it sums."""
+    contributed = sum(d.answered for d in result.districts)
+    lines = [
+        f"Secure aggregate: the county total of {contributed} contributing districts "
+        f"(of {len(result.districts)} asked), with one mechanism's noise; no district figures are released."
+    ]
+    for c in result.cells:
+        label = ", ".join(f"{k.column} {k.value}" for k in c.keys)
+        lines.append(
+            f"  county total{f' ({label})' if label else ''}: {number(c.value, unit)}, "
+            f"95% interval {number(c.ci_low, unit)} to {number(c.ci_high, unit)}"
+        )
+    return "\n".join(lines)
+
+
+secure_option = click.option(
+    "--secure",
+    is_flag=True,
+    help="a secure county total (needs --rho): districts' noise shares are summed unseen, so the county figure "
+    "carries one district's noise, not twelve; no district figures are released",
+)
 
 
 @click.group()
@@ -167,6 +196,7 @@ def query() -> None:
 
 @query.command("count")
 @query_options
+@secure_option
 @grpc_errors
 def query_count(
     address,
@@ -186,19 +216,26 @@ def query_count(
     query_id,
     districts,
     as_json,
+    secure,
 ) -> None:
-    """Count households, e.g. `lsi query count --where 'on_cts = true' --epsilon 1.0`."""
+    """Count households, e.g. `lsi query count --where 'on_cts = true' --epsilon 1.0` (or `--rho 0.01 --secure`)."""
     q = query_from_options(
         measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id
     )
-    submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes)
+    submit_and_print(
+        endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes, secure=secure
+    )
 
 
 def _bounded(kind: MeasureKind) -> Callable[..., Any]:
+    # Only a sum may be secure: a mean is a ratio of two sums, which secure aggregation does not give.
+    maybe_secure: Callable[[Any], Any] = secure_option if kind == "sum" else (lambda fn: fn)
+
     @click.argument("column")
     @click.option("--lower", type=float, required=True, help="each household's value is clamped to at least this")
     @click.option("--upper", type=float, required=True, help="... and at most this")
     @query_options
+    @maybe_secure
     @grpc_errors
     def command(
         column,
@@ -221,10 +258,13 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
         query_id,
         districts,
         as_json,
+        secure=False,
     ) -> None:
         measure = measure_to_wire(kind, column, lower, upper)
         q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
-        submit_and_print(endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes)
+        submit_and_print(
+            endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes, secure=secure
+        )
 
     return command
 

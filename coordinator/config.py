@@ -34,6 +34,7 @@ class Quorum:
 DIAL = "dial"
 OUTBOUND = "outbound"
 MODES = (DIAL, OUTBOUND)
+DEFAULT_SECURE_DROPOUTS = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class CoordinatorConfig:
     tls: TlsFiles | None
     limits: AnalystLimits = AnalystLimits()
     quorum: Quorum = Quorum()
+    # A secure county sum still gives a total when up to this many districts drop out (threshold t = n - d_max).
+    secure_dropouts: int = DEFAULT_SECURE_DROPOUTS
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -72,6 +75,7 @@ class CoordinatorConfig:
             "analyst_concurrent": self.limits.concurrent,
             "quorum_districts": self.quorum.districts,
             "quorum_dwelling_share": self.quorum.dwelling_share,
+            "secure_dropouts": self.secure_dropouts,
         }
         return {
             "coordinator": section,
@@ -119,6 +123,11 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         concurrent=int(_number(section, "analyst_concurrent", AnalystLimits.concurrent, path)),
     )
     quorum = _quorum(section, len(nodes), path)
+    dropouts = section.get("secure_dropouts", DEFAULT_SECURE_DROPOUTS)
+    if isinstance(dropouts, bool) or not isinstance(dropouts, int) or dropouts < 0:
+        raise ConfigError(
+            f"{path}: [coordinator] secure_dropouts must be a whole number of districts, 0 or more, got {dropouts!r}"
+        )
     return CoordinatorConfig(
         listen=str(section.get("listen", "127.0.0.1:50050")),
         state_db=base / str(section.get("state_db", "coordinator.sqlite")),
@@ -127,6 +136,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         tls=tls_section(tls, base, path) if tls else None,
         limits=limits,
         quorum=quorum,
+        secure_dropouts=dropouts,
     )
 
 

@@ -130,6 +130,29 @@ def coverage(
     )
 
 
+def outcome_coverage(
+    months: Sequence[str],
+    registered: Sequence[str],
+    outcomes: Sequence[coordinator_pb2.DistrictOutcome],
+    quorum: Quorum,
+    *,
+    latest: bool = False,
+) -> coordinator_pb2.Coverage:
+    """Coverage from district outcomes alone (a secure round: contributors answered, every month asked)."""
+    released = {o.district_code: set(months) for o in outcomes if o.answered}
+    failures = {o.district_code: (short_reason(o.error_code, o.error), o.error) for o in outcomes if not o.answered}
+    per_month = [month_coverage(m, registered, released, failures, quorum) for m in months]
+    return coordinator_pb2.Coverage(
+        area=COUNTY_NAME,
+        registered=len(registered),
+        months=per_month,
+        complete=bool(per_month) and all(not m.missing for m in per_month),
+        quorum_districts=quorum.districts,
+        quorum_dwelling_share=quorum.dwelling_share,
+        latest=latest,
+    )
+
+
 def withhold_below_quorum(cells: Sequence[query_pb2.Cell], cover: coordinator_pb2.Coverage) -> list[query_pb2.Cell]:
     """The cells without the county cells of months below the quorum (district and group cells all kept)."""
     short = {m.month for m in cover.months if not m.quorate}

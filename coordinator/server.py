@@ -19,11 +19,13 @@ from coordinator.access import as_seen_by, budget_for, may_read_result
 from coordinator.admission import RETRY_AFTER_KEY, Admission, Refused
 from coordinator.combine import combine
 from coordinator.config import OUTBOUND, AnalystLimits, CoordinatorConfig, Quorum
-from coordinator.coverage import coverage, latest_quorate_month, withhold_below_quorum
+from coordinator.coverage import coverage, latest_quorate_month, outcome_coverage, withhold_below_quorum
 from coordinator.fanout import NodePool, NodeReply
 from coordinator.outbound import Session, StreamLink
 from coordinator.receipts import ReceiptBook, check_receipts
 from coordinator.results import ResultStore
+from coordinator.secure import SecureAbort, pool_fanout, run_round
+from coordinator.secure_query import SecureRefused, abort_status, check_secure_query, secure_outcomes, secure_threshold
 from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, node_pb2, query_pb2
 from protos.serde import canonical_query
 from reference.geography import district
@@ -64,6 +66,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         plaintext: bool = False,
         limits: AnalystLimits | None = None,
         quorum: Quorum | None = None,
+        secure_dropouts: int = 3,
     ) -> None:
         self.pool = pool
         self.quorum = quorum or Quorum()
@@ -73,6 +76,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.plaintext = plaintext
         self.receipts = ReceiptBook(results.path)
         self.admission = Admission(limits or AnalystLimits())
+        self.secure_dropouts = secure_dropouts
+        # Query ids with a secure round under way: a concurrent duplicate would run a second round (new charges).
+        self._secure_running: set[str] = set()
+        self._secure_lock = threading.Lock()
 
     def _caller(self, context: grpc.ServicerContext, *allowed: Role) -> Caller:
         if self.plaintext:
@@ -102,21 +109,26 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         try:
             check_query_sizes(request.query)
             codes = unique_districts(request.districts) or list(self.pool.nodes)
+            if request.secure:
+                check_secure_query(request.query)
         except LimitExceeded as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except SecureRefused as exc:
+            context.abort(grpc.StatusCode[exc.code], str(exc))
         deadline = self._deadline(request.deadline_seconds, context)
         query = query_pb2.Query()
         query.CopyFrom(request.query)
         query.query_id = query.query_id or str(uuid.uuid4())
         query.analyst = analyst
         stored = self.results.get(query.query_id)
-        if stored is not None and not same_question(as_asked(stored), query):
+        if stored is not None and (not same_question(as_asked(stored), query) or stored.secure != request.secure):
             context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,
                 f"query id {query.query_id[:MAX_QUERY_ID]!r} was already used for a different query; "
                 "use a new id for a new question",
             )
-        if stored is not None and all(d.answered for d in stored.districts):
+        # A secure result is final even with dropouts: asking again would be a new round, new noise, new charges.
+        if stored is not None and (all(d.answered for d in stored.districts) or stored.secure):
             return as_replay(as_seen_by(stored, query))
         unknown = [c for c in codes if c not in self.pool.nodes]
         if unknown:
@@ -131,6 +143,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             # coverage then says month by month who answered.
             query.months[:] = [month] if month else []
             latest = month is not None
+        if request.secure:
+            return self._secure(query, codes, deadline, context, latest=latest)
         replies = check_receipts(
             self.receipts,
             self.pool,
@@ -165,6 +179,63 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         if month is None and any(held.values()):
             month = max(m for months in held.values() for m in months)
         return month
+
+    def _secure(
+        self,
+        query: query_pb2.Query,
+        codes: list[str],
+        deadline: float,
+        context: grpc.ServicerContext,
+        *,
+        latest: bool = False,
+    ) -> coordinator_pb2.FederatedResult:
+        """One secure round for a query id not yet answered: the county total only, with who contributed."""
+        try:
+            threshold = secure_threshold(len(codes), self.secure_dropouts)
+        except SecureRefused as exc:
+            context.abort(grpc.StatusCode[exc.code], str(exc))
+        with self._secure_lock:
+            if query.query_id in self._secure_running:
+                context.abort(
+                    grpc.StatusCode.ABORTED,
+                    f"a secure round for query id {query.query_id[:MAX_QUERY_ID]!r} is already under way; "
+                    "retry with the same id once it finishes to read its answer at no charge",
+                )
+            self._secure_running.add(query.query_id)
+        try:
+            # Rechecked under the guard: a round that finished while this call waited is answered from the store.
+            stored = self.results.get(query.query_id)
+            if stored is not None:
+                return as_replay(as_seen_by(stored, query))
+            # Each of the three steps has the per-node deadline (a node doing an aggregate needs it at setup and share).
+            total = run_round(pool_fanout(self.pool, deadline), query, codes, threshold)
+            outcomes = secure_outcomes(codes, total, _name)
+            cover = outcome_coverage(query.months, list(self.pool.nodes), outcomes, self.quorum, latest=latest)
+            result = coordinator_pb2.FederatedResult(
+                query_id=query.query_id,
+                query=query,
+                cells=withhold_below_quorum(total.cells, cover),
+                districts=outcomes,
+                complete=cover.complete,
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                secure=True,
+                coverage=cover,
+            )
+            self.results.put(result)
+        except SecureAbort as exc:
+            code, message = abort_status(exc)
+            context.abort(grpc.StatusCode[code], message)
+        finally:
+            with self._secure_lock:
+                self._secure_running.discard(query.query_id)
+        log.info(
+            "secure query %s by %s: %d of %d districts contributed",
+            query.query_id,
+            query.analyst,
+            len(total.contributors),
+            len(codes),
+        )
+        return result
 
     def _deadline(self, asked: float, context: grpc.ServicerContext) -> float:
         """Seconds each node has: what the analyst asked (or the default), never past the analyst's own deadline."""
@@ -386,6 +457,7 @@ def build_server(
         plaintext=plaintext,
         limits=config.limits,
         quorum=config.quorum,
+        secure_dropouts=config.secure_dropouts,
     )
     server, port, health_servicer = start_server(
         lambda server: coordinator_pb2_grpc.add_CoordinatorServicer_to_server(servicer, server),

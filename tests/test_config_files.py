@@ -70,6 +70,7 @@ def test_a_node_config_written_then_loaded_is_the_same_config(tmp_path: Path, co
     nodes=st.lists(
         st.builds(NodeEntry, texts, texts, texts), min_size=1, max_size=4, unique_by=lambda n: n.district_code
     ),
+    dropouts=st.integers(0, 11),
 )
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_a_coordinator_config_written_then_loaded_is_the_same_config(
@@ -79,6 +80,7 @@ def test_a_coordinator_config_written_then_loaded_is_the_same_config(
     state_db: Path,
     tls: TlsFiles | None,
     nodes: list[NodeEntry],
+    dropouts: int,
 ) -> None:
     config = CoordinatorConfig(
         listen=listen,
@@ -86,6 +88,7 @@ def test_a_coordinator_config_written_then_loaded_is_the_same_config(
         deadline_seconds=deadline,
         nodes=tuple(nodes),
         tls=_move_tls(tls, BASE, tmp_path),
+        secure_dropouts=dropouts,
     )
     path = tmp_path / "coordinator.toml"
     write_coordinator_config(config, path)

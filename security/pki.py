@@ -40,6 +40,20 @@ _RESERVED_NAMES = frozenset({"ca", "crl", "revoked"})
 DISTRICT_URI_PREFIX = "urn:lsi:district:"
 
 
+# A CA's key signs certificates and CRLs, nothing else.
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 class PkiError(Exception):
     """A PKI operation could not be done; the message says what to do about it."""
 
@@ -214,20 +228,7 @@ def init_ca(
         .not_valid_after(now + dt.timedelta(days=days))
         # path_length=0: this CA signs end-entity certificates only, never another CA.
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )

@@ -118,16 +118,7 @@ def coverage(
         else:
             failures[code] = (short_reason(r.code, r.error), r.error)
     asked = list(months) or sorted(set[str]().union(*released.values()))
-    per_month = [month_coverage(m, registered, released, failures, quorum) for m in asked]
-    return coordinator_pb2.Coverage(
-        area=COUNTY_NAME,
-        registered=len(registered),
-        months=per_month,
-        complete=bool(per_month) and all(not m.missing for m in per_month),
-        quorum_districts=quorum.districts,
-        quorum_dwelling_share=quorum.dwelling_share,
-        latest=latest,
-    )
+    return _coverage(asked, registered, released, failures, quorum, latest)
 
 
 def outcome_coverage(
@@ -141,6 +132,17 @@ def outcome_coverage(
     """Coverage from district outcomes alone (a secure round: contributors answered, every month asked)."""
     released = {o.district_code: set(months) for o in outcomes if o.answered}
     failures = {o.district_code: (short_reason(o.error_code, o.error), o.error) for o in outcomes if not o.answered}
+    return _coverage(list(months), registered, released, failures, quorum, latest)
+
+
+def _coverage(
+    months: list[str],
+    registered: Sequence[str],
+    released: dict[str, set[str]],
+    failures: dict[str, tuple[str, str]],
+    quorum: Quorum,
+    latest: bool,
+) -> coordinator_pb2.Coverage:
     per_month = [month_coverage(m, registered, released, failures, quorum) for m in months]
     return coordinator_pb2.Coverage(
         area=COUNTY_NAME,

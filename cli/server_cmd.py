@@ -42,6 +42,7 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
             config.audit_key,
             strict=config.strict_data,
             engine=config.engine,
+            months_in_memory=config.months_in_memory,
         )
     except (ValueError, OSError, sqlite3.Error, LedgerError, PkiError) as exc:
         # Start-up problems (a locked or corrupt database, an unreadable key, a ledger that fails its checks)

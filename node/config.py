@@ -20,6 +20,7 @@ NODE_KEYS = (
     "coordinator",
     "coordinator_name",
     "engine",
+    "months_in_memory",
 )
 
 
@@ -42,6 +43,9 @@ class NodeConfig:
     # Where exact aggregation runs: "pandas" (in memory, the default for district-size data) or "duckdb" (over
     # Parquet copies of the snapshots kept beside the state database, out of core, for national-size data).
     engine: str = "pandas"
+    # At most this many months' frames held at once, the rest read from Parquet working copies when asked (least
+    # recently used out); None holds every month. A national-size node sets it (with DuckDB, 0 is enough).
+    months_in_memory: int | None = None
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -56,6 +60,7 @@ class NodeConfig:
             **({"coordinator": self.coordinator} if self.coordinator else {}),
             "coordinator_name": self.coordinator_name,
             "engine": self.engine,
+            **({"months_in_memory": self.months_in_memory} if self.months_in_memory is not None else {}),
         }
         return {"node": node, **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {})}
 
@@ -84,6 +89,7 @@ def load_node_config(path: Path) -> NodeConfig:
         coordinator=_optional_text(node, "coordinator", path),
         coordinator_name=_optional_text(node, "coordinator_name", path) or DEFAULT_COORDINATOR_NAME,
         engine=_engine(node, path),
+        months_in_memory=_months_in_memory(node, path),
         tls=tls_section(tls, base, path) if tls is not None else None,
     )
 
@@ -115,3 +121,15 @@ def _engine(section: dict, path: Path) -> str:
     if value not in ENGINES:
         raise ConfigError(f"{path}: [node] engine must be one of {', '.join(ENGINES)}, got {value!r}")
     return str(value)
+
+
+def _months_in_memory(section: dict, path: Path) -> int | None:
+    value = section.get("months_in_memory")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"{path}: [node] months_in_memory must be a whole number of months, 0 or more (leave it out to hold "
+            f"every month), got {value!r}"
+        )
+    return value

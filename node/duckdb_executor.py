@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from node.compact import PENNIES
 from node.executor import ExactAggregate, MonthCells, assemble, public_categories
 from node.query import FilterClause, ValidatedQuery
 from node.schema import Column
@@ -26,10 +27,19 @@ COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">
 class DuckDBExecutor:
     """Exact cells from Parquet files, one per month, through one DuckDB connection (queries serialised)."""
 
-    def __init__(self, paths: Mapping[str, Path], *, memory_limit: str = "512MB", threads: int = 2) -> None:
+    def __init__(
+        self,
+        paths: Mapping[str, Path],
+        *,
+        pennies: Mapping[str, Sequence[str]] | None = None,
+        memory_limit: str = "512MB",
+        threads: int = 2,
+    ) -> None:
         import duckdb  # optional dependency (the `duckdb` extra): only nodes configured for it import it
 
         self.paths = dict(paths)
+        # By month, the money columns held as whole pennies (node.compact): read back as pounds, exactly.
+        self.pennies = {month: frozenset((pennies or {}).get(month, ())) for month in self.paths}
         self._conn = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
         self._lock = threading.Lock()  # a DuckDB connection is not safe to share between threads
 
@@ -38,11 +48,13 @@ class DuckDBExecutor:
         """Write each month's frame to `directory` as Parquet (the node's working copy) and open over them."""
         directory.mkdir(parents=True, exist_ok=True)
         paths = {}
+        pennies = {}
         for month, frame in frames.items():
             path = directory / f"{month}.parquet"
             frame.to_parquet(path, index=False)
             paths[month] = path
-        return cls(paths, **kwargs)
+            pennies[month] = tuple(frame.attrs.get(PENNIES, ()))
+        return cls(paths, pennies=pennies, **kwargs)
 
     def aggregate(self, query: ValidatedQuery, columns: Mapping[str, Column], wards: Sequence[str]) -> ExactAggregate:
         """Exact counts (and clamped whole-pound sums) for every public cell of every month asked for."""
@@ -50,13 +62,15 @@ class DuckDBExecutor:
         return assemble(query, levels, [self._month(month, query, levels) for month in query.months])
 
     def _month(self, month: str, query: ValidatedQuery, levels: Sequence[Sequence[str]]) -> MonthCells:
-        where, args = where_clause(query.filters)
+        pennies = self.pennies[month]
+        where, args = where_clause(query.filters, pennies)
         value = "NULL"
         if query.measure != "count":
-            where.append(f"{quote(query.column)} IS NOT NULL")
+            measured = column_sql(query.column, pennies)
+            where.append(f"{measured} IS NOT NULL")
             # round_even matches pandas (round half to even) before the clamp, as clamp_whole_pounds does.
             value = (
-                f"CAST(LEAST(GREATEST(round_even(CAST({quote(query.column)} AS DOUBLE), 0), {int(query.lower)}), "
+                f"CAST(LEAST(GREATEST(round_even(CAST({measured} AS DOUBLE), 0), {int(query.lower)}), "
                 f"{int(query.upper)}) AS BIGINT)"
             )
         keys = ", ".join(quote(g) for g in query.group_by)
@@ -100,12 +114,12 @@ def key_text(value: Any) -> str | None:
     return str(value)
 
 
-def where_clause(filters: Sequence[FilterClause]) -> tuple[list[str], list[Any]]:
+def where_clause(filters: Sequence[FilterClause], pennies: frozenset[str] = frozenset()) -> tuple[list[str], list[Any]]:
     """SQL conditions and their parameters; a missing value meets no comparison but 'not equal', as in pandas."""
     where: list[str] = []
     args: list[Any] = []
     for clause in filters:
-        column = quote(clause.column)
+        column = column_sql(clause.column, pennies)
         if clause.op == "in":
             assert isinstance(clause.value, tuple)
             if not clause.value:
@@ -120,6 +134,11 @@ def where_clause(filters: Sequence[FilterClause]) -> tuple[list[str], list[Any]]
         where.append(f"({condition} OR {column} IS NULL)" if clause.op == "ne" else condition)
         args.append(clause.value)
     return where, args
+
+
+def column_sql(name: str, pennies: frozenset[str]) -> str:
+    """A column's exact value in SQL: pennies divided back to the float64 pounds they were (IEEE division)."""
+    return f"(CAST({quote(name)} AS DOUBLE) / 100)" if name in pennies else quote(name)
 
 
 def quote(name: str) -> str:

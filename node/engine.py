@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -15,10 +15,10 @@ from opendp.mod import OpenDPException
 
 from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
-from node.derive import derive
 from node.executor import CellKey, ExactAggregate, Executor, PandasExecutor
-from node.loader import Snapshot, compact, load_district
-from node.query import EXACT_LIMIT, MAX_ROWS_PER_SNAPSHOT, QueryError, ValidatedQuery, campaign_of, validate
+from node.loader import Snapshot, district_snapshots
+from node.months import PreparedMonths, check_snapshot_size, prepare_months
+from node.query import EXACT_LIMIT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from node.versions import SnapshotVersions
 from privacy.accountant import Charge, Plan, plan_mean, plan_release, rho_to_epsilon
@@ -31,7 +31,6 @@ from privacy.receipt import sign_receipt
 from privacy.sensitivity import Sensitivity, sensitivity
 from protos.lsi.v1 import query_pb2
 from reference.geography import district, wards
-from reference.rates import rates_for_month
 
 log = logging.getLogger(__name__)
 ALPHA = 0.05
@@ -95,18 +94,27 @@ class NodeEngine:
     def __init__(
         self,
         district_code: str,
-        snapshots: Mapping[str, Snapshot],
+        snapshots: Mapping[str, Snapshot] | PreparedMonths,
         store: PrivacyStore,
         *,
         engine: str = "pandas",
+        months_in_memory: int | None = None,
     ) -> None:
+        check_engine(engine)
         self.district = district(district_code)
-        self.frames: dict[str, pd.DataFrame] = {}
-        for month, snapshot in sorted(snapshots.items()):
-            check_snapshot_size(month, len(snapshot.frame))
-            self.frames[month] = compact(derive(snapshot.frame, rates_for_month(month), month=month))
-        # The raw frame is not kept once derived (a node holds each month once): only its digest and findings.
-        self.snapshots = {m: replace(s, frame=s.frame.iloc[:0]) for m, s in sorted(snapshots.items())}
+        prepared = (
+            snapshots
+            if isinstance(snapshots, PreparedMonths)
+            else prepare_months(
+                snapshots,
+                working_dir=working_dir(store.path, district_code, engine, months_in_memory),
+                capacity=months_in_memory,
+            )
+        )
+        # Each month is held once, derived and compact (or read from its working copy when asked); the raw frame
+        # is not kept, only its digest and findings.
+        self.frames: Mapping[str, pd.DataFrame] = prepared.frames
+        self.snapshots = prepared.snapshots
         self.digests = {m: s.digest for m, s in self.snapshots.items()}
         self.snapshot_versions = SnapshotVersions(store.path)
         self.versions = {m: self.snapshot_versions.version(m, d) for m, d in self.digests.items()}
@@ -120,11 +128,8 @@ class NodeEngine:
         if engine == "duckdb":
             from node.duckdb_executor import DuckDBExecutor
 
-            # Parquet working copies beside the ledger; the frames are then dropped, DuckDB reads them out of core.
-            self.executor = DuckDBExecutor.from_frames(self.frames, store.path.parent / f"{district_code}-parquet")
-            self.frames = {m: frame.iloc[:0] for m, frame in self.frames.items()}
-        elif engine != "pandas":
-            raise ValueError(f"unknown aggregation engine {engine!r}: expected 'pandas' or 'duckdb'")
+            # DuckDB reads the Parquet working copies out of core; self.frames reads them only when asked.
+            self.executor = DuckDBExecutor(prepared.paths, pennies=prepared.pennies)
 
     def receipt(self, known_seq: int = 0) -> query_pb2.Receipt:
         """A signed statement of this node's ledger head, cumulative spend and its entry at `known_seq`."""
@@ -141,16 +146,23 @@ class NodeEngine:
         *,
         strict: bool = True,
         engine: str = "pandas",
+        months_in_memory: int | None = None,
     ) -> NodeEngine:
         """Load and validate every snapshot, open the durable store; fail before serving if anything is wrong."""
+        check_engine(engine)
         policy = load_policy(policy_path)
         if policy.district_code != district_code:
             raise ValueError(
                 f"{policy_path}: policy is for district {policy.district_code}, this node serves {district_code}"
             )
-        snapshots = load_district(data_dir, district_code, strict=strict)
+        # Each file is loaded, derived and (for a national-size node) written out in turn, before the store opens.
+        prepared = prepare_months(
+            district_snapshots(data_dir, district_code, strict=strict),
+            working_dir=working_dir(state_db, district_code, engine, months_in_memory),
+            capacity=months_in_memory,
+        )
         store = open_store(state_db, policy_path, policy, audit_key)
-        node = cls(district_code, snapshots, store, engine=engine)
+        node = cls(district_code, prepared, store, engine=engine)
         node.policy_path = policy_path
         return node
 
@@ -334,6 +346,19 @@ class NodeEngine:
         return message
 
 
+def check_engine(engine: str) -> None:
+    """Refuse an aggregation engine the node does not have."""
+    if engine not in ("pandas", "duckdb"):
+        raise ValueError(f"unknown aggregation engine {engine!r}: expected 'pandas' or 'duckdb'")
+
+
+def working_dir(state_db: Path, district_code: str, engine: str, months_in_memory: int | None) -> Path | None:
+    """Where a node's Parquet working copies go (beside its ledger), or None when it holds every month."""
+    if engine == "pandas" and months_in_memory is None:
+        return None
+    return Path(state_db).parent / f"{district_code}-parquet"
+
+
 def open_store(state_db: Path, policy_path: Path, policy: Policy, audit_key: Path) -> PrivacyStore:
     """The node's ledger, after checking it against its audit chain and its policy against the file's."""
     signer = open_signer(audit_key, state_db)
@@ -356,15 +381,6 @@ def policy_conflict_message(exc: PolicyConflict, policy_path: Path) -> str:
         "NODE.toml --keep ledger`; to put the file's policy in force (audited, never below what is spent), an IG "
         "officer runs `lsi node policy-sync --config NODE.toml --keep file --pki DIR --identity NAME`."
     )
-
-
-def check_snapshot_size(month: str, rows: int) -> None:
-    """Refuse to serve a snapshot too large for exact 64-bit sums (see node.query.MAX_ROWS_PER_SNAPSHOT)."""
-    if rows > MAX_ROWS_PER_SNAPSHOT:
-        raise ValueError(
-            f"the {month} snapshot has {rows:,} households; a node serves at most "
-            f"{MAX_ROWS_PER_SNAPSHOT:,} per snapshot, so that every exact sum stays exact"
-        )
 
 
 def check_noise(plans: list[Plan]) -> None:

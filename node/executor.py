@@ -11,6 +11,7 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from node.compact import pounds
 from node.query import FilterClause, ValidatedQuery
 from node.schema import Column
 
@@ -92,7 +93,8 @@ def exact_aggregate(
     levels = [public_categories(columns[g], wards) for g in query.group_by]
     parts = []
     for month in query.months:
-        frame = frames[month]
+        # Only the columns the query names, with exact values (money held as pennies comes back as pounds).
+        frame = pounds(frames[month], query_columns(query))
         rows = frame[filter_mask(frame, query.filters)]
         values = None
         if query.measure != "count":
@@ -107,6 +109,12 @@ def exact_aggregate(
         total_sum = int(values.sum()) if values is not None else 0
         parts.append(MonthCells(month, counts, sums, len(rows), total_sum))
     return assemble(query, levels, parts)
+
+
+def query_columns(query: ValidatedQuery) -> list[str]:
+    """The columns a query reads: its filters', its groups' and the measured column."""
+    named = [c.column for c in query.filters] + list(query.group_by)
+    return named + ([query.column] if query.measure != "count" else [])
 
 
 @dataclass(frozen=True)

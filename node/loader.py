@@ -11,7 +11,7 @@ import importlib.util
 import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,50 +337,40 @@ def load_district(data_dir: Path, district_code: str, strict: bool = True) -> di
 
     Skipped files and rows set aside (strict=False) are logged on the node, with file, row, field and reason:
     the district's own log, never sent to the county."""
-    for problem in unmatched_files(data_dir) if Path(data_dir).is_dir() else []:
-        log.warning("%s: %s", data_dir, problem)
-    snapshots = {
-        month: load_snapshot(path, district_code, strict=strict)
-        for month, path in sorted(snapshot_files(data_dir).items())
-    }
-    for snapshot in snapshots.values():
+    return dict(district_snapshots(data_dir, district_code, strict=strict))
+
+
+class DistrictSnapshots(Mapping[str, Snapshot]):
+    """A district's snapshots by month, each file loaded and validated only when asked for (never kept).
+
+    A node holding a national-size district takes its months one at a time, so no two raw months are in
+    memory together."""
+
+    def __init__(self, data_dir: Path, district_code: str, *, strict: bool = True) -> None:
+        for problem in unmatched_files(data_dir) if Path(data_dir).is_dir() else []:
+            log.warning("%s: %s", data_dir, problem)
+        self.paths = dict(sorted(snapshot_files(data_dir).items()))
+        self.district_code = district_code
+        self.strict = strict
+
+    def __getitem__(self, month: str) -> Snapshot:
+        snapshot = load_snapshot(self.paths[month], self.district_code, strict=self.strict)
         for q in snapshot.quarantined:
             log.warning("quarantined: %s", describe(snapshot.source, q))
-    return snapshots
+        return snapshot
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def district_snapshots(data_dir: Path, district_code: str, *, strict: bool = True) -> DistrictSnapshots:
+    """A district's snapshots by month, in date order, loaded one at a time as they are read."""
+    return DistrictSnapshots(data_dir, district_code, strict=strict)
 
 
 def describe(path: Path, q: QuarantinedRow) -> str:
     """A set-aside row as an officer finds it: file, row, field and reason."""
     return _describe(path, q)
-
-
-def compact(frame: pd.DataFrame) -> pd.DataFrame:
-    """The same values in the smallest types that hold them exactly: a node holds every month, so bytes count.
-
-    Whole numbers shrink to the narrowest integer type their range needs (nullable ones stay nullable); text
-    with few distinct values becomes a category. Money stays float64: a narrower float could move a value across
-    a whole-pound rounding or a filter's threshold, and exact aggregation must not change."""
-    out = {}
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_bool_dtype(column.dtype) or isinstance(column.dtype, pd.CategoricalDtype):
-            out[name] = column
-        elif pd.api.types.is_integer_dtype(column.dtype):
-            out[name] = _narrow_integers(column)
-        elif pd.api.types.is_string_dtype(column.dtype) and column.nunique(dropna=True) * 4 < max(len(column), 1):
-            out[name] = column.astype("category")
-        else:
-            out[name] = column
-    return pd.DataFrame(out, index=frame.index)
-
-
-def _narrow_integers(column: pd.Series) -> pd.Series:
-    if column.isna().all():
-        return column
-    low, high = int(column.min()), int(column.max())
-    nullable = isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
-    for bits in (8, 16, 32):
-        info = np.iinfo(f"int{bits}")
-        if info.min <= low and high <= info.max:
-            return column.astype(f"Int{bits}" if nullable else f"int{bits}")
-    return column

@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from node.campaigns import CampaignStore
+from node.derive import derive
 from node.engine import Caller, NodeEngine
 from node.executor import exact_aggregate
-from node.loader import load_district
+from node.loader import load_district, load_snapshot
 from node.query import validate
 from node.server import NodeServicer
 from node.synth import _write_district
@@ -26,6 +27,7 @@ from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
 from protos.lsi.v1 import node_pb2, query_pb2
 from reference.geography import districts
+from reference.rates import rates_for_month
 from tests.county import policy_with
 
 DISTRICT = districts()[0]
@@ -52,6 +54,13 @@ def open_node(root: Path, data: Path) -> Node:
     policy = policy_with(total_rho=10.0, per_query_rho=5.0)(DISTRICT)
     store = PrivacyStore(root / "state.db", policy, AuditSigner.load_or_create(root / "audit.key"))
     return Node(NodeEngine(DISTRICT.code, load_district(data, DISTRICT.code), store), root)
+
+
+def derived_households(node: Node) -> pd.DataFrame:
+    """The month's households with their identifiers, derived as `lsi campaign create` does (a serving node's
+    frames hold no identifiers)."""
+    snapshot = load_snapshot(node.engine.snapshots[MONTH].source, DISTRICT.code)
+    return derive(snapshot.frame, rates_for_month(MONTH), month=MONTH)
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +251,7 @@ def test_campaign_states_differing_in_one_outcome_at_the_same_revision_replay_al
             CAMPAIGN,
             "uc_without_cts",
             MONTH,
-            node.engine.frames[MONTH],
+            derived_households(node),
             created_by="officer",
             source_digest=node.engine.digests[MONTH],
         )

@@ -1,0 +1,126 @@
+"""A node's months: each snapshot derived and compacted once, then held in memory or read back when asked.
+
+At district size every month stays in memory (the fastest answer). A national-size node instead writes each
+month to a Parquet working copy beside its ledger as it loads it, so no more than one month's raw file is in
+memory while starting, and then holds at most a few months at once, least recently used first out (or none: DuckDB
+reads the copies itself). The copies are rewritten from the validated snapshots at every start, so what a query
+reads is always the file whose digest the snapshot version names.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from node.compact import PENNIES, compact
+from node.derive import derive
+from node.loader import Snapshot
+from node.query import MAX_ROWS_PER_SNAPSHOT
+from node.schema import SCHEMA
+from reference.rates import rates_for_month
+
+# Never queryable (node.schema.queryable_columns), so a serving node does not hold them at all.
+IDENTIFIERS = tuple(name for name, c in SCHEMA.items() if c.identifier)
+
+
+@dataclass(frozen=True)
+class PreparedMonths:
+    """Derived, compact frames by month, plus each snapshot's identity and findings (its frame emptied)."""
+
+    frames: Mapping[str, pd.DataFrame]
+    snapshots: dict[str, Snapshot]
+    paths: dict[str, Path]  # the Parquet working copies, when written
+    pennies: dict[str, tuple[str, ...]]  # by month, the columns held as whole pennies
+
+
+def prepare_months(
+    snapshots: Mapping[str, Snapshot], *, working_dir: Path | None = None, capacity: int | None = None
+) -> PreparedMonths:
+    """Derive and compact each month in turn; with `working_dir`, write it there and hold at most `capacity`."""
+    if capacity is not None and capacity < 0:
+        raise ValueError(f"months_in_memory must be 0 or more, got {capacity}")
+    held: dict[str, pd.DataFrame] = {}
+    kept: dict[str, Snapshot] = {}
+    paths: dict[str, Path] = {}
+    pennies: dict[str, tuple[str, ...]] = {}
+    for month in sorted(snapshots):
+        snapshot = snapshots[month]  # a lazy mapping loads the file only now
+        check_snapshot_size(month, len(snapshot.frame))
+        frame = month_frame(snapshot)
+        kept[month] = replace(snapshot, frame=snapshot.frame.iloc[:0])
+        del snapshot
+        pennies[month] = tuple(frame.attrs[PENNIES])
+        if working_dir is None:
+            held[month] = frame
+        else:
+            paths[month] = write_working_copy(frame, working_dir, month)
+    frames: Mapping[str, pd.DataFrame] = held if working_dir is None else MonthFrames(paths, capacity or 0)
+    return PreparedMonths(frames, kept, paths, pennies)
+
+
+def month_frame(snapshot: Snapshot) -> pd.DataFrame:
+    """One month as a node holds it: derived, without identifiers, in compact types."""
+    derived = derive(snapshot.frame, rates_for_month(snapshot.month), month=snapshot.month)
+    return compact(derived.drop(columns=[c for c in IDENTIFIERS if c in derived.columns]))
+
+
+def write_working_copy(frame: pd.DataFrame, directory: Path, month: str) -> Path:
+    """Write a month's frame as Parquet, readable by the node's account only (it is household data)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{month}.parquet"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        frame.to_parquet(f, index=False)
+    return path
+
+
+def check_snapshot_size(month: str, rows: int) -> None:
+    """Refuse to serve a snapshot too large for exact 64-bit sums (see node.query.MAX_ROWS_PER_SNAPSHOT)."""
+    if rows > MAX_ROWS_PER_SNAPSHOT:
+        raise ValueError(
+            f"the {month} snapshot has {rows:,} households; a node serves at most "
+            f"{MAX_ROWS_PER_SNAPSHOT:,} per snapshot, so that every exact sum stays exact"
+        )
+
+
+class MonthFrames(Mapping[str, pd.DataFrame]):
+    """Frames by month read from working copies when asked, at most `capacity` held (least recently used out)."""
+
+    def __init__(self, paths: Mapping[str, Path], capacity: int) -> None:
+        self.paths = dict(paths)
+        self.capacity = capacity
+        self._held: OrderedDict[str, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()  # the server answers on several threads
+
+    def __getitem__(self, month: str) -> pd.DataFrame:
+        path = self.paths[month]
+        with self._lock:
+            if month in self._held:
+                self._held.move_to_end(month)
+                return self._held[month]
+        # Read outside the lock: two threads may both read a month, but neither waits on the other's disk.
+        frame = pd.read_parquet(path)
+        with self._lock:
+            if self.capacity > 0:
+                self._held[month] = frame
+                self._held.move_to_end(month)
+                while len(self._held) > self.capacity:
+                    self._held.popitem(last=False)
+        return frame
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def held(self) -> list[str]:
+        """The months in memory now, least recently used first."""
+        with self._lock:
+            return list(self._held)

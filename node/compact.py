@@ -24,6 +24,7 @@ import pandas as pd
 from node.schema import DERIVED, SCHEMA
 
 PENNIES = "pennies"  # the frame attribute naming columns held as whole pennies
+DICTIONARY = "dictionary"  # and the one naming money held as dictionary codes (Parquet does not keep their type)
 _MONEY = frozenset(name for name, c in {**SCHEMA, **DERIVED}.items() if c.kind == "float")
 _INT32 = np.iinfo(np.int32)
 _INT16 = np.iinfo(np.int16)
@@ -48,6 +49,7 @@ def compact(frame: pd.DataFrame) -> pd.DataFrame:
             out[name] = column
     result = pd.DataFrame(out, index=frame.index)
     result.attrs[PENNIES] = [name for name in result.columns if name in pennies]
+    result.attrs[DICTIONARY] = [name for name in result.columns if is_dictionary(result[name])]
     return result
 
 

@@ -43,7 +43,7 @@ class NodeConfig:
     # Where exact aggregation runs: "pandas" (in memory, the default for district-size data) or "duckdb" (over
     # Parquet copies of the snapshots kept beside the state database, out of core, for national-size data).
     engine: str = "pandas"
-    # At most this many months' frames held at once, the rest read from Parquet working copies when asked (least
+    # At most this many months' frames held at once, the rest read from working copies when asked (least
     # recently used out); None holds every month. A national-size node sets it (with DuckDB, 0 is enough).
     months_in_memory: int | None = None
 

@@ -17,7 +17,7 @@ from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
 from node.executor import CellKey, ExactAggregate, Executor, PandasExecutor
 from node.loader import Snapshot, district_snapshots
-from node.months import PreparedMonths, check_snapshot_size, prepare_months
+from node.months import PreparedMonths, WorkingFormat, check_snapshot_size, prepare_months
 from node.query import EXACT_LIMIT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from node.versions import SnapshotVersions
@@ -109,6 +109,7 @@ class NodeEngine:
                 snapshots,
                 working_dir=working_dir(store.path, district_code, engine, months_in_memory),
                 capacity=months_in_memory,
+                fmt=working_format(engine),
             )
         )
         # Each month is held once, derived and compact (or read from its working copy when asked); the raw frame
@@ -160,6 +161,7 @@ class NodeEngine:
             district_snapshots(data_dir, district_code, strict=strict),
             working_dir=working_dir(state_db, district_code, engine, months_in_memory),
             capacity=months_in_memory,
+            fmt=working_format(engine),
         )
         store = open_store(state_db, policy_path, policy, audit_key)
         node = cls(district_code, prepared, store, engine=engine)
@@ -353,10 +355,15 @@ def check_engine(engine: str) -> None:
 
 
 def working_dir(state_db: Path, district_code: str, engine: str, months_in_memory: int | None) -> Path | None:
-    """Where a node's Parquet working copies go (beside its ledger), or None when it holds every month."""
+    """Where a node's working copies go (beside its ledger), or None when it holds every month."""
     if engine == "pandas" and months_in_memory is None:
         return None
     return Path(state_db).parent / f"{district_code}-parquet"
+
+
+def working_format(engine: str) -> WorkingFormat:
+    """Parquet for DuckDB to scan; else Arrow IPC, which reads back in the frame's compact types."""
+    return "parquet" if engine == "duckdb" else "arrow"
 
 
 def open_store(state_db: Path, policy_path: Path, policy: Policy, audit_key: Path) -> PrivacyStore:

@@ -1,11 +1,10 @@
 """A node's months: each snapshot derived and compacted once, then held in memory or read back when asked.
 
 At district size every month stays in memory (the fastest answer). A national-size node instead writes each
-month to a Parquet working copy beside its ledger as it loads it, so no more than one month's raw file is in
-memory while starting, and then holds at most a few months at once, least recently used first out (or none: DuckDB
-reads the copies itself). The copies are rewritten from the validated snapshots at every start, so what a query
-reads is always the file whose digest the snapshot version names.
-"""
+month to a working copy beside its ledger as it loads it (Arrow IPC, or Parquet for DuckDB), so no more than
+one month's raw file is in memory while starting, and then holds at most a few months at once, least recently
+used first out (or none: DuckDB reads the copies itself). The copies are rewritten from the validated snapshots
+at every start, so what a query reads is always the file whose digest the snapshot version names."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ from node.query import MAX_ROWS_PER_SNAPSHOT
 from node.schema import SCHEMA
 from reference.rates import rates_for_month
 
+WorkingFormat = Literal["arrow", "parquet"]
 # Never queryable (node.schema.queryable_columns), so a serving node does not hold them at all.
 IDENTIFIERS = tuple(name for name, c in SCHEMA.items() if c.identifier)
 
@@ -35,12 +36,16 @@ class PreparedMonths:
 
     frames: Mapping[str, pd.DataFrame]
     snapshots: dict[str, Snapshot]
-    paths: dict[str, Path]  # the Parquet working copies, when written
+    paths: dict[str, Path]  # the working copies, when written
     pennies: dict[str, tuple[str, ...]]  # by month, the columns held as whole pennies
 
 
 def prepare_months(
-    snapshots: Mapping[str, Snapshot], *, working_dir: Path | None = None, capacity: int | None = None
+    snapshots: Mapping[str, Snapshot],
+    *,
+    working_dir: Path | None = None,
+    capacity: int | None = None,
+    fmt: WorkingFormat = "arrow",
 ) -> PreparedMonths:
     """Derive and compact each month in turn; with `working_dir`, write it there and hold at most `capacity`."""
     if capacity is not None and capacity < 0:
@@ -59,7 +64,7 @@ def prepare_months(
         if working_dir is None:
             held[month] = frame
         else:
-            paths[month] = write_working_copy(frame, working_dir, month)
+            paths[month] = write_working_copy(frame, working_dir, month, fmt)
     frames: Mapping[str, pd.DataFrame] = held if working_dir is None else MonthFrames(paths, capacity or 0)
     return PreparedMonths(frames, kept, paths, pennies)
 
@@ -70,14 +75,25 @@ def month_frame(snapshot: Snapshot) -> pd.DataFrame:
     return compact(derived.drop(columns=[c for c in IDENTIFIERS if c in derived.columns]))
 
 
-def write_working_copy(frame: pd.DataFrame, directory: Path, month: str) -> Path:
-    """Write a month's frame as Parquet, readable by the node's account only (it is household data)."""
+def write_working_copy(frame: pd.DataFrame, directory: Path, month: str, fmt: WorkingFormat) -> Path:
+    """Write a month's frame, readable by the node's account only (it is household data).
+
+    Arrow IPC keeps every compact type (Parquet keeps no dictionary of numbers), so a month read back into
+    memory is as small as it was; Parquet is what DuckDB scans out of core."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / f"{month}.parquet"
+    path = directory / f"{month}.{fmt}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        frame.to_parquet(f, index=False)
+        if fmt == "arrow":
+            frame.to_feather(f)
+        else:
+            frame.to_parquet(f, index=False)
     return path
+
+
+def read_working_copy(path: Path) -> pd.DataFrame:
+    """A month's frame as written: from Arrow IPC in its compact types, or from Parquet (money codes decoded)."""
+    return pd.read_feather(path) if path.suffix == ".arrow" else pd.read_parquet(path)
 
 
 def check_snapshot_size(month: str, rows: int) -> None:
@@ -105,7 +121,7 @@ class MonthFrames(Mapping[str, pd.DataFrame]):
                 self._held.move_to_end(month)
                 return self._held[month]
         # Read outside the lock: two threads may both read a month, but neither waits on the other's disk.
-        frame = pd.read_parquet(path)
+        frame = read_working_copy(path)
         with self._lock:
             if self.capacity > 0:
                 self._held[month] = frame

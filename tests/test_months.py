@@ -127,3 +127,11 @@ def test_months_in_memory_is_read_from_node_toml_and_must_be_a_whole_number(tmp_
     (tmp_path / "node.toml").write_text(text)
     with pytest.raises(ConfigError, match="months_in_memory must be a whole number of months, 0 or more"):
         load_node_config(tmp_path / "node.toml")
+
+
+def test_a_month_read_back_is_the_frame_that_was_held_in_the_same_compact_types(tmp_path: Path, data: Path) -> None:
+    every, lazy = node(tmp_path, data, "every"), node(tmp_path, data, "lazy", months_in_memory=1)
+    held, read = every.frames[MONTHS[0]], lazy.frames[MONTHS[0]]
+    assert read.equals(held)
+    assert list(read.dtypes) == list(held.dtypes)
+    assert read.attrs == held.attrs

@@ -252,7 +252,10 @@ def load_snapshot(path: Path, district_code: str, *, strict: bool = True) -> Sna
         for mask, reason in problems:
             for i in np.flatnonzero(mask):
                 found.append(QuarantinedRow(int(i) + 1, name, reason(shown.iat[i])))  # type: ignore[union-attr]
-    frame = pd.DataFrame(columns)
+        del raw[name]  # each file column is let go once converted: a national-size file is not held twice
+    # copy=False keeps each converted column as it is rather than copying all of them into 2-D blocks at once.
+    frame = pd.DataFrame(columns, copy=False)
+    del columns
 
     over = np.flatnonzero((frame["n_school_age_children"] > frame["n_children"]).to_numpy())
     for i in over:

@@ -8,7 +8,10 @@ at every start, so what a query reads is always the file whose digest the snapsh
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
 
 from node.compact import PENNIES, compact
 from node.derive import derive
@@ -58,15 +62,32 @@ def prepare_months(
         snapshot = snapshots[month]  # a lazy mapping loads the file only now
         check_snapshot_size(month, len(snapshot.frame))
         frame = month_frame(snapshot)
-        kept[month] = replace(snapshot, frame=snapshot.frame.iloc[:0])
+        # An empty copy, not an empty slice: a slice is a view that would keep the whole raw month alive.
+        kept[month] = replace(snapshot, frame=snapshot.frame.iloc[:0].copy())
         del snapshot
         pennies[month] = tuple(frame.attrs[PENNIES])
         if working_dir is None:
             held[month] = frame
         else:
             paths[month] = write_working_copy(frame, working_dir, month, fmt)
+            del frame
+            release_memory()
     frames: Mapping[str, pd.DataFrame] = held if working_dir is None else MonthFrames(paths, capacity or 0)
     return PreparedMonths(frames, kept, paths, pennies)
+
+
+def release_memory() -> None:
+    """Give the memory a month's loading used back to the system before the next month is loaded.
+
+    Reading and deriving a national-size month allocates several times the month's final size; glibc and
+    Arrow's allocator otherwise keep those freed pages, and the next month's would be added on top."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl, say): nothing to trim
+            pass
 
 
 def month_frame(snapshot: Snapshot) -> pd.DataFrame:

@@ -8,6 +8,7 @@ at every start, so what a query reads is always the file whose digest the snapsh
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -84,10 +85,8 @@ def release_memory() -> None:
     gc.collect()
     pa.default_memory_pool().release_unused()
     if sys.platform.startswith("linux"):
-        try:
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl, say): nothing to trim
             ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl, say): nothing to trim
-            pass
 
 
 def month_frame(snapshot: Snapshot) -> pd.DataFrame:

@@ -27,10 +27,11 @@ from node.compact import PENNIES, compact
 from node.derive import derive
 from node.loader import Snapshot
 from node.query import MAX_ROWS_PER_SNAPSHOT
-from node.schema import SCHEMA
+from node.schema import DERIVED, SCHEMA
 from reference.rates import rates_for_month
 
 WorkingFormat = Literal["arrow", "parquet"]
+CHUNK_ROWS = 131_072  # rows derived at a time: a national-size month's intermediates stay ~100 MB
 # Never queryable (node.schema.queryable_columns), so a serving node does not hold them at all.
 IDENTIFIERS = tuple(name for name, c in SCHEMA.items() if c.identifier)
 
@@ -89,10 +90,21 @@ def release_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def month_frame(snapshot: Snapshot) -> pd.DataFrame:
-    """One month as a node holds it: derived, without identifiers, in compact types."""
-    derived = derive(snapshot.frame, rates_for_month(snapshot.month), month=snapshot.month)
-    return compact(derived.drop(columns=[c for c in IDENTIFIERS if c in derived.columns]))
+def month_frame(snapshot: Snapshot, chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """One month as a node holds it: derived, without identifiers, in compact types.
+
+    Derived a block of rows at a time (each household's measures depend on its own row only), so a
+    national-size month's intermediate arrays are a block's, not the whole month's."""
+    rates = rates_for_month(snapshot.month)
+    raw = snapshot.frame
+    names = list(DERIVED)
+    blocks = [
+        derive(raw.iloc[start : start + chunk_rows], rates, month=snapshot.month)[names]
+        for start in range(0, max(len(raw), 1), chunk_rows)
+    ]
+    derived = pd.concat(blocks) if len(blocks) > 1 else blocks[0]
+    kept = raw.drop(columns=[c for c in (*IDENTIFIERS, *names) if c in raw.columns])
+    return compact(pd.concat([kept, derived], axis=1))
 
 
 def write_working_copy(frame: pd.DataFrame, directory: Path, month: str, fmt: WorkingFormat) -> Path:

@@ -9,16 +9,19 @@ import pandas as pd
 import pytest
 
 from common.config import ConfigError
+from node.compact import compact
 from node.config import NodeConfig, load_node_config, write_node_config
+from node.derive import derive
 from node.engine import NodeEngine
 from node.executor import exact_aggregate
 from node.loader import DataError, district_snapshots, load_district
-from node.months import IDENTIFIERS, MonthFrames
+from node.months import IDENTIFIERS, MonthFrames, month_frame
 from node.query import FilterClause, LossRequest, ValidatedQuery
 from node.synth import generate_district
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
 from privacy.mechanisms import Mechanism
+from reference.rates import rates_for_month
 from tests.test_ledger import make_policy
 
 CODE = "E07000105"
@@ -135,3 +138,11 @@ def test_a_month_read_back_is_the_frame_that_was_held_in_the_same_compact_types(
     assert read.equals(held)
     assert list(read.dtypes) == list(held.dtypes)
     assert read.attrs == held.attrs
+
+
+def test_deriving_a_month_block_by_block_gives_the_frame_derived_whole(data: Path) -> None:
+    snapshot = load_district(data, CODE)[MONTHS[-1]]
+    whole = derive(snapshot.frame, rates_for_month(MONTHS[-1]), month=MONTHS[-1])
+    expected = compact(whole.drop(columns=list(IDENTIFIERS)))
+    assert month_frame(snapshot, chunk_rows=97).equals(expected)
+    assert month_frame(snapshot, chunk_rows=97).attrs == expected.attrs

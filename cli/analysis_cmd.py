@@ -146,12 +146,13 @@ def index_refresh(
 ) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
     from analysis.index_refresh import refresh_index_month
-    from cli.render import table
+    from cli.render import counted, progress, table
     from common.estimates import ratio
 
     confirm_spend(f"{loss_text(None, rho)} in all for {month}, split over 7 queries", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    inputs = refresh_index_month(with_purpose(c.submit, purpose), month, rho=rho)
+    with progress(f"refreshing the index for {month}", total=7) as advance:
+        inputs = refresh_index_month(counted(with_purpose(c.submit, purpose), advance), month, rho=rho)
     if as_json:
         echo_json(inputs)
         return
@@ -334,6 +335,7 @@ def benchmark_command(
     from analysis.district_benchmarks import benchmark
     from analysis.federated import shift_month
     from analysis.indicators import UnknownIndicatorError
+    from cli.render import progress
 
     if (epsilon is None) == (rho is None):
         raise click.ClickException("give exactly one of --epsilon or --rho")
@@ -343,7 +345,8 @@ def benchmark_command(
     asked = [m for m in (month, shift_month(month, -1), shift_month(month, -12)) if m in held]
     confirm_spend(f"{loss_text(epsilon, rho)} for each of {len(asked)} months ({', '.join(asked)})", yes)
     try:
-        b = benchmark(with_purpose(c.submit, purpose), indicator_name, month, epsilon=epsilon, rho=rho, held=held)
+        with progress(f"benchmarking {indicator_name} for {month}"):
+            b = benchmark(with_purpose(c.submit, purpose), indicator_name, month, epsilon=epsilon, rho=rho, held=held)
     except (ValueError, UnknownIndicatorError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -427,10 +430,12 @@ def unclaimed_command(
 ) -> None:
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
     from analysis.unclaimed import unclaimed
+    from cli.render import counted, progress
 
     confirm_spend(f"{loss_text(epsilon, None)} in all for {month}, split over 4 figures", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    t = unclaimed(with_purpose(c.submit, purpose), month, epsilon=epsilon, by_ward=by == "ward")
+    with progress(f"unclaimed support for {month}", total=4) as advance:
+        t = unclaimed(counted(with_purpose(c.submit, purpose), advance), month, epsilon=epsilon, by_ward=by == "ward")
     if as_json:
         echo_json(t)
         finish(coverage_code(t.coverage))
@@ -482,16 +487,19 @@ def report_command(
 
     Figures not asked yet are gaps, marked in the report and listed here with the command that asks them;
     the exit code is then 3 (partial)."""
-    path, gaps = write_report(
-        connect(address, pki_dir, identity, server_name, plaintext),
-        out,
-        month=month,
-        base_month=base_month,
-        campaign=campaign,
-        benchmark_epsilon=benchmark_epsilon,
-        unclaimed_epsilon=unclaimed_epsilon,
-        campaign_epsilon=campaign_epsilon,
-    )
+    from cli.render import progress
+
+    with progress("reading stored results for the report"):
+        path, gaps = write_report(
+            connect(address, pki_dir, identity, server_name, plaintext),
+            out,
+            month=month,
+            base_month=base_month,
+            campaign=campaign,
+            benchmark_epsilon=benchmark_epsilon,
+            unclaimed_epsilon=unclaimed_epsilon,
+            campaign_epsilon=campaign_epsilon,
+        )
     if as_json:
         echo_json({"path": str(path), "complete": not gaps, "gaps": gaps})
     else:

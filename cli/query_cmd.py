@@ -14,7 +14,7 @@ from analysis.queries import build_query, indicator_query
 from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
 from cli.options import connection_options, districts_option, endpoint, json_option, with_options
-from cli.render import charges_table, number, result_table, to_json
+from cli.render import charges_table, number, progress, result_table, to_json
 from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from protos.serde import MeasureKind, Mechanism, measure_to_wire
@@ -151,7 +151,8 @@ def submit_and_print(
     confirm_spend(f"{cost} {months_text(list(query.months))}", yes)
     stub = coordinator_stub(where)
     asked = coordinator_pb2.FederatedQuery(query=query, districts=list(districts), secure=secure)
-    result = stub.Submit(asked, timeout=120)
+    with progress(f"asking the districts ({'secure aggregate' if secure else 'query'})"):
+        result = stub.Submit(asked, timeout=120)
     shown = possible_values(result)
     if as_json:
         click.echo(to_json(shown))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Iterable, Sequence
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import click
 from google.protobuf.json_format import MessageToDict
@@ -14,6 +18,8 @@ from analysis.coverage import Coverage, coverage_of
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import COUNTY_NAME, all_wards, district
 
+T = TypeVar("T")
+
 LEVEL_ORDER = {query_pb2.Cell.GROUP: 0, query_pb2.Cell.DISTRICT: 1, query_pb2.Cell.COUNTY: 2}
 
 
@@ -22,9 +28,23 @@ def to_json(message: Message) -> str:
     return json.dumps(MessageToDict(message, preserving_proto_field_name=True), indent=2)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> str:
-    """A plain text table; columns listed in `right` are right-aligned."""
+def on_terminal() -> bool:
+    """Whether standard output is a terminal (tables are drawn with rich there, plain text when piped)."""
+    return sys.stdout.isatty()
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = (), *, styled: bool | None = None
+) -> str:
+    """A table: drawn with rich at a terminal, plain and stable text when piped; columns in `right` right-aligned."""
     rows = [list(r) for r in rows]
+    if styled if styled is not None else on_terminal():
+        return rich_table(headers, rows, right)
+    return plain_table(headers, rows, right)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """A plain text table (what scripts and pasted papers read: its layout never changes with the terminal)."""
     widths = [max([len(h)] + [len(click.unstyle(r[i])) for r in rows]) for i, h in enumerate(headers)]
 
     def pad(text: str, width: int, to_right: bool) -> str:
@@ -37,6 +57,55 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence
         return "  ".join(pad(c, w, i in right) for i, (c, w) in pairs)
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def rich_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """The same table drawn by rich with colour, as text with terminal codes (click.echo prints it)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    drawn = Table(header_style="bold cyan", show_edge=False, pad_edge=False)
+    for i, h in enumerate(headers):
+        drawn.add_column(h, justify="right" if i in right else "left")
+    for r in rows:
+        # Cells may carry click's colour codes (a node NOT SERVING in red): rich reads them, not counts them.
+        drawn.add_row(*(Text.from_ansi(c) for c in r))
+    console = Console(force_terminal=True, width=shutil.get_terminal_size().columns, highlight=False)
+    with console.capture() as captured:
+        console.print(drawn)
+    return captured.get().rstrip("\n")
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None = None, *, shown: bool | None = None) -> Iterator[Callable[[], None]]:
+    """A progress bar (or spinner, with no total) on stderr while fanned-out work runs; yields `advance`.
+
+    Drawn only when stderr is a terminal, so piped output and --json stay exactly as they were."""
+    if not (shown if shown is not None else sys.stderr.isatty()):
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(
+        *(columns if total else columns[:2]), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+def counted(fn: Callable[..., T], advance: Callable[[], None]) -> Callable[..., T]:
+    """`fn`, advancing a progress bar after each call (each query the analysis sends)."""
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            advance()
+
+    return call
 
 
 def number(value: float, unit: str = "") -> str:

@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from analysis.coverage import Coverage, coverage_of
+from privacy.spend_text import spend_text
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import COUNTY_NAME, all_wards, district
 
@@ -193,40 +194,37 @@ def _key_text(c: query_pb2.Cell) -> str:
 
 
 def charges_table(result: coordinator_pb2.FederatedResult) -> str:
-    """What each district charged for this query and what it has left."""
+    """What each district charged for this query and what it has left, each written by `spend_text`."""
     rows = []
     for d in result.districts:
         if not d.answered:
             rows.append([d.district_name, "-", "-", "did not answer"])
             continue
         b = d.budget
-        charged = "replayed, no charge" if d.replayed else f"rho {d.charge.rho:.4f} ({epsilon_text(d.charge)})"
-        rows.append(
-            [
-                d.district_name,
-                charged,
-                f"rho {b.remaining_rho:.3f} of {b.total_rho:.3f}",
-                f"eps {b.remaining_epsilon:.2f} at delta {b.delta:g}",
-            ]
-        )
-    return table(["district", "charged", "budget left", "as (eps, delta)"], rows)
+        charged = "replayed, no charge" if d.replayed else epsilon_text(d.charge)
+        rows.append([d.district_name, charged, left_text(b), ""])
+    return table(["district", "charged", "budget left", ""], rows)
 
 
 def epsilon_text(charge: query_pb2.Charge) -> str:
-    """A charge as epsilon, always with the delta it holds at (the same spend reads the same everywhere)."""
-    return f"eps {charge.epsilon:.3f} at delta {charge.delta:g}"
+    """A charge as rho and epsilon at the delta it holds at (the same spend reads the same everywhere)."""
+    return spend_text(charge.rho, charge.epsilon, charge.delta)
+
+
+def left_text(status: query_pb2.BudgetStatus) -> str:
+    """A node's budget left this period, written as its refusals write what remains."""
+    return spend_text(status.remaining_rho, status.remaining_epsilon, status.delta)
 
 
 def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:
-    """Spent and left per node, in rho and as epsilon at each node's delta."""
+    """Spent, left and total per node, each as rho with epsilon at the node's delta (as refusals say it)."""
     rows = [
         [
             s.district_name,
             s.period_start + " to " + s.period_end,
-            f"{s.spent_rho:.4f}",
-            f"{s.remaining_rho:.4f}",
-            f"{s.total_rho:.4f}",
-            f"{s.spent_epsilon:.2f} / {s.total_epsilon:.2f}",
+            spend_text(s.spent_rho, s.spent_epsilon, s.delta),
+            left_text(s),
+            spend_text(s.total_rho, s.total_epsilon, s.delta),
             str(s.releases),
             str(s.replays),
             str(s.refusals),
@@ -234,19 +232,9 @@ def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:
         for s in statuses
     ]
     return table(
-        [
-            "district",
-            "period",
-            "rho spent",
-            "rho left",
-            "rho total",
-            "eps spent/total",
-            "releases",
-            "replays",
-            "refused",
-        ],
+        ["district", "period", "spent", "left", "total", "releases", "replays", "refused"],
         rows,
-        right=(2, 3, 4, 6, 7, 8),
+        right=(5, 6, 7),
     )
 
 
@@ -254,9 +242,8 @@ def spend_table(status: query_pb2.BudgetStatus) -> str:
     """One node's spending by analyst and by purpose."""
     parts = []
     for title, spends in (("by analyst", status.by_analyst), ("by purpose", status.by_purpose)):
-        rows = [[s.key or "(none)", f"{s.rho:.4f}", f"{s.epsilon:.2f}", str(s.queries)] for s in spends]
+        rows = [[s.key or "(none)", spend_text(s.rho, s.epsilon, status.delta), str(s.queries)] for s in spends]
         parts.append(
-            f"{status.district_name}, {title}:\n"
-            + table([title.split()[1], "rho", "eps", "queries"], rows, right=(1, 2, 3))
+            f"{status.district_name}, {title}:\n" + table([title.split()[1], "spent", "queries"], rows, right=(2,))
         )
     return "\n\n".join(parts)

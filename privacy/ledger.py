@@ -43,6 +43,7 @@ from privacy.audit import AuditSigner, append_entry, migrate_audit, utc_now
 from privacy.draw import Draw, charge_of, run
 from privacy.migrations import Migration, has_column, migrate
 from privacy.policy import Policy, PolicyError, diff_policy
+from privacy.spend_text import spend_text
 from privacy.statedb import SqliteState, StateDatabase, state_at
 
 RHO_UNITS = 10**12  # ledger resolution: 1e-12 rho
@@ -212,9 +213,9 @@ class BudgetExceeded(LedgerError):
     def __init__(self, query_id: str, detail: BudgetExceededDetail) -> None:
         d = detail
         super().__init__(
-            f"query {query_id!r} refused by the {d.limit}: it needs rho {d.requested_rho:.6g} "
-            f"(epsilon {d.requested_epsilon:.4g} at delta {d.delta:g}) but only rho {d.remaining_rho:.6g} "
-            f"(epsilon {d.remaining_epsilon:.4g} at delta {d.delta:g}) remains. Nothing was charged or "
+            f"query {query_id!r} refused by the {d.limit}: it needs "
+            f"{spend_text(d.requested_rho, d.requested_epsilon, d.delta)} but only "
+            f"{spend_text(d.remaining_rho, d.remaining_epsilon, d.delta)} remains. Nothing was charged or "
             f"released. Ask for less (coarser accuracy, fewer months) or ask the IG officer to review "
             f"the policy."
         )

@@ -44,6 +44,7 @@ import tomli_w
 
 from privacy.accountant import epsilon_to_rho, rho_to_epsilon
 from privacy.mechanisms import Mechanism
+from privacy.spend_text import spend_text
 
 _KNOWN_KEYS = {
     "district_code",
@@ -291,7 +292,7 @@ def save_policy(policy: Policy, path: Path) -> None:
 def _fmt_rho(rho: float | None, delta: float) -> str:
     if rho is None:
         return "none"
-    return f"rho {rho:g} (epsilon {rho_to_epsilon(rho, delta):.4g} at delta {delta:g})"
+    return spend_text(rho, rho_to_epsilon(rho, delta), delta)
 
 
 def diff_policy(old: Policy, new: Policy) -> list[str]:

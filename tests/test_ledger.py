@@ -158,7 +158,7 @@ def test_over_budget_error_gives_requested_and_remaining_in_rho_and_epsilon(tmp_
         s.charge_and_release(request("q2", 0.5), lambda _: b"y")
     d, text = err.value.detail, str(err.value)
     assert "period total" in text and "rho 0.5" in text and "rho 0.1 " in text
-    assert f"epsilon {d.requested_epsilon:.4g}" in text and f"epsilon {d.remaining_epsilon:.4g}" in text
+    assert f"eps {d.requested_epsilon:.4g}" in text and f"eps {d.remaining_epsilon:.4g}" in text
     assert d.requested_epsilon > d.remaining_epsilon > 0
 
 

@@ -21,15 +21,21 @@ class Endpoint:
     identity: str | None
     server_name: str | None = None
     plaintext: bool = False
+    tls: TlsFiles | None = None  # files named one by one (a client profile); else found in pki_dir by identity
 
     def channel(self) -> grpc.Channel:
         """A channel with mutual TLS (or, only when asked for loudly, plaintext)."""
         if self.plaintext:
             warn_plaintext()
             return grpc.insecure_channel(self.address)
-        if self.pki_dir is None or self.identity is None:
-            raise ValueError("mutual TLS needs --pki DIR and --identity NAME (or LSI_PKI and LSI_IDENTITY)")
-        files = TlsFiles.for_identity(self.pki_dir, self.identity)
+        if self.tls is not None:
+            files = self.tls
+        elif self.pki_dir is None or self.identity is None:
+            raise ValueError(
+                "mutual TLS needs --pki DIR and --identity NAME (or LSI_PKI and LSI_IDENTITY, or a client profile)"
+            )
+        else:
+            files = TlsFiles.for_identity(self.pki_dir, self.identity)
         options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
         return grpc.secure_channel(self.address, channel_credentials(files), options=options)
 

@@ -16,7 +16,8 @@ from google.protobuf.message import Message
 
 from analysis.coverage import Coverage, coverage_of
 from privacy.spend_text import spend_text
-from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
+from protos.serde import quarantine_from_wire
 from reference.geography import COUNTY_NAME, all_wards, district
 
 T = TypeVar("T")
@@ -247,3 +248,20 @@ def spend_table(status: query_pb2.BudgetStatus) -> str:
             f"{status.district_name}, {title}:\n" + table([title.split()[1], "spent", "queries"], rows, right=(2,))
         )
     return "\n\n".join(parts)
+
+
+def data_problems_text(described: node_pb2.NodeDescription, problems: node_pb2.DataProblemsReport) -> str:
+    """A node's months, files skipped and rows set aside, for its IG officer (exact: never leaves the district)."""
+    months = f"{described.months[0]} to {described.months[-1]}" if described.months else "none"
+    lines = [f"{described.district_name} ({described.district_code}): months held {months}"]
+    rows_by_month = quarantine_from_wire(problems.quarantined)
+    if not problems.skipped_files and not rows_by_month:
+        return "\n".join([*lines, "No data problems: every file is a snapshot and no rows were set aside."])
+    if problems.skipped_files:
+        lines += ["", "Files skipped (not named as a snapshot):"] + [f"  {f}" for f in problems.skipped_files]
+    if rows_by_month:
+        rows = [[m, f"{n:,}"] for m, n in rows_by_month.items()]
+        lines += ["", "Rows set aside (strict_data = false; the node's log names file, row, field and reason):"]
+        lines.append(table(["month", "rows"], rows, right=(1,)))
+    lines += ["", "For this district's IG officer only: these are exact counts about the district's records."]
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
 from node.derive import derive
 from node.executor import CellKey, ExactAggregate, Executor, PandasExecutor
-from node.loader import Snapshot, compact, load_district
+from node.loader import Snapshot, compact, load_district, unmatched_files
 from node.query import EXACT_LIMIT, MAX_ROWS_PER_SNAPSHOT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
 from node.versions import SnapshotVersions
@@ -116,6 +116,8 @@ class NodeEngine:
         # Read at every campaign query, so outcomes recorded while the node serves count without a restart.
         self.campaigns = CampaignStore(store.path, district_code)
         self.policy_path: Path | None = None  # kept in step with the ledger's policy when set
+        # Files the naming rule skipped at start-up, each with a hint: for this district's IG officer only.
+        self.skipped_files: tuple[str, ...] = ()
         self.executor: Executor = PandasExecutor(self.frames)
         if engine == "duckdb":
             from node.duckdb_executor import DuckDBExecutor
@@ -152,12 +154,18 @@ class NodeEngine:
         store = open_store(state_db, policy_path, policy, audit_key)
         node = cls(district_code, snapshots, store, engine=engine)
         node.policy_path = policy_path
+        node.skipped_files = tuple(unmatched_files(data_dir))
         return node
 
     @property
     def policy(self) -> Policy:
         """The policy in force, read from the store so a change made by another process binds this one."""
         return self.store.policy
+
+    @property
+    def quarantined_by_month(self) -> dict[str, int]:
+        """Rows set aside at load per month (exact counts about households: this district's IG officer only)."""
+        return {m: s.quarantined_rows for m, s in self.snapshots.items()}
 
     @property
     def months(self) -> list[str]:

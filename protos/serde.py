@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Literal
 
-from protos.lsi.v1 import query_pb2
+from protos.lsi.v1 import node_pb2, query_pb2
 
 MeasureKind = Literal["count", "sum", "mean"]
 FilterValue = str | float | bool | tuple[str, ...]
@@ -180,3 +180,13 @@ def canonical_query(query: query_pb2.Query) -> str:
     fields["indicator"] = query.indicator
     fields["dataset"] = query.dataset
     return canonical_json(fields)
+
+
+def quarantine_to_wire(rows_by_month: Mapping[str, int]) -> list[node_pb2.MonthQuarantine]:
+    """Rows set aside per month as NodeDescription entries (months with none are left out), oldest first."""
+    return [node_pb2.MonthQuarantine(month=m, rows=n) for m, n in sorted(rows_by_month.items()) if n]
+
+
+def quarantine_from_wire(entries: Sequence[node_pb2.MonthQuarantine]) -> dict[str, int]:
+    """NodeDescription's rows set aside per month, as a mapping."""
+    return {e.month: e.rows for e in entries}

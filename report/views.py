@@ -12,8 +12,9 @@ from markupsafe import Markup
 
 from analysis.report_data import BudgetRow, CampaignRow, ReportData, UnclaimedRow
 from common.estimates import Estimate, add
+from privacy.spend_text import spend_text
 from report.charts import benchmark_chart, budget_bar, latest_headline, mini_bar, series_chart
-from report.formatting import Formatter, bounds, count_fmt, fmt, fmt_delta, fmt_money, with_interval
+from report.formatting import Formatter, bounds, count_fmt, fmt, fmt_money, with_interval
 from report.geometry import district_label_points
 from report.map import ward_map
 
@@ -125,11 +126,12 @@ def budget_table(rows: Sequence[BudgetRow]) -> Table:
                 r.name,
                 budget_bar(frac),
                 f"{fmt(100 * frac, 0)}%",
-                f"{r.spent_rho:.3g} of {r.total_rho:.3g}",
-                f"{r.epsilon_spent:.3g} at δ = {fmt_delta(r.delta)}",
+                # Written by the one rule the CLI's tables and the nodes' refusals use, so figures agree.
+                spend_text(r.spent_rho, r.epsilon_spent, r.delta),
+                f"rho {r.total_rho:.4g}",
             )
         )
-    return Table(("Node", "Budget used", "", "ρ (zCDP) spent of total", "ε spent"), tuple(body))
+    return Table(("Node", "Budget used", "", "spent (rho, with eps at delta)", "total"), tuple(body))
 
 
 def report_view(data: ReportData) -> ReportView:

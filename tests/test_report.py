@@ -180,7 +180,8 @@ def test_campaign_totals_carry_intervals() -> None:
 def test_budget_row_shows_fraction_spent() -> None:
     budget = next(s for s in page_of(full_data()).iter("section") if s.find("h2").text() == "Privacy budget by node")
     row = [td.text() for td in budget.find("tbody").iter("td")]
-    assert row[0] == "Dartford" and row[2:] == ["30%", "0.3 of 1", "2.4 at δ = 1e-6"]
+    # The spend reads as the CLI's budget table and a node's refusal write it (privacy.spend_text).
+    assert row[0] == "Dartford" and row[2:] == ["30%", "rho 0.3 (eps 2.4 at delta 1e-06)", "rho 1"]
 
 
 def test_interval_lower_end_is_cut_at_zero_for_counts() -> None:

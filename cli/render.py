@@ -40,7 +40,8 @@ def table(
 ) -> str:
     """A table: drawn with rich at a terminal, plain and stable text when piped; columns in `right` right-aligned."""
     rows = [list(r) for r in rows]
-    if styled if styled is not None else on_terminal():
+    use_rich = on_terminal() if styled is None else styled
+    if use_rich:
         return rich_table(headers, rows, right)
     return plain_table(headers, rows, right)
 

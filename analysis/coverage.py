@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protos.lsi.v1 import coordinator_pb2
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Coverage:
 def coverage_of(result: coordinator_pb2.FederatedResult) -> Coverage:
     """The typed coverage of a combined result."""
     c = result.coverage
-    area = c.area or COUNTY_NAME
+    area = c.area or county_name()
     months = tuple(
         MonthCover(
             month=m.month,

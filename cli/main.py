@@ -5,6 +5,7 @@ Each subcommand only translates between the terminal and the parts that do the w
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import click
 
@@ -13,6 +14,7 @@ from cli.campaign_cmd import campaign
 from cli.dashboard_cmd import dashboard
 from cli.demo_cmd import demo
 from cli.errors import EXIT_CODES_HELP, explain
+from cli.geography_cmd import GEOGRAPHY_HELP, apply_geography, geography
 from cli.governance_cmd import audit, budget
 from cli.query_cmd import indicators, query, status
 from cli.server_cmd import coordinator, node
@@ -42,8 +44,10 @@ def _failed(code: int) -> type[click.ClickException]:
 @click.version_option(package_name="kent-lsi", message="lsi %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="log more")
 @click.option("--debug", is_flag=True, help="show the full traceback when a command fails")
-def main(verbose: bool, debug: bool) -> None:
+@click.option("--geography", "geography_dir", type=click.Path(path_type=Path), default=None, help=GEOGRAPHY_HELP)
+def main(verbose: bool, debug: bool, geography_dir: Path | None) -> None:
     """Federated Living Standards Index: private county-wide insight from district household data."""
+    apply_geography(geography_dir)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -66,6 +70,7 @@ for command in (
     benchmark_command,
     unclaimed_command,
     report_command,
+    geography,
 ):
     main.add_command(command)
 

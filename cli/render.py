@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 
 from analysis.coverage import Coverage, coverage_of
 from protos.lsi.v1 import coordinator_pb2, query_pb2
-from reference.geography import COUNTY_NAME, all_wards, district
+from reference.geography import all_wards, county_name, district
 
 LEVEL_ORDER = {query_pb2.Cell.GROUP: 0, query_pb2.Cell.DISTRICT: 1, query_pb2.Cell.COUNTY: 2}
 
@@ -52,7 +52,7 @@ def area_name(cell: query_pb2.Cell, cover: Coverage | None = None) -> str:
     """The area a cell describes; a county cell says which districts it covers for its month."""
     if cell.level == query_pb2.Cell.COUNTY:
         month = cell.keys[0].value if cell.keys else ""
-        return cover.label(month) if cover is not None else COUNTY_NAME
+        return cover.label(month) if cover is not None else county_name()
     name = _district_name(cell.district_code)
     ward = next((k.value for k in cell.keys if k.column == "ward_code"), None)
     if ward and cell.level == query_pb2.Cell.GROUP:

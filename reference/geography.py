@@ -201,7 +201,10 @@ def _districts(rows: list[dict[str, str]], problems: list[str]) -> list[District
             if not all(bands):
                 problems.append(f"{where}: council tax needs all of bands A-H or none")
             else:
-                vals = [_number(t, float, f"{where} council_tax_{b.lower()}", problems) for t, b in zip(bands, CT_BANDS)]
+                vals = [
+                    _number(t, float, f"{where} council_tax_{b.lower()}", problems)
+                    for t, b in zip(bands, CT_BANDS, strict=True)
+                ]
                 ct = tuple(v for v in vals if v is not None)
         if dw == 0:
             problems.append(f"{where}: district {code} has 0 dwellings (rates per 1,000 need a denominator)")
@@ -330,10 +333,14 @@ def _read(root: Path) -> tuple[Geography | None, list[str]]:
         for key in ("source", "licence"):
             if not str(entry.get(key, "")).strip():
                 problems.append(f"pack.toml: [files.{name}] names no {key}")
-        files[name] = SourceFile(str(entry.get("path", f"{name}.{'geojson' if name == 'boundaries' else 'csv'}")),
-                                 str(entry.get("source", "")), str(entry.get("licence", "")))  # fmt: skip
+        files[name] = SourceFile(
+            str(entry.get("path", f"{name}.{'geojson' if name == 'boundaries' else 'csv'}")),
+            str(entry.get("source", "")),
+            str(entry.get("licence", "")),
+        )
     outside = tuple(
-        Outside(str(o.get("code", "")), str(o.get("name", "")), str(o.get("reason", ""))) for o in doc.get("outside", [])
+        Outside(str(o.get("code", "")), str(o.get("name", "")), str(o.get("reason", "")))
+        for o in doc.get("outside", [])
     )
     districts = _districts(_rows(root / files["districts"].path, DISTRICT_COLUMNS, problems), problems)
     d_names = {d.code: d.name for d in districts}
@@ -341,7 +348,11 @@ def _read(root: Path) -> tuple[Geography | None, list[str]]:
     problems += [f"pack.toml: outside area {c} is also in districts.csv" for c in sorted(set(d_names) & set(o_names))]
     wards = _wards(_rows(root / files["wards"].path, WARD_COLUMNS, problems), d_names, o_names, problems)
     have = {w.district_code for w in wards}
-    problems += [f"districts.csv: district {d.code} ({d.name}) has no wards in wards.csv" for d in districts if d.code not in have]
+    problems += [
+        f"districts.csv: district {d.code} ({d.name}) has no wards in wards.csv"
+        for d in districts
+        if d.code not in have
+    ]
     problems += _boundary_problems(root / files["boundaries"].path, {w.code for w in wards})
     if problems:
         return None, problems
@@ -394,9 +405,13 @@ def use_pack(root: Path | str | None) -> Geography:
 def active() -> Geography:
     """The geography every district, ward, map and county label comes from."""
     if _chosen:
-        return load_pack(_chosen[0])
-    env = os.environ.get(ENV_VAR, "").strip()
-    return load_pack(env or BUILTIN_PACK)
+        return _load(_chosen[0])
+    return _from_env(os.environ.get(ENV_VAR, "").strip())
+
+
+@cache
+def _from_env(text: str) -> Geography:
+    return load_pack(text or BUILTIN_PACK)
 
 
 def county_name() -> str:

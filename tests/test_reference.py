@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -140,9 +139,7 @@ def test_reference_wards_are_the_twelve_districts_wards_plus_medways() -> None:
     every = geography.reference_wards()
     outside = {w.district_code for w in every} - {d.code for d in geography.districts()}
     assert outside == {MEDWAY}
-    assert sorted(w.code for w in every if w.district_code != MEDWAY) == sorted(
-        w.code for w in geography.all_wards()
-    )
+    assert sorted(w.code for w in every if w.district_code != MEDWAY) == sorted(w.code for w in geography.all_wards())
 
 
 def test_every_reference_ward_has_an_outline_in_the_same_order() -> None:

@@ -108,7 +108,7 @@ def test_ward_tooltip_gives_name_district_value_and_interval() -> None:
     path = page_of(full_data()).find("path", data_ward=ward["code"])
     # 98.7 ± 1.96·1.5
     assert (
-        path.find("title").text() == f"{ward['ward_name']}, {ward['lad_name']}: index 98.7 (95% interval 95.8 to 101.6)"
+        path.find("title").text() == f"{ward['name']}, {ward['district_name']}: index 98.7 (95% interval 95.8 to 101.6)"
     )
 
 

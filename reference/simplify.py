@@ -17,9 +17,10 @@ KM_PER_DEGREE_LON_AT_EQUATOR = 111.320
 def _offset(p: Point, a: Point, b: Point) -> float:
     """Distance from p to the segment a-b (in degrees, planar)."""
     dx, dy = b[0] - a[0], b[1] - a[1]
-    if dx == 0 and dy == 0:
+    length2 = dx * dx + dy * dy
+    if length2 == 0:  # also when a tiny segment's square underflows
         return math.hypot(p[0] - a[0], p[1] - a[1])
-    t = max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (dx * dx + dy * dy)))
+    t = max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
     return math.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy))
 
 
@@ -82,10 +83,12 @@ def area_and_centroid(polygons: Sequence[Sequence[Sequence[Point]]]) -> tuple[fl
     for poly in polygons:
         for k, ring in enumerate(poly):
             a, cx, cy = _signed_area_and_moment(_local_km(ring, lat0))
-            sign = 1.0 if (k == 0) == (a >= 0) else -1.0  # exterior adds, holes subtract, whatever the winding
-            total += sign * abs(a)
-            mx += sign * abs(a) / a * cx if a else 0.0
-            my += sign * abs(a) / a * cy if a else 0.0
+            if a == 0:
+                continue
+            weight = abs(a) if k == 0 else -abs(a)  # exterior adds, holes subtract, whatever the winding
+            total += weight
+            mx += weight * cx / a
+            my += weight * cy / a
     if total <= 0:
         x, y = (sum(p[0] for poly in polygons for p in poly[0]), sum(p[1] for poly in polygons for p in poly[0]))
         n = max(sum(len(poly[0]) for poly in polygons), 1)

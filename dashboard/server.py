@@ -38,7 +38,7 @@ from dashboard.pages import (
 )
 from dashboard.reading import Reader
 from reference.geography import county_name
-from report.render import ATTRIBUTION, LICENCE_URL
+from report.render import attribution, licence_url
 from report.render import environment as report_environment
 from security.pki import is_revoked
 from security.tls import TlsFiles, split_address
@@ -132,8 +132,8 @@ class Dashboard:
                 route=route,
                 routes=[r for r in ROUTES if user.is_ig or not r.ig_only],
                 user=user,
-                attribution=ATTRIBUTION,
-                licence_url=LICENCE_URL,
+                attribution=attribution(),
+                licence_url=licence_url(),
             )
         )
 

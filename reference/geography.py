@@ -93,6 +93,8 @@ class SourceFile:
     path: str
     source: str
     licence: str
+    attribution: str = ""  # the words the licence asks a map to show (defaults to the licence)
+    licence_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -334,9 +336,11 @@ def _read(root: Path) -> tuple[Geography | None, list[str]]:
             if not str(entry.get(key, "")).strip():
                 problems.append(f"pack.toml: [files.{name}] names no {key}")
         files[name] = SourceFile(
-            str(entry.get("path", f"{name}.{'geojson' if name == 'boundaries' else 'csv'}")),
-            str(entry.get("source", "")),
-            str(entry.get("licence", "")),
+            path=str(entry.get("path", f"{name}.{'geojson' if name == 'boundaries' else 'csv'}")),
+            source=str(entry.get("source", "")),
+            licence=str(entry.get("licence", "")),
+            attribution=str(entry.get("attribution") or entry.get("licence", "")),
+            licence_url=str(entry.get("licence_url", "")),
         )
     outside = tuple(
         Outside(str(o.get("code", "")), str(o.get("name", "")), str(o.get("reason", "")))

@@ -84,7 +84,8 @@ def _profile(code: str, scale: float) -> _Profile:
     index = [d.code for d in all_d].index(code)
     ratios = np.array([d.uc_households / d.dwellings for d in all_d])
     d = all_d[index]
-    dep = float((ratios[index] - ratios.mean()) / ratios.std())
+    spread = ratios.std()  # 0 for a unitary pack's single district: it is the average
+    dep = float((ratios[index] - ratios.mean()) / spread) if spread > 0 else 0.0
     # Fixed per-district draws, independent of the seed: the district's scheme is not random between runs.
     local = np.random.default_rng(1000 + index)
     assume = geography.active().synth

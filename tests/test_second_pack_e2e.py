@@ -77,3 +77,17 @@ def test_the_report_draws_the_packs_map_and_never_names_kent(threeshire: Running
     assert drawn == {w.code for w in load_pack(PACKS / "threeshire").wards}
     assert 'aria-label="Ward map of Threeshire"' in page and "Threeshire District 2" in page
     assert [w for w in KENT_WORDS if w in page] == []
+
+
+def test_a_unitary_pack_runs_end_to_end_with_one_district(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    use_pack(PACKS / "unitary")
+    try:
+        with running_county(tmp_path / "unitary", scale=0.3, months=1) as county:
+            query = count_query(group_by=["ward_code"])
+            result = county.coordinator_stub().Submit(coordinator_pb2.FederatedQuery(query=query), timeout=60)
+    finally:
+        use_pack(None)
+    assert [d.district_code for d in result.districts if d.answered] == ["E06900001"]
+    assert result.coverage.area == "Uniton"
+    assert len({c.district_code for c in result.cells if c.level == query_pb2.Cell.GROUP}) == 1

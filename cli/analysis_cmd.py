@@ -26,7 +26,7 @@ from reference.geography import county_name
 
 
 def county_label(cover: MonthCover | None) -> str:
-    """The county row's name with what it covers ("Kent, 11 of 12 districts; Thanet missing: unreachable")."""
+    """The county row's name with what it covers ("Threeshire, 2 of 3 districts; District 3 missing: unreachable")."""
     return cover.label() if cover is not None else county_name()
 
 

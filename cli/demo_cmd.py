@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from cli.geography_cmd import GEOGRAPHY_HELP
+
 
 @click.command("demo")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help="keep everything here (default: temp)")
 @click.option("--scale", default=0.5, show_default=True, help="synthetic caseload size (1.0 = realistic)")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="where to write the HTML report")
-@click.option("--geography", "geography_dir", type=click.Path(path_type=Path), help="geography pack (default Kent)")
+@click.option("--geography", "geography_dir", type=click.Path(path_type=Path), help=GEOGRAPHY_HELP)
 @click.option(
     "--dashboard", is_flag=True, help="end by serving the dashboard until Ctrl-C (make demo does; CI runs without)"
 )

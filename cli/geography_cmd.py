@@ -9,7 +9,7 @@ import click
 
 from cli.errors import INVALID_INPUT, fail
 
-GEOGRAPHY_HELP = "geography pack folder (default: $LSI_GEOGRAPHY, else the built-in Kent pack)"
+GEOGRAPHY_HELP = "geography pack folder (default: $LSI_GEOGRAPHY, else the built-in pack)"
 
 
 def apply_geography(directory: Path | None) -> None:

@@ -14,7 +14,7 @@ from reference.geography import county_name, district
 
 
 def district_name(code: str) -> str:
-    """A district's name from reference data, or its code when it is not a Kent district."""
+    """A district's name from reference data, or its code when it is not one of the pack's districts."""
     try:
         return district(code).name
     except KeyError:

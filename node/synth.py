@@ -62,6 +62,7 @@ class _Profile:
     rent_factor: float
     band_d_factor: float  # district Band D relative to the pack's reference district (parish precepts, shares)
     cts_max_share: float  # working-age CTS scheme maximum share of liability
+    council_tax: tuple[float, ...] | None = None  # annual bill by band A-H from the geography pack, if it has them
 
 
 def _pension_share(dep: np.ndarray | float) -> np.ndarray:
@@ -98,6 +99,7 @@ def _profile(code: str, scale: float) -> _Profile:
         rent_factor=assume.rent_factor.get(code, 1.0),
         band_d_factor=1.0 if code == assume.band_d_reference else float(local.uniform(1.0, 1.04)),
         cts_max_share=float(local.choice([0.70, 0.75, 0.80, 0.85])),
+        council_tax=d.council_tax,
     )
 
 
@@ -434,7 +436,10 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
 
     ratio = np.asarray(r.council_tax_band_ratio)[s["band"]]
     single_adult = ~couple & (s["n_nondeps"] == 0)
-    liability = r.council_tax_band_d_annual * prof.band_d_factor * ratio * np.where(single_adult, 0.75, 1.0)
+    # The pack's published bills by band when it has them, else the rates file's Band D scaled for the district.
+    by_band = np.asarray(prof.council_tax)[s["band"]] if prof.council_tax else None
+    band_bill = by_band if by_band is not None else r.council_tax_band_d_annual * prof.band_d_factor * ratio
+    liability = band_bill * np.where(single_adult, 0.75, 1.0)
     excess = np.maximum(hb_assessable - applicable, 0)
     cts_pens = np.where(pc_pass | (excess <= 0), liability, np.maximum(liability - 0.2 * 52 * excess, 0))
     cts_wa = np.maximum(prof.cts_max_share * liability - 0.2 * 52 * np.maximum(earnings - 250, 0), 0)

@@ -4,7 +4,7 @@ A pack is one folder (see ``reference/packs/README.md``): ``pack.toml`` (area na
 source and licence, areas drawn for context only, synthetic-data assumptions), ``districts.csv``,
 ``wards.csv`` and ``boundaries.geojson``. The active pack is, in order: the one given to ``use_pack``
 (``lsi --geography DIR``, a ``geography`` key in node.toml or coordinator.toml), the folder in the
-environment variable ``LSI_GEOGRAPHY``, else the built-in Kent pack. Packs are read and validated once.
+environment variable ``LSI_GEOGRAPHY``, else the built-in pack (``packs/kent``). Packs are read and validated once.
 """
 
 from __future__ import annotations
@@ -448,7 +448,7 @@ def district(code: str) -> District:
 
 
 def district_named(text: str) -> District:
-    """The district given by ONS code or by name, any case ("Thanet", "thanet", "E07000114")."""
+    """The district given by ONS code or by name, any case ("District 2", "district 2", "E07900002")."""
     geo = active()
     wanted = text.strip().casefold()
     for d in geo.districts:

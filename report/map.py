@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from markupsafe import Markup
 
 from common.estimates import Estimate
-from reference.geography import county_name, outside_codes
+from reference.geography import active, county_name, outside_codes
 from report.colour import RAMP, ramp_colour
 from report.formatting import LEVEL, fmt
 from report.geometry import MAP_WIDTH, district_label_points, map_geometry, map_wards
@@ -88,6 +88,10 @@ def ward_map(values: Mapping[str, Estimate], span: tuple[float, float] | None = 
     return M("").join(out)
 
 
+def _outside_names() -> str:
+    return ", ".join(o.name for o in active().outside)
+
+
 def legend(ly: int, lo: float, hi: float) -> Markup:
     """The ramp with its low, middle and high values, and keys for no data and out of scope."""
     out = [
@@ -104,7 +108,10 @@ def legend(ly: int, lo: float, hi: float) -> Markup:
         M('<text class="tick" x="20" y="{}">darker = lower index = worse living standards</text>').format(ly + 42),
         M('<rect x="320" y="{}" width="22" height="14" fill="url(#nodata)" stroke="#999"/>').format(ly),
         M('<text class="tick" x="348" y="{}">no data</text>').format(ly + 11),
-        M('<rect x="420" y="{}" width="22" height="14" class="out"/>').format(ly),
-        M('<text class="tick" x="448" y="{}">Medway: not in scope</text>').format(ly + 11),
     ]
+    if _outside_names():  # areas the pack draws for context only
+        out += [
+            M('<rect x="420" y="{}" width="22" height="14" class="out"/>').format(ly),
+            M('<text class="tick" x="448" y="{}">{}: not in scope</text>').format(ly + 11, _outside_names()),
+        ]
     return M("").join(out)

@@ -54,7 +54,7 @@ class Page:
 
 
 def coverage_from_missing(missing: Iterable[str]) -> Coverage:
-    """Coverage of a figure from the districts that did not answer (codes), against the 12 districts."""
+    """Coverage of a figure from the districts that did not answer (codes), against the pack's districts."""
     gone = set(missing)
     return Coverage(
         tuple(sorted(d.name for d in districts() if d.code not in gone)),

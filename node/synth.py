@@ -57,7 +57,7 @@ class _Profile:
     code: str
     index: int
     households: int
-    deprivation: float  # UC households per dwelling, standardised across the 12 districts
+    deprivation: float  # UC households per dwelling, standardised across the pack's districts
     council_stock: bool
     rent_factor: float
     band_d_factor: float  # district Band D relative to the pack's reference district (parish precepts, shares)
@@ -658,7 +658,7 @@ def write_county(
     fmt: str = "csv",
     workers: int = 1,
 ) -> list[Path]:
-    """Write out_dir/<lad_code>/<YYYY-MM>.<fmt> for the 12 districts; returns the paths in order."""
+    """Write out_dir/<lad_code>/<YYYY-MM>.<fmt> for the pack's districts; returns the paths in order."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":

@@ -321,3 +321,14 @@ def test_area_and_centroid_of_a_square_with_a_hole() -> None:
     holed, _, _ = area_and_centroid([[outer, hole]])
     assert (lat, lon) == (pytest.approx(52.05), pytest.approx(0.05))
     assert holed == pytest.approx(full * 0.96) and 70 < full < 80  # about 6.9 km x 11.1 km
+
+
+def test_a_node_config_names_its_geography_pack_relative_to_the_file(tmp_path: Path) -> None:
+    from node.config import NodeConfig, load_node_config, write_node_config
+
+    pack = Path(shutil.copytree(THREESHIRE, tmp_path / "packs" / "three"))
+    config = NodeConfig("E07900001", "127.0.0.1:1", tmp_path / "d", tmp_path / "s", tmp_path / "p", tmp_path / "k",
+                        None, geography=pack)  # fmt: skip
+    write_node_config(config, tmp_path / "node.toml")
+    assert 'geography = "packs/three"' in (tmp_path / "node.toml").read_text()
+    assert load_node_config(tmp_path / "node.toml").geography == pack

@@ -13,7 +13,7 @@ from analysis.report_data import BudgetRow, ReportData, SeriesPoint
 from analysis.unclaimed import unclaimed
 from common.estimates import Estimate
 from protos.lsi.v1 import coordinator_pb2
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 
 def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
@@ -97,7 +97,7 @@ def report_data(
         )
     notes += [f"Gap: {g}" for g in gaps]
     return ReportData(
-        title=f"{COUNTY_NAME} Living Standards Index, {month}",
+        title=f"{county_name()} Living Standards Index, {month}",
         generated_at=generated_at,
         county_series=county_series,
         district_rows=list(bench.rows) if bench is not None else [],

@@ -33,8 +33,9 @@ from privacy.policy import Policy
 from privacy.sensitivity import sensitivity
 from protos.lsi.v1 import query_pb2
 from protos.serde import measure_to_wire
+from reference.geography import district, districts, wards
 
-CODE = "E07000105"  # Ashford: the most wards (so the most cells a household could have doubled)
+CODE = max(districts(), key=lambda d: len(wards(d.code))).code  # most wards: most cells a household could double
 MONTH = "2025-10"
 SPLIT = 1 / 1.05**2  # share of the loss the split design gives the ward cells (their error then 1.05x)
 # The issue's "today" column (measured on main before this work, same machine), shown beside the new figures.
@@ -346,7 +347,8 @@ def report(out: dict, laplace: dict, gaussian: dict, speed: dict, ledger: dict, 
     )
     return f"""# Issue 13: accuracy per budget, a node near the floor, memory
 
-Command: `python -m bench.issue13` (also run by `make bench`); synthetic Ashford ({int(laplace["wards"])} wards).
+Command: `python -m bench.issue13` (also run by `make bench`); synthetic {district(CODE).name}
+({int(laplace["wards"])} wards).
 Each figure is a ratio of two things measured in this run, interleaved. "old" is the issue's figure for main
 before this work (same machine); JSON: `bench/results/issue13.json`, chart: `bench/results/issue13.png`.
 

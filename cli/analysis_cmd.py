@@ -22,12 +22,12 @@ from cli.errors import OK, PARTIAL, finish, grpc_errors
 from cli.options import connection_options, endpoint, json_option
 from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from common.estimates import Estimate
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 
 def county_label(cover: MonthCover | None) -> str:
-    """The county row's name with what it covers ("Kent, 11 of 12 districts; Thanet missing: unreachable")."""
-    return cover.label() if cover is not None else COUNTY_NAME
+    """The county row's name with what it covers ("Threeshire, 2 of 3 districts; District 3 missing: unreachable")."""
+    return cover.label() if cover is not None else county_name()
 
 
 def coverage_code(cover: MonthCover | None) -> int:
@@ -261,7 +261,7 @@ def index_county_label(series: Any) -> str:
     latest = series.months[-1]
     missing = [district_names.get(c, c) for c in series.missing_districts.get(latest, ())]
     present = sum(1 for s in series.districts.values() if latest in s)
-    head = f"{COUNTY_NAME}, {present} district{'s' if present != 1 else ''} in {latest}"
+    head = f"{county_name()}, {present} district{'s' if present != 1 else ''} in {latest}"
     return head + "".join(f"; {m} missing: did not answer" for m in missing)
 
 

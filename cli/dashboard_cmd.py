@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cli.geography_cmd import apply_geography
 from security.tls import TlsFiles
 
 
@@ -28,6 +29,7 @@ def dashboard(ctx: click.Context, config_path: Path | None) -> None:
 
     try:
         config = load_dashboard_config(config_path)
+        apply_geography(Path(config.geography) if config.geography else None)
         server = serve(config)
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise click.ClickException(f"cannot start the dashboard: {exc}") from None

@@ -14,6 +14,7 @@ from cli.campaign_cmd import campaign
 from cli.dashboard_cmd import dashboard
 from cli.demo_cmd import demo
 from cli.errors import EXIT_CODES_HELP, INVALID_INPUT, explain, fail
+from cli.geography_cmd import GEOGRAPHY_HELP, apply_geography, geography
 from cli.governance_cmd import audit, budget
 from cli.profile import PROFILE_ENV, chosen_profile, default_map, default_profile_path
 from cli.query_cmd import indicators, query, status
@@ -54,9 +55,11 @@ def _failed(code: int) -> type[click.ClickException]:
     help=f"client profile (TOML: [server] address, server_name; [tls] ca, cert, key or pki, identity; [analyst] "
     f"purpose); default {default_profile_path()} if present. Flags and LSI_* variables override it.",
 )
+@click.option("--geography", "geography_dir", type=click.Path(path_type=Path), default=None, help=GEOGRAPHY_HELP)
 @click.pass_context
-def main(ctx: click.Context, verbose: bool, debug: bool, profile_path: Path | None) -> None:
+def main(ctx: click.Context, verbose: bool, debug: bool, profile_path: Path | None, geography_dir: Path | None) -> None:
     """Federated Living Standards Index: private county-wide insight from district household data."""
+    apply_geography(geography_dir)
     try:
         profile = chosen_profile(profile_path)
     except ConfigError as exc:
@@ -86,6 +89,7 @@ for command in (
     benchmark_command,
     unclaimed_command,
     report_command,
+    geography,
 ):
     main.add_command(command)
 

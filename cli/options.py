@@ -78,7 +78,7 @@ districts_option = click.option(
     "districts",
     multiple=True,
     callback=_district_codes,
-    help="district name or ONS code, e.g. Thanet or E07000114 (repeatable); default all districts",
+    help="district name or ONS code, as in the geography pack (repeatable); default all districts",
 )
 
 

@@ -194,7 +194,7 @@ secure_option = click.option(
     "--secure",
     is_flag=True,
     help="a secure county total (needs --rho): districts' noise shares are summed unseen, so the county figure "
-    "carries one district's noise, not twelve; no district figures are released",
+    "carries one district's noise, not one per district; no district figures are released",
 )
 
 

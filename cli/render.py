@@ -18,7 +18,7 @@ from analysis.coverage import Coverage, coverage_of
 from privacy.spend_text import spend_text
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
 from protos.serde import quarantine_from_wire
-from reference.geography import COUNTY_NAME, all_wards, district
+from reference.geography import all_wards, county_name, district
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ def area_name(cell: query_pb2.Cell, cover: Coverage | None = None) -> str:
     """The area a cell describes; a county cell says which districts it covers for its month."""
     if cell.level == query_pb2.Cell.COUNTY:
         month = cell.keys[0].value if cell.keys else ""
-        return cover.label(month) if cover is not None else COUNTY_NAME
+        return cover.label(month) if cover is not None else county_name()
     name = _district_name(cell.district_code)
     ward = next((k.value for k in cell.keys if k.column == "ward_code"), None)
     if ward and cell.level == query_pb2.Cell.GROUP:

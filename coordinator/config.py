@@ -63,6 +63,7 @@ class CoordinatorConfig:
     quorum: Quorum = Quorum()
     # A secure county sum still gives a total when up to this many districts drop out (threshold t = n - d_max).
     secure_dropouts: int = DEFAULT_SECURE_DROPOUTS
+    geography: Path | None = None  # geography pack folder; None: $LSI_GEOGRAPHY or the built-in pack
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -76,6 +77,7 @@ class CoordinatorConfig:
             "quorum_districts": self.quorum.districts,
             "quorum_dwelling_share": self.quorum.dwelling_share,
             "secure_dropouts": self.secure_dropouts,
+            **({"geography": relative_path(self.geography, base)} if self.geography else {}),
         }
         return {
             "coordinator": section,
@@ -137,6 +139,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         limits=limits,
         quorum=quorum,
         secure_dropouts=dropouts,
+        geography=base / str(section["geography"]) if section.get("geography") else None,
     )
 
 

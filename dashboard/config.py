@@ -23,6 +23,7 @@ class DashboardConfig:
     benchmark_epsilon: float = 0.5
     unclaimed_epsilon: float = 1.0
     token_minutes: int = 60
+    geography: str = ""  # geography pack folder; empty: $LSI_GEOGRAPHY or the built-in pack
 
 
 def load_dashboard_config(path: Path) -> DashboardConfig:

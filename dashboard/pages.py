@@ -16,8 +16,8 @@ from dashboard.auth import User
 from dashboard.config import DashboardConfig
 from dashboard.reading import Coverage, NotStoredError, Reader
 from dashboard.tables import Cell, DashTable, Figure, index_fmt, rate_fmt
+from reference.geography import county_name, districts
 from reference.geography import district as district_info
-from reference.geography import districts
 from report.charts import benchmark_chart
 from report.formatting import LEVEL, fmt_money
 from report.geometry import map_wards
@@ -54,7 +54,7 @@ class Page:
 
 
 def coverage_from_missing(missing: Iterable[str]) -> Coverage:
-    """Coverage of a figure from the districts that did not answer (codes), against the 12 districts."""
+    """Coverage of a figure from the districts that did not answer (codes), against the pack's districts."""
     gone = set(missing)
     return Coverage(
         tuple(sorted(d.name for d in districts() if d.code not in gone)),
@@ -137,7 +137,7 @@ def _index_plot(series: IndexSeries, months: list[str]) -> str:
             "x": months,
             "y": [series.county[m].value for m in months],
             "mode": "lines+markers",
-            "name": "Kent",
+            "name": county_name(),
             "line": {"color": "#111", "width": 3},
         },
     ]
@@ -288,7 +288,7 @@ def unclaimed_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
                     f"Unclaimed support by district, {month}",
                     ("District", *UNCLAIMED_HEADERS),
                     _unclaimed_rows(t.districts, lambda a: (district_info(a.code).name,))
-                    + _unclaimed_rows([t.county], lambda a: ("Kent (districts that answered)",)),
+                    + _unclaimed_rows([t.county], lambda a: (f"{county_name()} (districts that answered)",)),
                 ),
                 coverage=coverage_from_missing(t.missing_districts),
             )

@@ -37,7 +37,8 @@ from dashboard.pages import (
     unclaimed_page,
 )
 from dashboard.reading import Reader
-from report.render import ATTRIBUTION, LICENCE_URL
+from reference.geography import county_name
+from report.render import attribution, licence_url
 from report.render import environment as report_environment
 from security.pki import is_revoked
 from security.tls import TlsFiles, split_address
@@ -83,9 +84,11 @@ def environment() -> jinja2.Environment:
     """The report's Jinja2 environment, with the dashboard's templates in front of the report's."""
     report_env = report_environment()
     assert report_env.loader is not None
-    return report_env.overlay(
+    env = report_env.overlay(
         loader=jinja2.ChoiceLoader([jinja2.PackageLoader("dashboard", "templates"), report_env.loader])
     )
+    env.globals["county_name"] = county_name  # the active geography pack's area, called at render time
+    return env
 
 
 @cache
@@ -129,8 +132,8 @@ class Dashboard:
                 route=route,
                 routes=[r for r in ROUTES if user.is_ig or not r.ig_only],
                 user=user,
-                attribution=ATTRIBUTION,
-                licence_url=LICENCE_URL,
+                attribution=attribution(),
+                licence_url=licence_url(),
             )
         )
 

@@ -20,6 +20,7 @@ NODE_KEYS = (
     "coordinator",
     "coordinator_name",
     "engine",
+    "geography",
 )
 
 
@@ -42,6 +43,7 @@ class NodeConfig:
     # Where exact aggregation runs: "pandas" (in memory, the default for district-size data) or "duckdb" (over
     # Parquet copies of the snapshots kept beside the state database, out of core, for national-size data).
     engine: str = "pandas"
+    geography: Path | None = None  # geography pack folder; None: $LSI_GEOGRAPHY or the built-in pack
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -56,6 +58,7 @@ class NodeConfig:
             **({"coordinator": self.coordinator} if self.coordinator else {}),
             "coordinator_name": self.coordinator_name,
             "engine": self.engine,
+            **({"geography": relative_path(self.geography, base)} if self.geography else {}),
         }
         return {"node": node, **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {})}
 
@@ -84,6 +87,7 @@ def load_node_config(path: Path) -> NodeConfig:
         coordinator=_optional_text(node, "coordinator", path),
         coordinator_name=_optional_text(node, "coordinator_name", path) or DEFAULT_COORDINATOR_NAME,
         engine=_engine(node, path),
+        geography=base / g if (g := _optional_text(node, "geography", path)) else None,
         tls=tls_section(tls, base, path) if tls is not None else None,
     )
 

@@ -1,4 +1,4 @@
-"""Deterministic synthetic household records for the 12 Kent districts, calibrated to reference/kent.md.
+"""Deterministic synthetic household records for the active geography pack's districts, calibrated to its figures.
 
 Every household has latent traits (ages, composition, tenure, how its pension compares with the Pension
 Credit guarantee, ...) drawn once; each month's snapshot is rendered from those traits and that month's
@@ -10,7 +10,7 @@ Calibration targets (each checked by a test at scale 1.0; sources in docs/lsi.md
 equal DWP's count for the district (May 2025, reference/kent.md), so the caseload is that count / (share of
 working-age records on UC x share of working age); about 40% pension age; about 36,000 Pension Credit
 claimants county-wide (18,000 missing out is "roughly a third of those eligible"); 921 households with
-unclaimed Pension Credit at about £1,700 a year (the Kent analysis). Most homes are in council tax bands A-C;
+unclaimed Pension Credit at about £1,700 a year (the county analysis). Most homes are in council tax bands A-C;
 15% of households eligible for free school meals are not recorded as receiving them.
 """
 
@@ -35,7 +35,7 @@ PC_CLAIMANT_SHARE = 0.352  # of pensioner records: gives about 36,000 Pension Cr
 MONTHLY_LEAVERS = 0.015
 UNCLAIMED_PC_SHARE = 0.0147  # of pensioners not on Pension Credit: about 921 households at scale 1.0
 UNCLAIMED_GAP_SCALE = 16.8  # gamma(2, scale) weekly gap, mean about £33 a week: £1,700 a year after disregards
-MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the Kent check)
+MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the county check)
 WATER_METERED = 0.88  # Southern Water's universal metering programme: about 88-90% of homes metered
 WATER_SOCIAL_TARIFF = 0.15  # ASSUMPTION: of households on a means-tested benefit; 0.03 otherwise
 FSM_TAKEUP = 0.85
@@ -46,20 +46,8 @@ TARGET_PC_UNCLAIMED = 921  # reference/kent.md: households found in the councils
 TARGET_PC_UNCLAIMED_ANNUAL_MEAN = 1_700.0  # ... worth about £1,700 a year each
 FORMATS = ("csv", "parquet", "xlsx")
 
-# Districts that still own council housing (the rest transferred their stock to housing associations).
-_COUNCIL_STOCK = {"E07000105", "E07000106", "E07000107", "E07000108", "E07000109", "E07000112", "E07000114"}
-# Private rents relative to Ashford's Local Housing Allowance (west Kent dearer, the coast cheaper).
-_RENT_FACTOR = {
-    "E07000105": 1.00, "E07000106": 1.02, "E07000107": 1.15, "E07000108": 0.90, "E07000109": 1.05,
-    "E07000110": 1.06, "E07000111": 1.25, "E07000112": 0.92, "E07000113": 0.96, "E07000114": 0.90,
-    "E07000115": 1.15, "E07000116": 1.25,
-}  # fmt: skip
-_POSTCODE_AREA = {
-    "E07000105": "TN", "E07000106": "CT", "E07000107": "DA", "E07000108": "CT", "E07000109": "DA",
-    "E07000110": "ME", "E07000111": "TN", "E07000112": "CT", "E07000113": "ME", "E07000114": "CT",
-    "E07000115": "ME", "E07000116": "TN",
-}  # fmt: skip
-# Ashford Local Housing Allowance, £ a week, frozen at January 2024 levels (1-4 bedrooms; 4-bed estimated).
+# Council housing, private rents and postcode areas per district: the pack's [synth] assumptions (pack.toml).
+# Local Housing Allowance (one district), £ a week, frozen at January 2024 levels (1-4 bedrooms; 4-bed estimated).
 _LHA = np.array([172.60, 195.62, 252.64, 310.00])
 _NONDEP_DEDUCTION_MONTHLY = 93.02  # UC housing cost contribution per non-dependant, 2025-26
 
@@ -69,11 +57,12 @@ class _Profile:
     code: str
     index: int
     households: int
-    deprivation: float  # UC households per dwelling, standardised across the 12 districts
+    deprivation: float  # UC households per dwelling, standardised across the pack's districts
     council_stock: bool
     rent_factor: float
-    band_d_factor: float  # district Band D relative to Dartford's (parish precepts and borough shares)
+    band_d_factor: float  # district Band D relative to the pack's reference district (parish precepts, shares)
     cts_max_share: float  # working-age CTS scheme maximum share of liability
+    council_tax: tuple[float, ...] | None = None  # annual bill by band A-H from the geography pack, if it has them
 
 
 def _pension_share(dep: np.ndarray | float) -> np.ndarray:
@@ -96,18 +85,21 @@ def _profile(code: str, scale: float) -> _Profile:
     index = [d.code for d in all_d].index(code)
     ratios = np.array([d.uc_households / d.dwellings for d in all_d])
     d = all_d[index]
-    dep = float((ratios[index] - ratios.mean()) / ratios.std())
+    spread = ratios.std()  # 0 for a unitary pack's single district: it is the average
+    dep = float((ratios[index] - ratios.mean()) / spread) if spread > 0 else 0.0
     # Fixed per-district draws, independent of the seed: the district's scheme is not random between runs.
     local = np.random.default_rng(1000 + index)
+    assume = geography.active().synth
     return _Profile(
         code=code,
         index=index,
         households=max(int(round(d.uc_households / _uc_share(dep) * scale)), 1),
         deprivation=dep,
-        council_stock=code in _COUNCIL_STOCK,
-        rent_factor=_RENT_FACTOR[code],
-        band_d_factor=1.0 if code == "E07000107" else float(local.uniform(1.0, 1.04)),
+        council_stock=code in assume.council_stock,
+        rent_factor=assume.rent_factor.get(code, 1.0),
+        band_d_factor=1.0 if code == assume.band_d_reference else float(local.uniform(1.0, 1.04)),
         cts_max_share=float(local.choice([0.70, 0.75, 0.80, 0.85])),
+        council_tax=d.council_tax,
     )
 
 
@@ -444,14 +436,18 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
 
     ratio = np.asarray(r.council_tax_band_ratio)[s["band"]]
     single_adult = ~couple & (s["n_nondeps"] == 0)
-    liability = r.council_tax_band_d_annual * prof.band_d_factor * ratio * np.where(single_adult, 0.75, 1.0)
+    # The pack's published bills by band when it has them, else the rates file's Band D scaled for the district.
+    by_band = np.asarray(prof.council_tax)[s["band"]] if prof.council_tax else None
+    band_bill = by_band if by_band is not None else r.council_tax_band_d_annual * prof.band_d_factor * ratio
+    liability = band_bill * np.where(single_adult, 0.75, 1.0)
     excess = np.maximum(hb_assessable - applicable, 0)
     cts_pens = np.where(pc_pass | (excess <= 0), liability, np.maximum(liability - 0.2 * 52 * excess, 0))
     cts_wa = np.maximum(prof.cts_max_share * liability - 0.2 * 52 * np.maximum(earnings - 250, 0), 0)
     cts = np.where(s["cts_takeup"], np.where(pens, cts_pens, cts_wa), 0.0)
 
     # postcode sectors: a handful of plausible district-area sectors per ward, coded then labelled
-    area = _POSTCODE_AREA[prof.code]
+    assume = geography.active().synth
+    area = assume.postcode_area.get(prof.code, assume.default_postcode_area)
     sector_code = (s["ward"] % 7) * 10 + s["sector"]
     sector_labels = [f"{area}{prof.index + 1 + k // 10} {k % 10}" for k in range(70)]
     youngest = pd.array(np.where(s["youngest"] >= 0, s["youngest"], 0), dtype="Int64")
@@ -592,6 +588,8 @@ def generate_district(
     ward_list = geography.wards(district_code)
     ward_codes = np.array([w.code for w in ward_list])
     weights = rng.lognormal(0.0, 0.5, len(ward_list))
+    if all(w.households for w in ward_list):  # the pack's public ward figures, where it has them
+        weights = np.array([float(w.households or 0) for w in ward_list])
     ward_weights = weights / weights.sum()
     ward_dep = rng.normal(0.0, 1.0, len(ward_list))
     # Size the caseload on this draw of wards, so its UC households match DWP's count up to sampling noise.
@@ -660,7 +658,7 @@ def write_county(
     fmt: str = "csv",
     workers: int = 1,
 ) -> list[Path]:
-    """Write out_dir/<lad_code>/<YYYY-MM>.<fmt> for the 12 districts; returns the paths in order."""
+    """Write out_dir/<lad_code>/<YYYY-MM>.<fmt> for the pack's districts; returns the paths in order."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":

@@ -1,4 +1,4 @@
-"""The ward choropleth of the index: sequential colours, hatched where no data, Medway greyed."""
+"""The ward choropleth of the index: sequential colours, hatched where no data, context areas greyed."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from markupsafe import Markup
 
 from common.estimates import Estimate
+from reference.geography import active, county_name, outside_codes
 from report.colour import RAMP, ramp_colour
 from report.formatting import LEVEL, fmt
-from report.geometry import MAP_WIDTH, OUT_OF_SCOPE_LADS, district_label_points, map_geometry, map_wards
+from report.geometry import MAP_WIDTH, district_label_points, map_geometry, map_wards
 
 M = Markup  # every piece below is a trusted template filled by .format, which escapes its arguments
 
@@ -54,16 +55,19 @@ def ward_tip(name: str, lad: str, e: Estimate | None) -> str:
 
 
 def ward_map(values: Mapping[str, Estimate], span: tuple[float, float] | None = None) -> Markup:
-    """Choropleth of the ward index: sequential colours, hatched where no data, Medway greyed.
+    """Choropleth of the ward index: sequential colours, hatched where no data, context areas greyed.
 
     `span` fixes the ramp's range (the dashboard keeps one range across months); by default it is the values'."""
     proj, paths, outline = map_geometry()
     w, h = int(MAP_WIDTH), math.ceil(proj.height) + 70
     lo, hi = span or colour_range(values)
-    out = [M('<svg viewBox="0 0 {} {}" class="map" role="img" aria-label="Ward map of Kent">').format(w, h), DEFS]
+    out = [
+        M('<svg viewBox="0 0 {} {}" class="map" role="img" aria-label="Ward map of {}">').format(w, h, county_name()),
+        DEFS,
+    ]
     for wd, d in zip(map_wards(), paths, strict=True):
         if not wd.in_scope:
-            tip = f"{wd.ward_name}, {wd.lad_name}: not in scope (not one of the 12 Kent districts)"
+            tip = f"{wd.ward_name}, {wd.lad_name}: not in scope (not in the {county_name()} index)"
             out.append(M('<path class="out" d="{}"><title>{}</title></path>').format(d, tip))
             continue
         e = values.get(wd.ward_code)
@@ -77,11 +81,15 @@ def ward_map(values: Mapping[str, Estimate], span: tuple[float, float] | None = 
     out.append(M('<path class="lad" d="{}"/>').format(outline))
     for code, (name, lon, lat) in district_label_points().items():
         px, py = proj(lon, lat)
-        cls = "ladname out-label" if code in OUT_OF_SCOPE_LADS else "ladname"
+        cls = "ladname out-label" if code in outside_codes() else "ladname"
         out.append(M('<text class="{}" x="{:g}" y="{:g}" text-anchor="middle">{}</text>').format(cls, px, py, name))
     out.append(legend(h - 46, lo, hi))
     out.append(M("</svg>"))
     return M("").join(out)
+
+
+def _outside_names() -> str:
+    return ", ".join(o.name for o in active().outside)
 
 
 def legend(ly: int, lo: float, hi: float) -> Markup:
@@ -100,7 +108,10 @@ def legend(ly: int, lo: float, hi: float) -> Markup:
         M('<text class="tick" x="20" y="{}">darker = lower index = worse living standards</text>').format(ly + 42),
         M('<rect x="320" y="{}" width="22" height="14" fill="url(#nodata)" stroke="#999"/>').format(ly),
         M('<text class="tick" x="348" y="{}">no data</text>').format(ly + 11),
-        M('<rect x="420" y="{}" width="22" height="14" class="out"/>').format(ly),
-        M('<text class="tick" x="448" y="{}">Medway: not in scope</text>').format(ly + 11),
     ]
+    if _outside_names():  # areas the pack draws for context only
+        out += [
+            M('<rect x="420" y="{}" width="22" height="14" class="out"/>').format(ly),
+            M('<text class="tick" x="448" y="{}">{}: not in scope</text>').format(ly + 11, _outside_names()),
+        ]
     return M("").join(out)

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from analysis.report_data import BudgetRow, CampaignRow, ReportData, UnclaimedRow
 from common.estimates import Estimate, add
 from privacy.spend_text import spend_text
+from reference.geography import county_name
 from report.charts import benchmark_chart, budget_bar, latest_headline, mini_bar, series_chart
 from report.formatting import Formatter, bounds, count_fmt, fmt, fmt_money, with_interval
 from report.geometry import district_label_points
@@ -139,7 +140,7 @@ def report_view(data: ReportData) -> ReportView:
     series = data.county_series
     sections = [
         Section(
-            "Living Standards Index, Kent",
+            f"Living Standards Index, {county_name()}",
             "County index by month with its 95% interval (shaded). Above 100: better than the base month.",
             chart=latest_headline(series) + series_chart(series) if series else None,
             placeholder="No index values yet.",

@@ -97,8 +97,10 @@ def dashboard_pki(county_pki: Path, host_dir: Path) -> Path:
     from security.pki import Role, issue, read_role
 
     cert = county_pki / f"{DASHBOARD_IDENTITY}.crt"
-    if not cert.exists() or read_role(cert.read_bytes()) is not Role.DASHBOARD:
-        issue(county_pki, DASHBOARD_IDENTITY, Role.DASHBOARD, hosts=("localhost", "127.0.0.1"))
+    # A demo folder from before the `dashboard` role held an analyst-role certificate under this name: replace it.
+    stale = cert.exists() and read_role(cert.read_bytes()) is not Role.DASHBOARD
+    if stale or not cert.exists():
+        issue(county_pki, DASHBOARD_IDENTITY, Role.DASHBOARD, hosts=("localhost", "127.0.0.1"), force=stale)
     host_dir.mkdir(parents=True, exist_ok=True)
     host_dir.chmod(0o700)
     for name in DASHBOARD_FILES:

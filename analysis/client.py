@@ -78,6 +78,15 @@ class CoordinatorClient:
                 return None
             raise
 
+    def recent(self, prefix: str, limit: int) -> list[coordinator_pb2.FederatedResult]:
+        """The newest stored results whose ids start with `prefix` that this caller may read (spends nothing)."""
+        reply = self.stub.Results(coordinator_pb2.ResultsRequest(prefix=prefix, limit=limit), timeout=30)
+        return list(reply.results)
+
+    def audits(self) -> coordinator_pb2.AuditStatuses:
+        """Each node's audit chain verification, asked through the coordinator (IG officers; spends nothing)."""
+        return self.stub.Audits(coordinator_pb2.AuditsRequest(), timeout=90)
+
     def budgets(self) -> coordinator_pb2.CountyBudget:
         """Every node's budget (spends nothing)."""
         return self.stub.Budgets(coordinator_pb2.CountyBudgetRequest(), timeout=60)

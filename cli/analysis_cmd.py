@@ -450,7 +450,9 @@ def unclaimed_command(
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="the HTML file to write")
 @click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)")
 @click.option("--base-month", default=None, help="index = 100 here (default: the first month held)")
-@click.option("--campaign", default=None, help="include this campaign's stored results")
+@click.option(
+    "--campaign", default=None, help="show only this campaign's stored results (default: every campaign stored)"
+)
 @click.option(
     "--benchmark-epsilon",
     type=float,
@@ -465,7 +467,13 @@ def unclaimed_command(
     show_default=True,
     help="which stored unclaimed-support figures to show (those asked at this epsilon)",
 )
-@click.option("--campaign-epsilon", type=float, default=1.0, show_default=True)
+@click.option(
+    "--campaign-epsilon",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="the epsilon named in the command a missing campaign's gap suggests",
+)
 @json_option
 @grpc_errors
 def report_command(
@@ -537,6 +545,7 @@ def write_report(
         unclaimed_epsilon=unclaimed_epsilon,
         campaign=campaign,
         campaign_epsilon=campaign_epsilon,
+        recent=c.recent,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(data), encoding="utf-8")

@@ -47,7 +47,10 @@ def pki_init(directory: Path, force: bool) -> None:
 @click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="certificate name, e.g. node-ashford or analyst-alice")
 @click.option(
-    "--role", required=True, type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer"])
+    "--role",
+    required=True,
+    type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer", "dashboard"]),
+    help="dashboard: the dashboard host's own certificate (reads stored results; refused by every spending call)",
 )
 @click.option(
     "--district",

@@ -6,13 +6,14 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 from opendp.mod import OpenDPException
 
+from common.limits import HISTORY_DAYS, MAX_HISTORY_ROWS
 from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
 from node.derive import derive
@@ -30,6 +31,7 @@ from privacy.policy import Policy, PolicyError, load_policy, parse_policy, save_
 from privacy.receipt import sign_receipt
 from privacy.sensitivity import Sensitivity, sensitivity
 from protos.lsi.v1 import query_pb2
+from protos.serde import DaySpend, spend_history_to_wire
 from reference.geography import district, wards
 from reference.rates import rates_for_month
 
@@ -236,14 +238,20 @@ class NodeEngine:
         return self.budget()
 
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
-        """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose."""
-        return budget_message(
+        """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose, and
+        the daily history of both (the last HISTORY_DAYS days, at most MAX_HISTORY_ROWS rows)."""
+        status = budget_message(
             self.store.spent(detail=detail),
             self.district.code,
             self.district.name,
             self.policy.per_query_rho,
             detail=detail,
         )
+        if detail:
+            since = (datetime.now(UTC).date() - timedelta(days=HISTORY_DAYS)).isoformat()
+            rows = [DaySpend(*row) for row in self.store.history(since, MAX_HISTORY_ROWS)]
+            status.history.extend(spend_history_to_wire(rows))
+        return status
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
         mechanism = vq.loss.mechanism

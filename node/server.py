@@ -168,8 +168,11 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         return bounded_budget(_guarded(context, change, "policy change"))
 
     def AuditVerify(self, request: node_pb2.AuditRequest, context: grpc.ServicerContext) -> node_pb2.AuditReport:
-        """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer."""
-        self._own_officer(context, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="verify its audit log")
+        """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer, or for
+        the coordinator, which passes the outcome on to IG officers (and reaches outbound-only nodes)."""
+        self._own_officer(
+            context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="verify its audit log"
+        )
         report = _guarded(
             context,
             lambda: verify_chain(self.engine.store.path, self.engine.store.signer.public_key),

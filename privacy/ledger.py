@@ -741,6 +741,17 @@ class PrivacyStore:
             refusals=actions.get("refused", 0),
         )
 
+    def history(self, since: str, limit: int) -> list[tuple[str, str, str, float, int]]:
+        """(day, analyst, purpose, rho, charges) from `since` (YYYY-MM-DD) on, oldest first; the newest `limit` rows
+        (the daily running totals: one indexed read, however many charges lie behind them)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT day, analyst, purpose, units, charges FROM daily_spend WHERE day >= ? "
+                "ORDER BY day DESC, units DESC, analyst, purpose LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        return [(d, analyst, purpose, _rho(units), n) for d, analyst, purpose, units, n in reversed(rows)]
+
 
 def rebuild_daily_totals(conn: sqlite3.Connection) -> None:
     """Recompute every daily running total from the charges and the audit log (recovery; history forged in tests)."""

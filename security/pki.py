@@ -69,6 +69,9 @@ class Role(StrEnum):
     IG_OFFICER = "ig-officer"
     # Reads budgets in detail and verifies audits on every node, but never changes a policy.
     COUNTY_IG_OFFICER = "county-ig-officer"
+    # The dashboard host's own service certificate: reads stored results, budgets and audit status at the
+    # coordinator on behalf of signed-in users (it enforces their scope); refused by every call that spends.
+    DASHBOARD = "dashboard"
 
 
 # A node and a district IG officer act for one council; the others act county-wide and carry no district.

@@ -6,9 +6,11 @@ node's release store replay by id, so re-running a refresh, or building a report
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from analysis.allocation import Input, optimal_split
 from analysis.federated import Areas, Fetch, Submit, areas_of, charged_rho, missing_districts, send
 from analysis.indicators import indicator
 from analysis.lsi import COMPONENTS, rates_year_breaks
@@ -20,6 +22,10 @@ from protos.lsi.v1 import coordinator_pb2, query_pb2
 # The household count is the denominator of every share; the components are the LSI's (analysis/lsi.py).
 INDEX_QUERIES: tuple[str, ...] = ("households", *(c.name for c in COMPONENTS))
 _SHARES = frozenset(c.name for c in COMPONENTS if c.reference is None)
+# A public planning value for every hardship share (b and c in docs/lsi.md), used only to split the refresh's
+# rho: it enters through the normaliser 1 − b (docs/lsi.md: usually 0.5–1) and the household count's weight. A
+# value that is off makes the split a little less good, never dearer; it is not read from any data.
+PLANNING_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -38,17 +44,60 @@ def index_query_id(month: str, name: str) -> str:
     return f"lsi-index-{month}-{name}"
 
 
+def allocation_inputs(planning_share: float = PLANNING_SHARE) -> list[Input]:
+    """Each refresh query's weight in an area's index and its sensitivity, from public values only.
+
+    Linearising LSI = 100·(1 + Σ w_i d_i t_i) (analysis/lsi.py) in an area of H households, with every
+    share at the planning value p, the derivatives with respect to each query's noisy value are, dropping
+    the common factor 100 / H:
+
+    - a hardship count n_i (share c_i = n_i / H, term (c_i − b_i)/(1 − b_i)): w_i / (1 − p), sensitivity 1;
+    - the household count H (in every share's denominator): Σ_i w_i p / (1 − p), sensitivity 1;
+    - the mean surplus m (term (m − m_b)/R): w_m / R. The node splits a mean's rho evenly between its sum
+      (sensitivity C, the clamp's largest magnitude) and its count (1), so var(m) ≈ (C² + m²) / (ρ H²): the
+      same as one release of sensitivity √(2 (C² + m²)) at ρ. m is planned at 0 (|m| ≪ C).
+
+    The base month's inputs enter with the same weights (to first order), so one split serves both months.
+    """
+    if not 0.0 < planning_share < 1.0:
+        raise ValueError(f"planning_share must be in (0, 1), got {planning_share}")
+    room = 1.0 - planning_share
+    out = [
+        Input(
+            "households",
+            math.fsum(c.weight * planning_share / room for c in COMPONENTS if c.name in _SHARES),
+            1.0,
+        )
+    ]
+    for c in COMPONENTS:
+        if c.name in _SHARES:
+            out.append(Input(c.name, c.weight / room, 1.0))
+        else:
+            assert c.reference is not None  # not a share: a money component with its £ normaliser
+            spec = indicator(c.name)
+            clamp = max(abs(spec.lower), abs(spec.upper))
+            out.append(Input(c.name, c.weight / c.reference, math.sqrt(2.0) * clamp))
+    return out
+
+
+def index_split(rho: float) -> dict[str, float]:
+    """The refresh's rho per query: in proportion to weight × sensitivity, the split that minimises the index's
+    variance in every area (analysis/allocation.py)."""
+    return optimal_split(allocation_inputs(), rho)
+
+
 def index_queries(month: str, *, rho: float) -> list[query_pb2.Query]:
-    """The refresh's queries for a month: each input by ward, the total rho split evenly (Gaussian, zCDP)."""
+    """The refresh's queries for a month: each input by ward, the total rho split to minimise the index's
+    variance (Gaussian, zCDP)."""
     if not rho > 0:
         raise ValueError(f"rho must be positive, got {rho}")
-    per_query = rho / len(INDEX_QUERIES)
+    split = index_split(rho)
     return [
         indicator_query(
             indicator(name),
             months=[month],
             group_by=["ward_code"],
-            rho=per_query,
+            rho=split[name],
             purpose=f"Living Standards Index refresh, {month}",
             query_id=index_query_id(month, name),
         )

@@ -194,8 +194,10 @@ def index_inputs(
 
 def refresh_index_month(submit: Submit, month: str, *, rho: float, secure_county: bool = False) -> IndexInputs:
     """Refresh one month's index inputs county-wide, spending at most `rho` at each node (less when replayed);
-    with `secure_county`, the county figures are secure sums (coordinator's secure aggregation)."""
-    results = {q.indicator: send(submit, q) for q in index_queries(month, rho=rho, secure_county=secure_county)}
+    with `secure_county`, the county figures are secure sums (coordinator's secure aggregation), whose charge
+    adds the small term for summed discrete Gaussians (privacy/distributed.py) to their share of `rho`."""
+    # Secure totals first: a round the nodes refuse (say a share scale below their floor at a large rho) stops
+    # the refresh before any ward query is charged, so the month can still be refreshed without them.
     county = (
         {
             name: submit(coordinator_pb2.FederatedQuery(query=q, secure=True))
@@ -204,6 +206,7 @@ def refresh_index_month(submit: Submit, month: str, *, rho: float, secure_county
         if secure_county
         else None
     )
+    results = {q.indicator: send(submit, q) for q in index_queries(month, rho=rho, secure_county=secure_county)}
     return index_inputs(month, results, county)
 
 

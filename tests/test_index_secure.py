@@ -115,3 +115,15 @@ def test_the_cli_refresh_with_secure_county_says_so_and_replays_at_no_cost(refre
     assert out.exit_code == 0, out.output
     assert "county figures from secure sums" in out.output
     assert {code: e.store.spent().spent_rho for code, e in county.engines.items()} == after
+
+
+def test_a_refused_secure_total_stops_the_refresh_before_any_ward_query_is_charged() -> None:
+    asked: list[bool] = []
+
+    def submit(fq: coordinator_pb2.FederatedQuery) -> coordinator_pb2.FederatedResult:
+        asked.append(fq.secure)
+        raise RuntimeError("FAILED_PRECONDITION: the share scale is below 1.5")
+
+    with pytest.raises(RuntimeError, match="share scale"):
+        refresh_index_month(submit, MONTH, rho=50.0, secure_county=True)
+    assert asked == [True]

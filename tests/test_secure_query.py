@@ -98,6 +98,7 @@ def test_the_cli_prints_a_secure_county_total_with_its_contributors(county):
     assert "Secure aggregate" in out.output and "12 contributing districts" in out.output
     assert "county total" in out.output and "95% interval" in out.output
     assert "Ashford" in out.output  # in the charges table only: no district figure
+    assert "of 0.000" not in out.output  # each contributor's budget left after its charge, not an empty one
     rows = [line for line in out.output.splitlines() if line.startswith("Kent, 12 of 12 districts")]
     assert len(rows) == 1  # one county row, no district rows
 

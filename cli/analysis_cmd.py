@@ -126,7 +126,13 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
     "--rho",
     type=float,
     required=True,
-    help="total zCDP loss for the month at each node, split evenly over its 7 queries",
+    help="total zCDP loss for the month at each node, split over its 7 queries to minimise the index's variance",
+)
+@click.option(
+    "--secure-county",
+    is_flag=True,
+    help="county figures from secure sums (one mechanism's noise, not every ward's), for 5%% of the rho; needs "
+    "the coordinator's secure aggregation (enough districts for its secure_dropouts margin)",
 )
 @purpose_option
 @yes_option
@@ -135,6 +141,7 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
 def index_refresh(
     month: str,
     rho: float,
+    secure_county: bool,
     purpose: str,
     yes: bool,
     as_json: bool,
@@ -145,18 +152,22 @@ def index_refresh(
     plaintext: bool,
 ) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
-    from analysis.index_refresh import refresh_index_month
+    from analysis.index_refresh import INDEX_QUERIES, refresh_index_month
     from cli.render import counted, progress, table
     from common.estimates import ratio
 
     confirm_spend(f"{loss_text(None, rho)} in all for {month}, split over 7 queries", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    with progress(f"refreshing the index for {month}", total=7) as advance:
-        inputs = refresh_index_month(counted(with_purpose(c.submit, purpose), advance), month, rho=rho)
+    total = len(INDEX_QUERIES) * (2 if secure_county else 1)
+    with progress(f"refreshing the index for {month}", total=total) as advance:
+        inputs = refresh_index_month(
+            counted(with_purpose(c.submit, purpose), advance), month, rho=rho, secure_county=secure_county
+        )
     if as_json:
         echo_json(inputs)
         return
-    click.echo(f"Index inputs for {month}, county-wide (rho {rho:g} at each node, split over 7 queries)\n")
+    how = "; county figures from secure sums" if inputs.secure_county else ""
+    click.echo(f"Index inputs for {month}, county-wide (rho {rho:g} at each node, split over 7 queries{how})\n")
     hh = inputs.households.county
     rows = [["households in the records", fmt_estimate(hh)]]
     for name, areas in inputs.components.items():

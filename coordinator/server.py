@@ -218,7 +218,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             stored = self.results.get(query.query_id)
             if stored is not None:
                 return as_replay(as_seen_by(stored, query))
-            # Each of the three steps has the per-node deadline (a node doing an aggregate needs it at setup and share).
+            # The three steps share the caller's deadline (coordinator/secure.STEP_WEIGHTS), not take it each.
             total = run_round(pool_fanout(self.pool, deadline), query, codes, threshold)
             outcomes = secure_outcomes(codes, total, _name)
             cover = outcome_coverage(query.months, list(self.pool.nodes), outcomes, self.quorum, latest=latest)

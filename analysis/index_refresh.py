@@ -28,7 +28,7 @@ _SHARES = frozenset(c.name for c in COMPONENTS if c.reference is None)
 # value that is off makes the split a little less good, never dearer; it is not read from any data.
 PLANNING_SHARE = 0.2
 # With secure county cells, the share of the refresh's rho spent on them (the rest buys the ward cells). The
-# plain county sums every ward cell's noise (Kent: ~270 wards, variance ~270 cells' worth); one secure release
+# plain county sums every ward cell's noise (a county of ~270 wards: variance ~270 cells' worth); one secure release
 # carries about n/t of one cell's, so even 5% of the rho makes the county interval ~3x narrower, while the ward
 # cells lose only 2.5% of their precision (their sd grows by 1/sqrt(0.95)).
 COUNTY_SHARE = 0.05

@@ -1,6 +1,6 @@
 """The index refresh's rho split (issue 13): ward-level LSI error with the least-variance split vs the even split.
 
-Both splits spend the same total rho per month on the same seven queries over the same synthetic Ashford data; each
+Both splits spend the same total rho per month on the same seven queries over the same synthetic district's data (the built-in pack's first); each
 repetition draws both designs' releases (interleaved) through the node's own planner and noise, builds the ward
 LSI of the current month against the base month with the library's own code, and compares it with the exact
 LSI from the unnoised aggregates. `python -m bench.index_allocation` (also part of `python -m bench.issue13`)."""
@@ -25,8 +25,9 @@ from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
 from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
+from reference.geography import districts
 
-CODE = "E07000105"  # Ashford
+CODE = districts()[0].code  # the built-in pack's first district
 BASE, MONTH = "2025-09", "2025-10"
 Z95 = 1.959963984540054
 

@@ -4,7 +4,7 @@ Both splits spend the same total rho per month on the same seven queries over th
 pack's first district); each repetition draws both designs' releases (interleaved) through the node's own planner
 and noise, builds the ward LSI of the current month against the base month with the library's own code, and
 compares it with the exact LSI from the unnoised aggregates. `python -m bench.index_allocation` (also part of
-`python -m bench.issue13`).
+`python -m bench.issue13`)."""
 
 from __future__ import annotations
 

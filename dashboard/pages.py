@@ -19,6 +19,7 @@ from dashboard.auth import User
 from dashboard.config import DashboardConfig
 from dashboard.reading import NotStoredError, Reader
 from dashboard.tables import Cell, DashTable, Figure, index_fmt, rate_fmt
+from privacy.spend_text import figure
 from protos.lsi.v1 import query_pb2
 from protos.serde import spend_history_from_wire
 from reference.geography import county_name
@@ -369,10 +370,10 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         tuple(
             (
                 b.district_name,
-                f"{b.spent_rho:.4g}",
-                f"{b.remaining_rho:.4g}",
-                f"{b.total_rho:.4g}",
-                f"{b.spent_epsilon:.4g}",
+                figure(b.spent_rho),
+                figure(b.remaining_rho),
+                figure(b.total_rho),
+                figure(b.spent_epsilon),
                 str(b.releases),
                 str(b.replays),
                 str(b.refusals),
@@ -385,7 +386,7 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         "Spending by analyst",
         ("Node", "Analyst", "ρ spent", "ε spent", "Queries"),
         tuple(
-            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
             for b in nodes
             for s in b.by_analyst
         ),
@@ -395,7 +396,7 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         "Spending by purpose",
         ("Node", "Purpose", "ρ spent", "ε spent", "Queries"),
         tuple(
-            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
             for b in nodes
             for s in b.by_purpose
         ),
@@ -440,7 +441,7 @@ def _history_table(rows: list[HistoryRow]) -> DashTable:
         "budget-history",
         "Spending by day, node, analyst and purpose (zCDP ρ)",
         ("Day", "Node", "Analyst", "Purpose", "ρ spent", "Queries"),
-        tuple((day, node, analyst, purpose, f"{rho:.4g}", str(n)) for day, node, analyst, purpose, rho, n in rows),
+        tuple((day, node, analyst, purpose, figure(rho), str(n)) for day, node, analyst, purpose, rho, n in rows),
     )
 
 

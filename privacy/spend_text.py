@@ -10,9 +10,10 @@ SIGNIFICANT = 4  # the same rounding for rho and epsilon: enough to tell spends 
 
 def spend_text(rho: float, epsilon: float, delta: float) -> str:
     """A spend as `rho R (eps E at delta D)`, both to 4 significant figures."""
-    return f"rho {_figure(rho)} (eps {_figure(epsilon)} at delta {delta:g})"
+    return f"rho {figure(rho)} (eps {figure(epsilon)} at delta {delta:g})"
 
 
-def _figure(value: float) -> str:
+def figure(value: float) -> str:
+    """One rho or epsilon figure, as every spend is written (tables with a column each use this too)."""
     # A tiny negative from float subtraction is nothing spent, not a refund.
     return f"{max(value, 0.0):.{SIGNIFICANT}g}"

@@ -107,14 +107,22 @@ def coordinator_serve(config_path: Path, plaintext: bool) -> None:
     """Fan analysts' queries out to the registered district nodes and combine their releases."""
     import sqlite3
 
-    from coordinator.config import load_coordinator_config
+    from coordinator.config import codes_outside_pack, load_coordinator_config
     from coordinator.server import build_server
+    from reference.geography import county_name, districts
     from security.pki import PkiError
     from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
     config = load_coordinator_config(config_path)
     apply_geography(config.geography)
+    stray = codes_outside_pack(config, {d.code for d in districts()})
+    if stray:
+        fail(
+            f"{config_path}: [[nodes]] registers {', '.join(stray)}, not a district of {county_name()} (the geography "
+            "pack in use); correct the district_code, or name the right pack with [coordinator] geography",
+            INVALID_INPUT,
+        )
     try:
         server, port, health_servicer, pool = build_server(config, plaintext=plaintext)
     except (ValueError, OSError, sqlite3.Error, PkiError) as exc:

@@ -86,6 +86,11 @@ class CoordinatorConfig:
         }
 
 
+def codes_outside_pack(config: CoordinatorConfig, pack_codes: set[str]) -> list[str]:
+    """Registered district codes that the geography pack in use does not hold (a typo, or the wrong pack)."""
+    return sorted(n.district_code for n in config.nodes if n.district_code not in pack_codes)
+
+
 def write_coordinator_config(config: CoordinatorConfig, path: Path) -> None:
     """Write the coordinator's configuration file; `load_coordinator_config(path)` reads back the same config."""
     write_toml(path, config.to_dict(path.parent))

@@ -388,7 +388,7 @@ def is_water_poor(
     rates: Rates,
     family_share: float = 1.0,
 ) -> bool:
-    """Water poverty: the family's share of the water bill is above 5% of its income after housing costs and council tax."""
+    """Water poverty: the family's share of the bill is above 5% of its income after housing costs and council tax."""
     ahc = income_after_housing_and_council_tax_weekly(weekly_income, housing_monthly, council_tax_monthly)
     return bill_annual * family_share > rates.water_poverty_share * ahc * WEEKS_PER_YEAR
 

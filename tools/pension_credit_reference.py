@@ -167,10 +167,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     rows = households()
-    if args.source == "policyengine":
-        refs = policyengine_references(rows)
-    else:
-        refs = [hand_reference(h) for h in rows]
+    policyengine = args.source == "policyengine"
+    refs = policyengine_references(rows) if policyengine else [hand_reference(h) for h in rows]
     for h, ref in zip(rows, refs, strict=True):
         h["reference_weekly"] = ref
         h["source"] = args.source

@@ -10,8 +10,9 @@ Calibration targets (each checked by a test at scale 1.0; sources in docs/lsi.md
 equal DWP's count for the district (May 2025, reference/kent.md), so the caseload is that count / (share of
 working-age records on UC x share of working age); about 40% pension age; about 36,000 Pension Credit
 claimants county-wide (18,000 missing out is "roughly a third of those eligible"); 921 households with
-unclaimed Pension Credit at about £1,700 a year (the Kent analysis). Most homes are in council tax bands A-C;
-15% of households eligible for free school meals are not recorded as receiving them.
+unclaimed Pension Credit at about £1,700 a year (the Kent analysis); water and fuel poverty, counted over all
+Kent households, within the published all-household ranges (PUBLISHED_ALL_HOUSEHOLD_RATES). Most homes are in
+council tax bands A-C; 15% of households eligible for free school meals are not recorded as receiving them.
 """
 
 from __future__ import annotations

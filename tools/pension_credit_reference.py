@@ -10,9 +10,9 @@ Pension Credit guarantee credit is computed by:
 - ``policyengine``: PolicyEngine UK (``pip install policyengine-uk``, an optional development dependency, in
   its own virtual environment), variables ``minimum_guarantee`` and ``pension_credit_income`` for 2025;
 - ``hand``: a calculation written directly from GOV.UK's Pension Credit guidance and the DWP 2025/26 rates
-  (below), deliberately not importing ``node.rules``. The committed table was built this way because
-  PolicyEngine UK could not be installed in the build environment (no package index); regenerate it with
-  ``--source policyengine`` where it can be, and the test will then compare against PolicyEngine.
+  (below), deliberately not importing ``node.rules``. The committed table was built this way. PolicyEngine UK
+  2.162.10 now installs, but this adapter does not yet pass Carer's Allowance, a carer paid from outside the
+  home or a mixed-age couple's claim date, so ``--source policyengine`` differs on those cases (docs/lsi.md).
 
 The test itself only reads the CSV, so ``make test`` never needs PolicyEngine.
 """

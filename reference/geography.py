@@ -106,6 +106,9 @@ class SynthAssumptions:
     postcode_area: dict[str, str] = field(default_factory=dict)
     default_postcode_area: str = "ZZ"
     band_d_reference: str = ""  # the district whose Band D is the rates file's; others draw 0-4% above
+    # All the area's households (Census): the denominator of published all-household rates that synthetic data is
+    # calibrated against; None where the pack does not give it (dwellings stand in).
+    households: int | None = None
 
 
 @dataclass(frozen=True, eq=False)  # identity equality: a loaded pack is a cache key
@@ -309,6 +312,7 @@ def _synth(doc: dict) -> SynthAssumptions:
         postcode_area={k: str(v) for k, v in (s.get("postcode_area") or {}).items()},
         default_postcode_area=str(s.get("default_postcode_area", "ZZ")),
         band_d_reference=str(s.get("band_d_reference", "")),
+        households=int(s["households"]) if "households" in s else None,
     )
 
 

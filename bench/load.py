@@ -70,6 +70,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every process's, from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
 def process_cpu(county: LocalCounty) -> dict[str, float]:
     """CPU seconds so far of every process of the county."""
     return {name: cpu_seconds(p.pid) for name, p in county.processes.items()}
@@ -106,12 +114,14 @@ def burst(
             errors = 12
         return time.perf_counter() - start, errors
 
-    cpu_before = process_cpu(county)
+    cpu_before, busy_before, client_before = process_cpu(county), machine_busy(), time.process_time()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=n) as pool:
         outcomes = list(pool.map(one, range(n)))
     wall = time.perf_counter() - start
     cpu = {k: v - cpu_before[k] for k, v in process_cpu(county).items()}
+    client = time.process_time() - client_before  # this process: the analysts' side
+    busy, total = (after - before for after, before in zip(machine_busy(), busy_before, strict=True))
     times = [t for t, _ in outcomes]
     return {
         "p50": statistics.median(times),
@@ -120,8 +130,11 @@ def burst(
         "throughput": n / wall,
         "errors": sum(e for _, e in outcomes),
         "wall": wall,
-        "coordinator_cpu_ms": cpu.pop("coordinator") / n * 1e3,
-        "nodes_cpu_ms": sum(cpu.values()) / n * 1e3,
+        "coordinator_cpu_ms": cpu["coordinator"] / n * 1e3,
+        "nodes_cpu_ms": (sum(cpu.values()) - cpu["coordinator"]) / n * 1e3,
+        # Of the machine's CPU over the burst: how much the county used, and how much other work on it did.
+        "county_share": sum(cpu.values()) / total,
+        "others_share": max(0.0, busy - sum(cpu.values()) - client) / total,
     }
 
 
@@ -203,8 +216,9 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0, reps: int = 
 
 HEADER = (
     "| run | p50 s | p99 s | max s | queries/s | district errors (other than the frozen one) "
-    "| coordinator CPU ms per query | 12 nodes' CPU ms per query | wall per query ÷ floor |\n"
-    "|---|---|---|---|---|---|---|---|---|"
+    "| coordinator CPU ms per query | 12 nodes' CPU ms per query | queries/s the county's CPU allows "
+    "| machine CPU: county / other work | wall per query ÷ floor |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -216,7 +230,9 @@ def report(
     under_load = runs["healthy, usual losses"]["wall"] / n / floor
     rows = "\n".join(
         f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['throughput']:.1f} | {int(r['errors'])} "
-        f"| {r['coordinator_cpu_ms']:.1f} | {r['nodes_cpu_ms']:.1f} | {r['wall'] / n / floor:.2f} |"
+        f"| {r['coordinator_cpu_ms']:.1f} | {r['nodes_cpu_ms']:.1f} "
+        f"| {CORES * 1e3 / (r['coordinator_cpu_ms'] + r['nodes_cpu_ms']):.1f} "
+        f"| {r['county_share']:.0%} / {r['others_share']:.0%} | {r['wall'] / n / floor:.2f} |"
         for name, r in runs.items()
     )
     return f"""# Load: {n} concurrent county queries
@@ -244,8 +260,10 @@ median {ratio["node_cpu"] * 1e3:.1f} ms for the twelve, so the floor on {CORES} 
 | ratio under the burst of {n}, usual losses (wall ÷ n ÷ floor) | {under_load:.2f} |
 
 The last column of the first table is the same ratio for each burst. CPU columns are read from /proc for each
-process over the burst (so they include gRPC, TLS, the ledger and receipts, not just the answer). Other work on
-this machine during the run inflates wall times but not the CPU columns.
+process over the burst (so they include gRPC, TLS, the ledger and receipts, not just the answer); "queries/s the
+county's CPU allows" is the cores divided by that CPU per county query, the throughput if nothing else ran.
+Other work on this machine during the run (its share of the machine's CPU is shown) inflates wall times and
+the ratios, but not the CPU columns.
 """
 
 

@@ -27,9 +27,9 @@ CHILD = "child"
 
 def child(out: str, args: list[str]) -> None:
     """Run `lsi args` under yappi; the stats are saved when the server exits (it leaves by os._exit)."""
-    import yappi
+    import runpy
 
-    from cli.main import main as lsi
+    import yappi
 
     yappi.set_clock_type("cpu")
     yappi.start(builtins=True)
@@ -41,7 +41,8 @@ def child(out: str, args: list[str]) -> None:
         real_exit(code)
 
     os._exit = exit_saving  # type: ignore[assignment]
-    lsi.main(args=args, prog_name="lsi")
+    sys.argv = ["lsi", *args]
+    runpy.run_module("cli.main", run_name="__main__")  # as `python -m cli.main` runs it (nothing imports the CLI root)
 
 
 class ProfiledCounty(LocalCounty):

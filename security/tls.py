@@ -226,6 +226,31 @@ def _verify(cert_pem: bytes, ca_path: Path | None) -> _Verified:
 _verified_cache = _VerifiedCache()
 
 
+class _RevocationVerdicts:
+    """Whether each certificate is on the CRL, kept for one CRL object: the CRL cache hands out a new object
+    whenever the file changes, so a revocation is seen on the next call, as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._crl: x509.CertificateRevocationList | None = None
+        self._verdicts: dict[bytes, bool] = {}
+
+    def revoked(self, crl: x509.CertificateRevocationList, cert_pem: bytes, cert: x509.Certificate) -> bool:
+        with self._lock:
+            if self._crl is not crl:
+                self._crl, self._verdicts = crl, {}
+            verdict = self._verdicts.get(cert_pem)
+        if verdict is None:
+            verdict = pki.lists(crl, cert)
+            with self._lock:
+                if self._crl is crl:
+                    self._verdicts[cert_pem] = verdict
+        return verdict
+
+
+_revocations = _RevocationVerdicts()
+
+
 def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None = None) -> Caller:
     """The caller's name and role from its verified client certificate; AccessDenied if unusable/revoked."""
     # Only the certificate gRPC verified during the handshake counts: metadata is whatever the client typed.
@@ -261,7 +286,7 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
             # Fail closed: if we cannot tell whether the caller is revoked, we must not let it in.
             logger.error("refusing %s (%s): %s", name, role.value, exc)
             raise AccessDenied(f"Cannot check revocation for {name!r}: {exc}") from exc
-        if pki.lists(crl, verified.cert):
+        if _revocations.revoked(crl, cert_pem, verified.cert):
             raise AccessDenied(
                 f"The certificate for {name!r} (role {role.value}) has been revoked by the county CA; "
                 "ask the PKI administrator for a new one if this caller should still have access."

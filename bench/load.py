@@ -214,6 +214,15 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0, reps: int = 
     print((RESULTS / "load.md").read_text())  # noqa: T201
 
 
+# The same benchmark just before the throughput work (commit 5ba2c5b, same 2 shared cores, other engineers' work
+# running), shown beside each new run: (p50 s, p99 s, queries/s, coordinator CPU ms, 12 nodes' CPU ms per query).
+BEFORE = {
+    "healthy, usual losses": (32.81, 42.58, 4.6, 32.1, 111.2),
+    "healthy, every loss new": (58.54, 65.98, 3.0, 40.5, 294.9),
+}
+BEFORE_ONE_AT_A_TIME = (247.1, 29.4)  # wall ms, floor ms
+
+
 HEADER = (
     "| run | p50 s | p99 s | max s | queries/s | district errors (other than the frozen one) "
     "| coordinator CPU ms per query | 12 nodes' CPU ms per query | queries/s the county's CPU allows "
@@ -228,6 +237,7 @@ def report(
     """load.md: the runs' table and the 12-node ratio."""
     floor = ratio["floor"]
     under_load = runs["healthy, usual losses"]["wall"] / n / floor
+    before = "\n".join(f"| {name} | " + " | ".join(f"{v:g}" for v in row) + " |" for name, row in BEFORE.items())
     rows = "\n".join(
         f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['throughput']:.1f} | {int(r['errors'])} "
         f"| {r['coordinator_cpu_ms']:.1f} | {r['nodes_cpu_ms']:.1f} "
@@ -258,6 +268,15 @@ median {ratio["node_cpu"] * 1e3:.1f} ms for the twelve, so the floor on {CORES} 
 | one county query at a time: wall (median) | {ratio["wall"] * 1e3:.1f} ms |
 | ratio, one at a time (target ≤ 1.3) | {ratio["wall"] / floor:.2f} |
 | ratio under the burst of {n}, usual losses (wall ÷ n ÷ floor) | {under_load:.2f} |
+
+Before the throughput work (same benchmark, commit 5ba2c5b, same shared machine):
+
+| run | p50 s | p99 s | queries/s | coordinator CPU ms per query | 12 nodes' CPU ms per query |
+|---|---|---|---|---|---|
+{before}
+
+and one query at a time {BEFORE_ONE_AT_A_TIME[0]:.1f} ms against a floor of {BEFORE_ONE_AT_A_TIME[1]:.1f} ms
+(ratio {BEFORE_ONE_AT_A_TIME[0] / BEFORE_ONE_AT_A_TIME[1]:.2f}).
 
 The last column of the first table is the same ratio for each burst. CPU columns are read from /proc for each
 process over the burst (so they include gRPC, TLS, the ledger and receipts, not just the answer); "queries/s the

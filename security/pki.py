@@ -402,7 +402,11 @@ def is_revoked(directory: Path, cert_pem: bytes) -> bool:
 
 def is_revoked_by(crl: x509.CertificateRevocationList, cert_pem: bytes) -> bool:
     """Whether an already-verified CRL lists this certificate (same issuer and serial)."""
-    cert = _load_cert(cert_pem)
+    return lists(crl, _load_cert(cert_pem))
+
+
+def lists(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> bool:
+    """is_revoked_by for a certificate already parsed."""
     # Serials are only unique per issuer; a certificate from another CA is not this CRL's business.
     if cert.issuer != crl.issuer:
         return False

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from analysis.federated import Submit, send
+from analysis.federated import Recent, Submit, send
 from analysis.indicators import indicator
 from analysis.possible import at_most, possible_values
 from analysis.queries import indicator_query
@@ -23,17 +25,46 @@ CAMPAIGN_INDICATORS: tuple[str, ...] = (
 )
 
 
-def campaign_queries(name: str, epsilon: float, purpose: str = "") -> list[query_pb2.Query]:
-    """The campaign indicator queries over `campaign:NAME`, the total epsilon split evenly, fresh ids."""
+# Campaign results are stored under ids `campaign/NAME/BATCH/INDICATOR`: one batch per asking (outcomes change as
+# teams record them, so each asking is a new question), and the newest batch is found by name (Results RPC).
+ID_PREFIX = "campaign/"
+MAX_LISTED = 50  # stored results read when listing campaigns (the coordinator's limit per call)
+
+
+def campaign_prefix(name: str) -> str:
+    """The start of every stored result id of one campaign (ValueError for a name no campaign can have)."""
+    if not name or "/" in name:
+        raise ValueError(f"campaign name {name!r}: use lowercase letters, digits and hyphens")
+    return f"{ID_PREFIX}{name}/"
+
+
+def new_batch(now: datetime | None = None) -> str:
+    """A fresh batch label for one asking: its UTC time (so ids sort by when asked) and a random tail."""
+    at = now or datetime.now(UTC)
+    return f"{at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+def batch_of(query_id: str) -> tuple[str, str] | None:
+    """(campaign name, batch) of a stored campaign result's id, or None for any other id."""
+    parts = query_id.split("/")
+    if len(parts) != 4 or f"{parts[0]}/" != ID_PREFIX or parts[3] not in CAMPAIGN_INDICATORS:
+        return None
+    return parts[1], parts[2]
+
+
+def campaign_queries(name: str, epsilon: float, purpose: str = "", batch: str = "") -> list[query_pb2.Query]:
+    """The campaign indicator queries over `campaign:NAME`, the total epsilon split evenly, under one new batch."""
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive, got {epsilon}")
+    prefix = campaign_prefix(name)
+    batch = batch or new_batch()
     per_query = epsilon / len(CAMPAIGN_INDICATORS)
     return [
         indicator_query(
             indicator(i),
             months=[],
             epsilon=per_query,
-            query_id=str(uuid.uuid4()),
+            query_id=f"{prefix}{batch}/{i}",
             purpose=purpose or f"campaign {name} results",
             dataset=f"{CAMPAIGN_PREFIX}{name}",
         )
@@ -52,11 +83,14 @@ def campaign_figures(
 
 
 def campaign_results(submit: Submit, name: str, *, epsilon: float) -> list[CampaignRow]:
-    """Each district's campaign figures (contacted, claimed, £ a year gained), the total epsilon split evenly.
+    """Ask a campaign's figures (a new batch: outcomes change as teams record them; a node still answers an
+    unchanged campaign from its release store by fingerprint, so a repeat costs nothing until there is something
+    new to count) and return each district's row."""
+    return campaign_rows(name, {q.indicator: send(submit, q) for q in campaign_queries(name, epsilon)})
 
-    Fresh query ids: outcomes change as teams record them, and a node answers an unchanged campaign from its
-    release store by fingerprint anyway, so a repeat costs nothing until there is something new to count."""
-    results = {q.indicator: send(submit, q) for q in campaign_queries(name, epsilon)}
+
+def campaign_rows(name: str, results: Mapping[str, coordinator_pb2.FederatedResult]) -> list[CampaignRow]:
+    """Each district's campaign figures (contacted, claimed, £ a year gained) from the four indicators' results."""
     per = {
         i: {
             c.district_code: Estimate(c.value, c.variance)
@@ -82,6 +116,63 @@ def campaign_results(submit: Submit, name: str, *, epsilon: float) -> list[Campa
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class StoredCampaign:
+    """A campaign's newest complete batch of stored results, read by name (never asked again)."""
+
+    name: str
+    batch: str
+    asked_at: str  # when the coordinator stored it (ISO, UTC)
+    epsilon: float  # the total epsilon that batch was asked with
+    rows: tuple[CampaignRow, ...]
+    answered: tuple[str, ...]  # district codes whose node answered every indicator
+    missing: tuple[tuple[str, str], ...]  # (district name, why) for the others
+
+
+def stored_campaign(recent: Recent, name: str) -> StoredCampaign | None:
+    """The newest batch of a campaign with all four indicators stored, or None if it was never asked."""
+    found = recent(campaign_prefix(name), MAX_LISTED)
+    batches: dict[str, dict[str, coordinator_pb2.FederatedResult]] = {}
+    for r in found:  # newest first
+        key = batch_of(r.query_id)
+        if key is not None and key[0] == name:
+            batches.setdefault(key[1], {}).setdefault(r.query.indicator, r)
+    for batch, results in batches.items():  # insertion order: newest batch first
+        if set(results) >= set(CAMPAIGN_INDICATORS):
+            return _stored(name, batch, results)
+    return None
+
+
+def stored_campaign_names(recent: Recent) -> list[str]:
+    """Names of the campaigns with stored results this caller may read, most recently asked first."""
+    names: list[str] = []
+    for r in recent(ID_PREFIX, MAX_LISTED):
+        key = batch_of(r.query_id)
+        if key is not None and key[0] not in names:
+            names.append(key[0])
+    return names
+
+
+def _stored(name: str, batch: str, results: Mapping[str, coordinator_pb2.FederatedResult]) -> StoredCampaign:
+    shown = possible_campaign_figures(results)
+    names: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for r in results.values():
+        for d in r.districts:
+            names[d.district_code] = d.district_name or d.district_code
+            if not d.answered:
+                missing.setdefault(d.district_code, d.error or d.error_code or "no answer")
+    return StoredCampaign(
+        name=name,
+        batch=batch,
+        asked_at=max(r.created_at for r in results.values()),
+        epsilon=sum(r.query.privacy.epsilon for r in results.values()),
+        rows=tuple(campaign_rows(name, shown)),
+        answered=tuple(sorted(c for c in names if c not in missing)),
+        missing=tuple(sorted((names[c], why) for c, why in missing.items())),
+    )
 
 
 # Released figures that bound others: contacted <= targeted, claimed <= contacted (post-processing only).

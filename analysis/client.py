@@ -21,15 +21,21 @@ class Endpoint:
     identity: str | None
     server_name: str | None = None
     plaintext: bool = False
+    tls: TlsFiles | None = None  # files named one by one (a client profile); else found in pki_dir by identity
 
     def channel(self) -> grpc.Channel:
         """A channel with mutual TLS (or, only when asked for loudly, plaintext)."""
         if self.plaintext:
             warn_plaintext()
             return grpc.insecure_channel(self.address)
-        if self.pki_dir is None or self.identity is None:
-            raise ValueError("mutual TLS needs --pki DIR and --identity NAME (or LSI_PKI and LSI_IDENTITY)")
-        files = TlsFiles.for_identity(self.pki_dir, self.identity)
+        if self.tls is not None:
+            files = self.tls
+        elif self.pki_dir is None or self.identity is None:
+            raise ValueError(
+                "mutual TLS needs --pki DIR and --identity NAME (or LSI_PKI and LSI_IDENTITY, or a client profile)"
+            )
+        else:
+            files = TlsFiles.for_identity(self.pki_dir, self.identity)
         options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
         return grpc.secure_channel(self.address, channel_credentials(files), options=options)
 
@@ -71,6 +77,15 @@ class CoordinatorClient:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
             raise
+
+    def recent(self, prefix: str, limit: int) -> list[coordinator_pb2.FederatedResult]:
+        """The newest stored results whose ids start with `prefix` that this caller may read (spends nothing)."""
+        reply = self.stub.Results(coordinator_pb2.ResultsRequest(prefix=prefix, limit=limit), timeout=30)
+        return list(reply.results)
+
+    def audits(self) -> coordinator_pb2.AuditStatuses:
+        """Each node's audit chain verification, asked through the coordinator (IG officers; spends nothing)."""
+        return self.stub.Audits(coordinator_pb2.AuditsRequest(), timeout=90)
 
     def budgets(self) -> coordinator_pb2.CountyBudget:
         """Every node's budget (spends nothing)."""

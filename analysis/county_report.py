@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from analysis.campaigns import campaign_results
+from analysis.campaigns import StoredCampaign, stored_campaign, stored_campaign_names
 from analysis.district_benchmarks import benchmark
-from analysis.federated import Fetch, NotStoredError, stored_only
+from analysis.federated import Fetch, NotStoredError, Recent, stored_only
 from analysis.index_refresh import stored_series
 from analysis.report_data import BudgetRow, ReportData, SeriesPoint
 from analysis.unclaimed import unclaimed
 from common.estimates import Estimate
 from protos.lsi.v1 import coordinator_pb2
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 
 def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
@@ -22,6 +22,21 @@ def budget_rows(county: coordinator_pb2.CountyBudget) -> list[BudgetRow]:
         BudgetRow(b.district_code, b.district_name, b.spent_rho, b.total_rho, b.spent_epsilon, b.delta)
         for b in sorted(county.nodes, key=lambda b: b.district_code)
     ]
+
+
+def stored_campaigns(recent: Recent, name: str | None = None) -> list[StoredCampaign]:
+    """The newest stored results of one campaign, or of every campaign the reader may see (never asked anew)."""
+    names = [name] if name else stored_campaign_names(recent)
+    return [c for c in (stored_campaign(recent, n) for n in names) if c is not None]
+
+
+def campaign_note(c: StoredCampaign) -> str:
+    """What a campaign's figures cover: when they were asked, at what epsilon, and which districts answered."""
+    missing = f"; not answered: {', '.join(f'{n} ({why})' for n, why in c.missing)}" if c.missing else ""
+    return (
+        f"Campaign {c.name}: results asked {c.asked_at} at epsilon {c.epsilon:g}, "
+        f"{len(c.answered)} district(s) answered{missing}."
+    )
 
 
 def report_data(
@@ -37,6 +52,7 @@ def report_data(
     unclaimed_epsilon: float = 2.0,
     campaign: str | None = None,
     campaign_epsilon: float = 1.0,
+    recent: Recent | None = None,
 ) -> ReportData:
     """Everything the HTML report shows, read from stored results only: it never spends. A figure not yet asked
     (the benchmark, unclaimed support, a campaign, at the budget named) is a gap, marked in `gaps` and the notes
@@ -73,15 +89,14 @@ def report_data(
             f"Unclaimed support not in your stored results: `lsi unclaimed --month {month} "
             f"--epsilon {unclaimed_epsilon:g} --yes` asks it (spends, or replays free if already asked)."
         )
-    campaigns = []
-    if campaign:
-        try:
-            campaigns = campaign_results(submit, campaign, epsilon=campaign_epsilon)
-        except NotStoredError:
-            gaps.append(
-                f"Campaign {campaign} not in your stored results: `lsi campaign results --name {campaign} "
-                f"--epsilon {campaign_epsilon:g} --yes` asks it (spends)."
-            )
+    stored = stored_campaigns(recent, campaign) if recent is not None else []
+    campaigns = [row for c in stored for row in c.rows]
+    notes += [campaign_note(c) for c in stored]
+    if campaign and not stored:
+        gaps.append(
+            f"Campaign {campaign} not in your stored results: `lsi campaign results --name {campaign} "
+            f"--epsilon {campaign_epsilon:g} --yes` asks it (spends)."
+        )
     if bench is not None:
         missing |= set(bench.missing_districts)
         rate = "withheld" if bench.county_rate is None else f"{bench.county_rate.value:.1f}"
@@ -97,7 +112,7 @@ def report_data(
         )
     notes += [f"Gap: {g}" for g in gaps]
     return ReportData(
-        title=f"{COUNTY_NAME} Living Standards Index, {month}",
+        title=f"{county_name()} Living Standards Index, {month}",
         generated_at=generated_at,
         county_series=county_series,
         district_rows=list(bench.rows) if bench is not None else [],

@@ -1,8 +1,8 @@
 """What a county figure covers, as the analysts' library reads it from a result: typed, with its label.
 
 The coordinator decides coverage (coordinator.coverage) and sends it in FederatedResult.coverage; this module
-turns it into dataclasses and the words a council can paste ("Kent, 11 of 12 districts; Thanet missing:
-unreachable"). Reading only: nothing here spends or changes a figure."""
+turns it into dataclasses and the words a council can paste ("Threeshire, 2 of 3 districts;
+Threeshire District 3 missing: unreachable"). Reading only: nothing here spends or changes a figure."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protos.lsi.v1 import coordinator_pb2
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class MonthCover:
         return not self.missing
 
     def label(self) -> str:
-        """The county figure's name with its coverage, e.g. 'Kent, 11 of 12 districts; Thanet missing: unreachable'."""
+        """The county figure's name with its coverage, e.g. 'Threeshire, 2 of 3 districts; X missing: unreachable'."""
         n = len(self.contributing)
         head = f"{self.area}, {n} of {self.registered} district{'s' if self.registered != 1 else ''}"
         if self.complete:
@@ -72,7 +72,7 @@ class Coverage:
 def coverage_of(result: coordinator_pb2.FederatedResult) -> Coverage:
     """The typed coverage of a combined result."""
     c = result.coverage
-    area = c.area or COUNTY_NAME
+    area = c.area or county_name()
     months = tuple(
         MonthCover(
             month=m.month,

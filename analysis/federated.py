@@ -14,6 +14,8 @@ from protos.lsi.v1 import coordinator_pb2, query_pb2
 
 Submit = Callable[[coordinator_pb2.FederatedQuery], coordinator_pb2.FederatedResult]
 Fetch = Callable[[str], "coordinator_pb2.FederatedResult | None"]
+# Stored results whose query ids start with a prefix, newest first, at most the count given (spends nothing).
+Recent = Callable[[str, int], Sequence[coordinator_pb2.FederatedResult]]
 
 
 def shift_month(month: str, k: int) -> str:

@@ -12,11 +12,20 @@ from node.synth import write_county
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
 from privacy.policy import Policy
-from reference.geography import districts
+from reference.geography import ENV_VAR, districts, use_pack
+from reference.pack_generate import generate_pack
 
 RESULTS = Path(__file__).parent / "results"
 # Handshake and GOAWAY chatter from gRPC's core is noise in a benchmark's output.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def generated_county(root: Path, n_districts: int, wards_each: int = 4) -> Path:
+    """Make and activate a generated pack of `n_districts` (e.g. 300 for a 300-node registry), here and in children."""
+    pack = generate_pack(root / "pack", [wards_each] * n_districts, name=f"Bench{n_districts}")
+    use_pack(pack)
+    os.environ[ENV_VAR] = str(pack.resolve())  # node and coordinator processes the benchmark starts read it too
+    return pack
 
 
 def county_engines(

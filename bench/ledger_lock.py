@@ -29,8 +29,9 @@ from privacy.ledger import PrivacyStore
 from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
 from protos.serde import measure_to_wire
+from reference.geography import districts
 
-CODE, MONTH = "E07000110", "2025-10"
+CODE, MONTH = districts()[5].code, "2025-10"  # the built-in pack's sixth district
 CALLER = Caller(name="bench", role="analyst")
 HOLDS: list[float] = []
 CONNECTIONS = [0]

@@ -1,26 +1,36 @@
 """200 concurrent county queries from several analysts against 12 node processes and a coordinator process.
 
-Half the nodes are dialled, half dial out. Run once with every district healthy and once with one district frozen
-(SIGSTOP). Writes bench/results/load.md with p50/p99 latency, throughput and errors other than the frozen one."""
+Half the nodes are dialled, half dial out. Run with every district healthy (analysts asking with a few usual
+losses, then with every query a loss never seen before) and once with one district frozen (SIGSTOP). Writes
+bench/results/load.md and load.json: p50/p99 latency, throughput, errors other than the frozen district, CPU
+per county query by process, and issue 13's 12-node ratio: a county query's wall time over the node CPU it
+needs divided by the cores, that CPU measured in this run by answering the same queries in-process on the same
+data (NodeEngine.answer, interleaved with the county queries)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
 
 from analysis.queries import build_query
-from bench.common import write_results
+from bench.common import RESULTS, write_results
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, node_name
+from node.engine import Caller, NodeEngine
+from node.loader import load_district
 from node.synth import write_county
-from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc
+from privacy.audit import AuditSigner
+from privacy.ledger import PrivacyStore
+from protos.lsi.v1 import coordinator_pb2, coordinator_pb2_grpc, query_pb2
 from protos.serde import filter_to_wire, measure_to_wire
 from reference.geography import districts
 from security.pki import Role, issue
@@ -28,6 +38,49 @@ from security.tls import channel_credentials
 from tests.county import policy_with
 
 ANALYSTS = [ANALYST, "analyst-bob", "analyst-carol", "analyst-dan"]
+# Analysts ask with a handful of usual losses; a node plans each loss once (plans depend on no data).
+USUAL_EPSILONS = (0.1, 0.2, 0.5, 1.0)
+CORES = os.cpu_count() or 1
+
+
+def usual_loss(i: int) -> float:
+    """The loss of query i when analysts use the usual few."""
+    return USUAL_EPSILONS[i % len(USUAL_EPSILONS)]
+
+
+def new_loss(i: int) -> float:
+    """A loss no earlier query used (the worst case: every node plans it afresh)."""
+    return 0.1 + (i + 1) * 1e-7
+
+
+def question(i: int, epsilon: float) -> query_pb2.Query:
+    """The benchmark's county question: a count of households on council tax support."""
+    return build_query(
+        measure_to_wire("count"),
+        filters=[filter_to_wire("on_cts", "eq", True)],
+        months=["2025-10"],
+        epsilon=epsilon,
+        purpose="load benchmark",
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every process's, from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def process_cpu(county: LocalCounty) -> dict[str, float]:
+    """CPU seconds so far of every process of the county."""
+    return {name: cpu_seconds(p.pid) for name, p in county.processes.items()}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -35,8 +88,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def burst(county: LocalCounty, n: int, deadline: float, frozen: str | None) -> dict[str, float]:
-    """n county queries at once, spread over the analysts; latency percentiles, throughput and errors."""
+def burst(
+    county: LocalCounty, n: int, deadline: float, frozen: str | None, loss: Callable[[int], float] = usual_loss
+) -> dict[str, float]:
+    """n county queries at once, spread over the analysts; latency percentiles, throughput, errors and CPU."""
     stubs = {}
     for name in ANALYSTS:
         channel = grpc.secure_channel(
@@ -47,13 +102,7 @@ def burst(county: LocalCounty, n: int, deadline: float, frozen: str | None) -> d
         stubs[name] = coordinator_pb2_grpc.CoordinatorStub(channel)
 
     def one(i: int) -> tuple[float, int]:
-        query = build_query(
-            measure_to_wire("count"),
-            filters=[filter_to_wire("on_cts", "eq", True)],
-            months=["2025-10"],
-            epsilon=0.1 + i * 1e-7,
-            purpose="load benchmark",
-        )
+        query = question(i, loss(i))
         start = time.perf_counter()
         try:
             result = stubs[ANALYSTS[i % len(ANALYSTS)]].Submit(
@@ -65,10 +114,14 @@ def burst(county: LocalCounty, n: int, deadline: float, frozen: str | None) -> d
             errors = 12
         return time.perf_counter() - start, errors
 
+    cpu_before, busy_before, client_before = process_cpu(county), machine_busy(), time.process_time()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=n) as pool:
         outcomes = list(pool.map(one, range(n)))
     wall = time.perf_counter() - start
+    cpu = {k: v - cpu_before[k] for k, v in process_cpu(county).items()}
+    client = time.process_time() - client_before  # this process: the analysts' side
+    busy, total = (after - before for after, before in zip(machine_busy(), busy_before, strict=True))
     times = [t for t, _ in outcomes]
     return {
         "p50": statistics.median(times),
@@ -77,10 +130,55 @@ def burst(county: LocalCounty, n: int, deadline: float, frozen: str | None) -> d
         "throughput": n / wall,
         "errors": sum(e for _, e in outcomes),
         "wall": wall,
+        "coordinator_cpu_ms": cpu["coordinator"] / n * 1e3,
+        "nodes_cpu_ms": (sum(cpu.values()) - cpu["coordinator"]) / n * 1e3,
+        # Of the machine's CPU over the burst: how much the county used, and how much other work on it did.
+        "county_share": sum(cpu.values()) / total,
+        "others_share": max(0.0, busy - sum(cpu.values()) - client) / total,
     }
 
 
-def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
+def floor_engines(county: LocalCounty, root: Path) -> dict[str, NodeEngine]:
+    """The twelve districts' engines in this process over the county's own data, each with a throwaway ledger."""
+    policy = policy_with(total_rho=1000.0, per_query_rho=50.0)
+    return {
+        d.code: NodeEngine(
+            d.code,
+            load_district(county.data_dir / d.code, d.code),
+            PrivacyStore(root / f"floor-{d.code}.sqlite", policy(d), AuditSigner.generate()),
+        )
+        for d in districts()
+    }
+
+
+def twelve_node_ratio(county: LocalCounty, engines: dict[str, NodeEngine], reps: int) -> dict[str, float]:
+    """County query wall time, one at a time, against the CPU its twelve answers take in-process, interleaved."""
+    channel = grpc.secure_channel(
+        county.coordinator_address,
+        channel_credentials(county.tls(ANALYST)),
+        options=[("grpc.ssl_target_name_override", COORDINATOR)],
+    )
+    stub = coordinator_pb2_grpc.CoordinatorStub(channel)
+    caller = Caller(COORDINATOR, "coordinator")
+    walls, floors = [], []
+    for i in range(reps):
+        start = time.perf_counter()
+        stub.Submit(coordinator_pb2.FederatedQuery(query=question(i, usual_loss(i))), timeout=60)
+        walls.append(time.perf_counter() - start)
+        cpu = 0.0
+        for code, engine in engines.items():
+            query = question(i, usual_loss(i))
+            query.query_id, query.analyst = f"floor-{i}-{code}", ANALYST
+            start = time.process_time()
+            engine.answer(query, caller)
+            cpu += time.process_time() - start
+        floors.append(cpu)
+    channel.close()
+    floor = statistics.median(floors) / CORES
+    return {"wall": statistics.median(walls), "node_cpu": statistics.median(floors), "floor": floor}
+
+
+def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0, reps: int = 40) -> None:
     codes = [d.code for d in districts()]
     with tempfile.TemporaryDirectory() as tmp:
         county = LocalCounty(Path(tmp))
@@ -89,6 +187,7 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
         for name in ANALYSTS[1:]:
             issue(county.pki_dir, name, Role.ANALYST)
         county.write_configs(policy_with(total_rho=1000.0, per_query_rho=50.0), outbound=codes[1::2])
+        engines = floor_engines(county, Path(tmp))
         try:
             county.start_nodes()
             for d in districts():
@@ -97,39 +196,94 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
             county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
             county.wait_all_connected()
             burst(county, 12, deadline, None)  # warm channels and caches
-            healthy = burst(county, n, deadline, None)
+            ratio = twelve_node_ratio(county, engines, reps)
+            runs = {
+                "healthy, usual losses": burst(county, n, deadline, None),
+                "healthy, every loss new": burst(county, n, deadline, None, loss=new_loss),
+            }
             frozen = codes[0]
             os.kill(county.processes[frozen].pid, signal.SIGSTOP)
             try:
-                hung = burst(county, n, deadline, frozen)
+                runs[f"one district frozen (SIGSTOP of {frozen}), usual losses"] = burst(county, n, deadline, frozen)
             finally:
                 os.kill(county.processes[frozen].pid, signal.SIGCONT)
         finally:
             county.stop()
+    write_results("load.md", report(n, scale, deadline, reps, runs, ratio))
+    (RESULTS / "load.json").write_text(json.dumps({"runs": runs, "twelve_node": ratio, "cores": CORES}, indent=2))
+    print((RESULTS / "load.md").read_text())  # noqa: T201
+
+
+# The same benchmark just before the throughput work (commit 5ba2c5b, same 2 shared cores, other engineers' work
+# running), shown beside each new run: (p50 s, p99 s, queries/s, coordinator CPU ms, 12 nodes' CPU ms per query).
+BEFORE = {
+    "healthy, usual losses": (32.81, 42.58, 4.6, 32.1, 111.2),
+    "healthy, every loss new": (58.54, 65.98, 3.0, 40.5, 294.9),
+}
+BEFORE_ONE_AT_A_TIME = (247.1, 29.4)  # wall ms, floor ms
+
+
+HEADER = (
+    "| run | p50 s | p99 s | max s | queries/s | district errors (other than the frozen one) "
+    "| coordinator CPU ms per query | 12 nodes' CPU ms per query | queries/s the county's CPU allows "
+    "| machine CPU: county / other work | wall per query ÷ floor |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def report(
+    n: int, scale: float, deadline: float, reps: int, runs: dict[str, dict[str, float]], ratio: dict[str, float]
+) -> str:
+    """load.md: the runs' table and the 12-node ratio."""
+    floor = ratio["floor"]
+    under_load = runs["healthy, usual losses"]["wall"] / n / floor
+    before = "\n".join(f"| {name} | " + " | ".join(f"{v:g}" for v in row) + " |" for name, row in BEFORE.items())
     rows = "\n".join(
-        f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['throughput']:.1f} | {int(r['errors'])} |"
-        for name, r in (("all 12 districts healthy", healthy), (f"one district frozen (SIGSTOP of {frozen})", hung))
+        f"| {name} | {r['p50']:.2f} | {r['p99']:.2f} | {r['max']:.2f} | {r['throughput']:.1f} | {int(r['errors'])} "
+        f"| {r['coordinator_cpu_ms']:.1f} | {r['nodes_cpu_ms']:.1f} "
+        f"| {CORES * 1e3 / (r['coordinator_cpu_ms'] + r['nodes_cpu_ms']):.1f} "
+        f"| {r['county_share']:.0%} / {r['others_share']:.0%} | {r['wall'] / n / floor:.2f} |"
+        for name, r in runs.items()
     )
-    text = f"""# Load: {n} concurrent county queries
+    return f"""# Load: {n} concurrent county queries
 
 Command: `python -m bench.load` ({n} county queries sent at once from {len(ANALYSTS)} analysts; 12 node processes,
 6 dialled by the coordinator and 6 dialling out to it, and a coordinator process, all on this machine over mutual
 TLS on loopback; synthetic scale {scale}; per-node deadline {deadline:g} s; every query charged, released through
-OpenDP, audited and stored; os.cpu_count() = {os.cpu_count()}).
+OpenDP, audited and stored; os.cpu_count() = {CORES}). "Usual losses": analysts ask with epsilon
+{", ".join(f"{e:g}" for e in USUAL_EPSILONS)} in turn; "every loss new": no two queries share a loss, so every
+node plans every query afresh (the worst case).
 
-| run | p50 s | p99 s | max s | queries/s | district errors (other than the frozen one) |
-|---|---|---|---|---|---|
+{HEADER}
 {rows}
 
-With a district frozen, every query waits its deadline for that district and answers with it named as missing.
-This machine is saturated (2,400 node answers queued on two cores), so queries finish well after the per-node
-deadline and some healthy districts' answers miss it too (the last column); the target p99 of 5 s is not met
-here. Throughput is bounded by the nodes, not the coordinator: one node's
-answer to a count costs about 20-40 ms (SQLite connections and commits, policy reads, OpenDP planning), and 200
-county queries are 2,400 node answers sharing two cores.
+## 12-node ratio (issue 13)
+
+A county query's wall time ÷ (node CPU per query ÷ cores). The node CPU is the twelve districts' `NodeEngine.answer`
+on the same question and data, in this process, interleaved with {reps} county queries sent one at a time:
+median {ratio["node_cpu"] * 1e3:.1f} ms for the twelve, so the floor on {CORES} cores is {floor * 1e3:.1f} ms.
+
+| measure | value |
+|---|---|
+| one county query at a time: wall (median) | {ratio["wall"] * 1e3:.1f} ms |
+| ratio, one at a time (target ≤ 1.3) | {ratio["wall"] / floor:.2f} |
+| ratio under the burst of {n}, usual losses (wall ÷ n ÷ floor) | {under_load:.2f} |
+
+Before the throughput work (same benchmark, commit 5ba2c5b, same shared machine):
+
+| run | p50 s | p99 s | queries/s | coordinator CPU ms per query | 12 nodes' CPU ms per query |
+|---|---|---|---|---|---|
+{before}
+
+and one query at a time {BEFORE_ONE_AT_A_TIME[0]:.1f} ms against a floor of {BEFORE_ONE_AT_A_TIME[1]:.1f} ms
+(ratio {BEFORE_ONE_AT_A_TIME[0] / BEFORE_ONE_AT_A_TIME[1]:.2f}).
+
+The last column of the first table is the same ratio for each burst. CPU columns are read from /proc for each
+process over the burst (so they include gRPC, TLS, the ledger and receipts, not just the answer); "queries/s the
+county's CPU allows" is the cores divided by that CPU per county query, the throughput if nothing else ran.
+Other work on this machine during the run (its share of the machine's CPU is shown) inflates wall times and
+the ratios, but not the CPU columns.
 """
-    write_results("load.md", text)
-    print(text)  # noqa: T201
 
 
 if __name__ == "__main__":

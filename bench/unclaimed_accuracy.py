@@ -1,6 +1,6 @@
 """How close is the county-wide unclaimed Pension Credit estimate to the exact figure, at the demo's budget?
 
-Synthetic Kent as the demo makes it (seed 7, scale 0.5, 13 months ending 2025-10; month 2025-10), the demo's
+The synthetic county as the demo makes it (seed 7, scale 0.5, 13 months ending 2025-10; month 2025-10), the demo's
 unclaimed-support queries (`analysis.unclaimed.unclaimed_queries` at `cli.demo.UNCLAIMED_EPSILON`), each
 released by every district's own release path and combined by the coordinator's code, repeated with fresh
 noise. The £ figure is also measured at the catalogue's £12,000 clamp for comparison. Writes

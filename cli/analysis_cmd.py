@@ -22,12 +22,12 @@ from cli.errors import OK, PARTIAL, finish, grpc_errors
 from cli.options import connection_options, endpoint, json_option
 from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from common.estimates import Estimate
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 
 def county_label(cover: MonthCover | None) -> str:
-    """The county row's name with what it covers ("Kent, 11 of 12 districts; Thanet missing: unreachable")."""
-    return cover.label() if cover is not None else COUNTY_NAME
+    """The county row's name with what it covers ("Threeshire, 2 of 3 districts; District 3 missing: unreachable")."""
+    return cover.label() if cover is not None else county_name()
 
 
 def coverage_code(cover: MonthCover | None) -> int:
@@ -126,7 +126,13 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
     "--rho",
     type=float,
     required=True,
-    help="total zCDP loss for the month at each node, split evenly over its 7 queries",
+    help="total zCDP loss for the month at each node, split over its 7 queries to minimise the index's variance",
+)
+@click.option(
+    "--secure-county",
+    is_flag=True,
+    help="county figures from secure sums (one mechanism's noise, not every ward's), for 5%% of the rho; needs "
+    "the coordinator's secure aggregation (enough districts for its secure_dropouts margin)",
 )
 @purpose_option
 @yes_option
@@ -135,6 +141,7 @@ def _names() -> tuple[dict[str, str], dict[str, str]]:
 def index_refresh(
     month: str,
     rho: float,
+    secure_county: bool,
     purpose: str,
     yes: bool,
     as_json: bool,
@@ -145,17 +152,22 @@ def index_refresh(
     plaintext: bool,
 ) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
-    from analysis.index_refresh import refresh_index_month
-    from cli.render import table
+    from analysis.index_refresh import INDEX_QUERIES, refresh_index_month
+    from cli.render import counted, progress, table
     from common.estimates import ratio
 
     confirm_spend(f"{loss_text(None, rho)} in all for {month}, split over 7 queries", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    inputs = refresh_index_month(with_purpose(c.submit, purpose), month, rho=rho)
+    total = len(INDEX_QUERIES) * (2 if secure_county else 1)
+    with progress(f"refreshing the index for {month}", total=total) as advance:
+        inputs = refresh_index_month(
+            counted(with_purpose(c.submit, purpose), advance), month, rho=rho, secure_county=secure_county
+        )
     if as_json:
         echo_json(inputs)
         return
-    click.echo(f"Index inputs for {month}, county-wide (rho {rho:g} at each node, split over 7 queries)\n")
+    how = "; county figures from secure sums" if inputs.secure_county else ""
+    click.echo(f"Index inputs for {month}, county-wide (rho {rho:g} at each node, split over 7 queries{how})\n")
     hh = inputs.households.county
     rows = [["households in the records", fmt_estimate(hh)]]
     for name, areas in inputs.components.items():
@@ -260,7 +272,7 @@ def index_county_label(series: Any) -> str:
     latest = series.months[-1]
     missing = [district_names.get(c, c) for c in series.missing_districts.get(latest, ())]
     present = sum(1 for s in series.districts.values() if latest in s)
-    head = f"{COUNTY_NAME}, {present} district{'s' if present != 1 else ''} in {latest}"
+    head = f"{county_name()}, {present} district{'s' if present != 1 else ''} in {latest}"
     return head + "".join(f"; {m} missing: did not answer" for m in missing)
 
 
@@ -334,6 +346,7 @@ def benchmark_command(
     from analysis.district_benchmarks import benchmark
     from analysis.federated import shift_month
     from analysis.indicators import UnknownIndicatorError
+    from cli.render import progress
 
     if (epsilon is None) == (rho is None):
         raise click.ClickException("give exactly one of --epsilon or --rho")
@@ -343,7 +356,8 @@ def benchmark_command(
     asked = [m for m in (month, shift_month(month, -1), shift_month(month, -12)) if m in held]
     confirm_spend(f"{loss_text(epsilon, rho)} for each of {len(asked)} months ({', '.join(asked)})", yes)
     try:
-        b = benchmark(with_purpose(c.submit, purpose), indicator_name, month, epsilon=epsilon, rho=rho, held=held)
+        with progress(f"benchmarking {indicator_name} for {month}"):
+            b = benchmark(with_purpose(c.submit, purpose), indicator_name, month, epsilon=epsilon, rho=rho, held=held)
     except (ValueError, UnknownIndicatorError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
@@ -427,10 +441,12 @@ def unclaimed_command(
 ) -> None:
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
     from analysis.unclaimed import unclaimed
+    from cli.render import counted, progress
 
     confirm_spend(f"{loss_text(epsilon, None)} in all for {month}, split over 4 figures", yes)
     c = connect(address, pki_dir, identity, server_name, plaintext)
-    t = unclaimed(with_purpose(c.submit, purpose), month, epsilon=epsilon, by_ward=by == "ward")
+    with progress(f"unclaimed support for {month}", total=4) as advance:
+        t = unclaimed(counted(with_purpose(c.submit, purpose), advance), month, epsilon=epsilon, by_ward=by == "ward")
     if as_json:
         echo_json(t)
         finish(coverage_code(t.coverage))
@@ -445,7 +461,9 @@ def unclaimed_command(
 @click.option("--out", required=True, type=click.Path(path_type=Path, dir_okay=False), help="the HTML file to write")
 @click.option("--month", default=None, help="YYYY-MM (default: the latest month every node holds)")
 @click.option("--base-month", default=None, help="index = 100 here (default: the first month held)")
-@click.option("--campaign", default=None, help="include this campaign's stored results")
+@click.option(
+    "--campaign", default=None, help="show only this campaign's stored results (default: every campaign stored)"
+)
 @click.option(
     "--benchmark-epsilon",
     type=float,
@@ -460,7 +478,13 @@ def unclaimed_command(
     show_default=True,
     help="which stored unclaimed-support figures to show (those asked at this epsilon)",
 )
-@click.option("--campaign-epsilon", type=float, default=1.0, show_default=True)
+@click.option(
+    "--campaign-epsilon",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="the epsilon named in the command a missing campaign's gap suggests",
+)
 @json_option
 @grpc_errors
 def report_command(
@@ -482,16 +506,19 @@ def report_command(
 
     Figures not asked yet are gaps, marked in the report and listed here with the command that asks them;
     the exit code is then 3 (partial)."""
-    path, gaps = write_report(
-        connect(address, pki_dir, identity, server_name, plaintext),
-        out,
-        month=month,
-        base_month=base_month,
-        campaign=campaign,
-        benchmark_epsilon=benchmark_epsilon,
-        unclaimed_epsilon=unclaimed_epsilon,
-        campaign_epsilon=campaign_epsilon,
-    )
+    from cli.render import progress
+
+    with progress("reading stored results for the report"):
+        path, gaps = write_report(
+            connect(address, pki_dir, identity, server_name, plaintext),
+            out,
+            month=month,
+            base_month=base_month,
+            campaign=campaign,
+            benchmark_epsilon=benchmark_epsilon,
+            unclaimed_epsilon=unclaimed_epsilon,
+            campaign_epsilon=campaign_epsilon,
+        )
     if as_json:
         echo_json({"path": str(path), "complete": not gaps, "gaps": gaps})
     else:
@@ -529,6 +556,7 @@ def write_report(
         unclaimed_epsilon=unclaimed_epsilon,
         campaign=campaign,
         campaign_epsilon=campaign_epsilon,
+        recent=c.recent,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(data), encoding="utf-8")

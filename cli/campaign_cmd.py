@@ -20,10 +20,11 @@ from analysis.campaigns import campaign_figures, possible_campaign_figures
 from analysis.client import coordinator_stub
 from analysis.coverage import combined, coverage_of
 from cli.errors import OK, PARTIAL, REFUSED, UNREACHABLE, finish, grpc_errors
+from cli.geography_cmd import apply_geography
 from cli.options import connection_options, districts_option, endpoint, json_option
 from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
-from reference.geography import COUNTY_NAME
+from reference.geography import county_name
 
 RESULT_HEADERS = ("households targeted", "contacted", "claimed", "£ a year gained")
 
@@ -40,6 +41,7 @@ def _open(config_path: Path) -> tuple[Any, Any]:
 
     try:
         config = load_node_config(config_path)
+        apply_geography(config.geography)
         signer = AuditSigner.load_or_create(config.audit_key)
         return config, CampaignStore(config.state_db, config.district_code, signer)
     except (ConfigError, KeyError) as exc:
@@ -339,7 +341,7 @@ def results_table(results: Mapping[str, coordinator_pb2.FederatedResult]) -> str
 
     covers = [coverage_of(r).month(m.month) for r in results.values() for m in r.coverage.months]
     cover = combined([c for c in covers if c is not None])
-    county = cover.label() if cover is not None else COUNTY_NAME
+    county = cover.label() if cover is not None else county_name()
     areas: dict[str, dict[str, query_pb2.Cell]] = {}
     for ind in RESULT_INDICATORS:
         for cell in results[ind].cells:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from cli.geography_cmd import apply_geography
 from security.tls import TlsFiles
 
 
@@ -28,6 +29,7 @@ def dashboard(ctx: click.Context, config_path: Path | None) -> None:
 
     try:
         config = load_dashboard_config(config_path)
+        apply_geography(Path(config.geography) if config.geography else None)
         server = serve(config)
     except (OSError, ValueError, ssl.SSLError) as exc:
         raise click.ClickException(f"cannot start the dashboard: {exc}") from None
@@ -85,6 +87,28 @@ def login_token(url: str, files: TlsFiles) -> str:
 
 
 DASHBOARD_IDENTITY = "county-dashboard"
+# What the dashboard host's folder holds: the CA certificate, the revocation list and its own certificate and key.
+DASHBOARD_FILES = ("ca.crt", "crl.pem", f"{DASHBOARD_IDENTITY}.crt", f"{DASHBOARD_IDENTITY}.key")
+
+
+def dashboard_pki(county_pki: Path, host_dir: Path) -> Path:
+    """The dashboard host's own folder: its `dashboard`-role certificate (issued by the county CA, for HTTPS and
+    for reading the coordinator) beside the CA certificate and CRL; no user's or CA's key is copied there."""
+    import shutil
+
+    from security.pki import Role, issue, read_role
+
+    cert = county_pki / f"{DASHBOARD_IDENTITY}.crt"
+    # A demo folder from before the `dashboard` role held an analyst-role certificate under this name: replace it.
+    stale = cert.exists() and read_role(cert.read_bytes()) is not Role.DASHBOARD
+    if stale or not cert.exists():
+        issue(county_pki, DASHBOARD_IDENTITY, Role.DASHBOARD, hosts=("localhost", "127.0.0.1"), force=stale)
+    host_dir.mkdir(parents=True, exist_ok=True)
+    host_dir.chmod(0o700)
+    for name in DASHBOARD_FILES:
+        if (county_pki / name).exists():
+            shutil.copy2(county_pki / name, host_dir / name)
+    return host_dir
 
 
 def start_local_dashboard(
@@ -93,17 +117,11 @@ def start_local_dashboard(
     """A dashboard for a county on loopback (the demo and the browser tests): its certificate, config and server.
 
     Returns the server and its https:// address; `shows` sets what it reads (base month, benchmark epsilon...)."""
+    from cli.local_county import free_port
     from dashboard.config import DashboardConfig, write_dashboard_config
     from dashboard.server import address, serve
-    from security.pki import Role, issue
 
-    pki_dir = root / "pki"
-    if not (pki_dir / f"{DASHBOARD_IDENTITY}.crt").exists():
-        # The HTTPS certificate browsers see; its role is the least one that exists, and the dashboard never
-        # uses it to call the coordinator (it calls as the signed-in user).
-        issue(pki_dir, DASHBOARD_IDENTITY, Role.ANALYST, hosts=("localhost", "127.0.0.1"))
-    from cli.local_county import free_port
-
+    pki_dir = dashboard_pki(root / "pki", root / "dashboard" / "pki")
     config = DashboardConfig(
         listen=f"127.0.0.1:{free_port()}",
         coordinator=coordinator_address,

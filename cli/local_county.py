@@ -1,4 +1,4 @@
-"""A whole county on one machine: synthetic data, a PKI, 12 node processes and a coordinator on loopback.
+"""A whole county on one machine: synthetic data, a PKI, a node process per district and a coordinator on loopback.
 
 Used by `lsi demo` and the end-to-end tests; a real deployment runs the same commands on separate machines."""
 

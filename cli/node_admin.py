@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cli.geography_cmd import apply_geography
 from security.pki import CA_CERT, PkiError, Role, is_revoked, read_district, read_name, read_role
 
 
@@ -68,6 +69,8 @@ def node_recover(config_path: Path, pki_dir: Path, identity: str, reason: str) -
     from privacy.integrity import LedgerIntegrityError, recover
 
     config = load_node_config(config_path)
+
+    apply_geography(config.geography)
     officer = ig_officer(pki_dir, identity, config.district_code)
     try:
         done = recover(config.state_db, config.audit_key, officer, reason)
@@ -100,6 +103,8 @@ def node_policy_sync(config_path: Path, keep: str, pki_dir: Path | None, identit
     from privacy.policy import PolicyError, load_policy, save_policy
 
     config = load_node_config(config_path)
+
+    apply_geography(config.geography)
     signer = open_signer(config.audit_key, config.state_db)
     check_ledger(config.state_db, signer)
     file_policy = load_policy(config.policy)
@@ -130,5 +135,7 @@ def accept_node(config_path: Path, code: str, actor: str, reason: str) -> None:
     from coordinator.receipts import ReceiptBook
 
     config = load_coordinator_config(config_path)
+
+    apply_geography(config.geography)
     ReceiptBook(config.state_db).accept_node(code, actor, reason)
     click.echo(f"{code} accepted: its next receipt is pinned afresh (recorded under {actor})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                     show_envvar=True,
                     default="127.0.0.1:50050",
                     show_default=True,
-                    help="host:port of the coordinator (or of a node, for IG officer commands)",
+                    help="host:port of the coordinator (or of a node, for IG officer commands); profile: [server] "
+                    "address",
                 ),
                 click.option(
                     "--pki",
@@ -38,13 +40,13 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                     envvar="LSI_PKI",
                     show_envvar=True,
                     type=click.Path(path_type=Path),
-                    help="folder with ca.crt and your certificate and key",
+                    help="folder with ca.crt and your certificate and key; profile: [tls] pki, or ca, cert and key",
                 ),
                 click.option(
                     "--identity",
                     envvar="LSI_IDENTITY",
                     show_envvar=True,
-                    help="your certificate's name in the PKI folder",
+                    help="your certificate's name in the PKI folder; profile: [tls] identity",
                 ),
                 click.option(
                     "--server-name",
@@ -52,7 +54,8 @@ def connection_options(default_server: str | None = None) -> Callable[[Callable[
                     show_envvar=True,
                     default=default_server,
                     show_default=True,
-                    help="name on the server's certificate, when it is not the address's host",
+                    help="name on the server's certificate, when it is not the address's host; profile: [server] "
+                    "server_name",
                 ),
                 plaintext_option,
             ],
@@ -75,7 +78,7 @@ districts_option = click.option(
     "districts",
     multiple=True,
     callback=_district_codes,
-    help="district name or ONS code, e.g. Thanet or E07000114 (repeatable); default all districts",
+    help="district name or ONS code, as in the geography pack (repeatable); default all districts",
 )
 
 
@@ -109,7 +112,7 @@ def node_endpoint(target: Endpoint, district_code: str | None) -> Endpoint:
             "give the address it listens on for its IG officers with --address, without --district",
             INVALID_INPUT,
         )
-    return Endpoint(found.address, target.pki_dir, target.identity, found.certificate_name, target.plaintext)
+    return dataclasses.replace(target, address=found.address, server_name=found.certificate_name)
 
 
 def with_options(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> Callable[..., Any]:
@@ -122,5 +125,8 @@ def with_options(fn: Callable[..., Any], options: list[Callable[..., Any]]) -> C
 def endpoint(
     address: str, pki_dir: Path | None, identity: str | None, server_name: str | None, plaintext: bool
 ) -> Endpoint:
-    """The connection options as an Endpoint."""
-    return Endpoint(address, pki_dir, identity, server_name, plaintext)
+    """The connection options as an Endpoint; TLS files a client profile names apply unless --pki/--identity do."""
+    from cli.profile import profile_tls
+
+    tls = profile_tls() if pki_dir is None and identity is None else None
+    return Endpoint(address, pki_dir, identity, server_name, plaintext, tls)

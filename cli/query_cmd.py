@@ -7,16 +7,24 @@ from typing import Any
 
 import click
 
-from analysis.client import Endpoint, coordinator_stub
+from analysis.client import Endpoint, coordinator_stub, node_stub
 from analysis.indicators import Indicator
 from analysis.possible import possible_values
 from analysis.queries import build_query, indicator_query
 from cli.errors import OK, PARTIAL, UNREACHABLE, fail, finish, grpc_errors
 from cli.filters import FilterSyntaxError, parse_filter
-from cli.options import connection_options, districts_option, endpoint, json_option, with_options
-from cli.render import charges_table, number, result_table, to_json
+from cli.options import (
+    connection_options,
+    districts_option,
+    endpoint,
+    json_option,
+    node_district_option,
+    node_endpoint,
+    with_options,
+)
+from cli.render import charges_table, number, progress, result_table, to_json
 from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
-from protos.lsi.v1 import coordinator_pb2, query_pb2
+from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
 from protos.serde import MeasureKind, Mechanism, measure_to_wire
 
 
@@ -151,7 +159,8 @@ def submit_and_print(
     confirm_spend(f"{cost} {months_text(list(query.months))}", yes)
     stub = coordinator_stub(where)
     asked = coordinator_pb2.FederatedQuery(query=query, districts=list(districts), secure=secure)
-    result = stub.Submit(asked, timeout=120)
+    with progress(f"asking the districts ({'secure aggregate' if secure else 'query'})"):
+        result = stub.Submit(asked, timeout=120)
     shown = possible_values(result)
     if as_json:
         click.echo(to_json(shown))
@@ -185,7 +194,7 @@ secure_option = click.option(
     "--secure",
     is_flag=True,
     help="a secure county total (needs --rho): districts' noise shares are summed unseen, so the county figure "
-    "carries one district's noise, not twelve; no district figures are released",
+    "carries one district's noise, not one per district; no district figures are released",
 )
 
 
@@ -357,15 +366,23 @@ def indicators(as_json: bool) -> None:
 
 @click.command()
 @connection_options("county-coordinator")
+@click.option("--node", "node_direct", is_flag=True, help="--address is a node: show its data problems (IG officers)")
+@node_district_option
 @json_option
 @grpc_errors
-def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
-    """Which district nodes the coordinator can reach, and what they hold (exit 5 when any is down)."""
+def status(address, pki_dir, identity, server_name, plaintext, node_direct, node_district, as_json) -> None:
+    """Which district nodes the coordinator can reach, and what they hold (exit 5 when any is down).
+
+    With --district (or --node), the district's IG officer also sees its data problems: files skipped and rows
+    set aside at load. They are exact facts about households, so only that district's node gives them, and
+    only to its own IG officer (or the county's)."""
     from cli.render import table
 
-    result = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext)).Nodes(
-        coordinator_pb2.NodesRequest(), timeout=30
-    )
+    target = node_endpoint(endpoint(address, pki_dir, identity, server_name, plaintext), node_district)
+    if node_direct or node_district:
+        node_status(node_stub(target), as_json)
+        return
+    result = coordinator_stub(target).Nodes(coordinator_pb2.NodesRequest(), timeout=30)
     down = OK if all(n.serving for n in result.nodes) else UNREACHABLE
     if as_json:
         click.echo(to_json(result))
@@ -383,3 +400,16 @@ def status(address, pki_dir, identity, server_name, plaintext, as_json) -> None:
     ]
     click.echo(table(["district", "address", "state", "months", "detail"], rows))
     finish(down)
+
+
+def node_status(stub: Any, as_json: bool) -> None:
+    """One node's months and data problems, asked of the node itself (its own IG officer only)."""
+    from cli.render import data_problems_text
+
+    # Data problems first: anyone but the district's (or county's) IG officer is refused before anything is shown.
+    problems = stub.DataProblems(node_pb2.DataProblemsRequest(), timeout=30)
+    described = stub.Describe(node_pb2.DescribeRequest(), timeout=30)
+    if as_json:
+        click.echo(to_json(problems))
+        return
+    click.echo(data_problems_text(described, problems))

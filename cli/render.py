@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Iterable, Sequence
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import click
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from analysis.coverage import Coverage, coverage_of
-from protos.lsi.v1 import coordinator_pb2, query_pb2
-from reference.geography import COUNTY_NAME, all_wards, district
+from privacy.spend_text import spend_text
+from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
+from protos.serde import quarantine_from_wire
+from reference.geography import all_wards, county_name, district
+
+T = TypeVar("T")
 
 LEVEL_ORDER = {query_pb2.Cell.GROUP: 0, query_pb2.Cell.DISTRICT: 1, query_pb2.Cell.COUNTY: 2}
 
@@ -22,9 +30,24 @@ def to_json(message: Message) -> str:
     return json.dumps(MessageToDict(message, preserving_proto_field_name=True), indent=2)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> str:
-    """A plain text table; columns listed in `right` are right-aligned."""
+def on_terminal() -> bool:
+    """Whether standard output is a terminal (tables are drawn with rich there, plain text when piped)."""
+    return sys.stdout.isatty()
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = (), *, styled: bool | None = None
+) -> str:
+    """A table: drawn with rich at a terminal, plain and stable text when piped; columns in `right` right-aligned."""
     rows = [list(r) for r in rows]
+    use_rich = on_terminal() if styled is None else styled
+    if use_rich:
+        return rich_table(headers, rows, right)
+    return plain_table(headers, rows, right)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """A plain text table (what scripts and pasted papers read: its layout never changes with the terminal)."""
     widths = [max([len(h)] + [len(click.unstyle(r[i])) for r in rows]) for i, h in enumerate(headers)]
 
     def pad(text: str, width: int, to_right: bool) -> str:
@@ -37,6 +60,55 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence
         return "  ".join(pad(c, w, i in right) for i, (c, w) in pairs)
 
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def rich_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
+    """The same table drawn by rich with colour, as text with terminal codes (click.echo prints it)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    drawn = Table(header_style="bold cyan", show_edge=False, pad_edge=False)
+    for i, h in enumerate(headers):
+        drawn.add_column(h, justify="right" if i in right else "left")
+    for r in rows:
+        # Cells may carry click's colour codes (a node NOT SERVING in red): rich reads them, not counts them.
+        drawn.add_row(*(Text.from_ansi(c) for c in r))
+    console = Console(force_terminal=True, width=shutil.get_terminal_size().columns, highlight=False)
+    with console.capture() as captured:
+        console.print(drawn)
+    return captured.get().rstrip("\n")
+
+
+@contextlib.contextmanager
+def progress(description: str, total: int | None = None, *, shown: bool | None = None) -> Iterator[Callable[[], None]]:
+    """A progress bar (or spinner, with no total) on stderr while fanned-out work runs; yields `advance`.
+
+    Drawn only when stderr is a terminal, so piped output and --json stay exactly as they were."""
+    if not (shown if shown is not None else sys.stderr.isatty()):
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(
+        *(columns if total else columns[:2]), TimeElapsedColumn(), console=Console(stderr=True), transient=True
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+def counted(fn: Callable[..., T], advance: Callable[[], None]) -> Callable[..., T]:
+    """`fn`, advancing a progress bar after each call (each query the analysis sends)."""
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            advance()
+
+    return call
 
 
 def number(value: float, unit: str = "") -> str:
@@ -52,7 +124,7 @@ def area_name(cell: query_pb2.Cell, cover: Coverage | None = None) -> str:
     """The area a cell describes; a county cell says which districts it covers for its month."""
     if cell.level == query_pb2.Cell.COUNTY:
         month = cell.keys[0].value if cell.keys else ""
-        return cover.label(month) if cover is not None else COUNTY_NAME
+        return cover.label(month) if cover is not None else county_name()
     name = _district_name(cell.district_code)
     ward = next((k.value for k in cell.keys if k.column == "ward_code"), None)
     if ward and cell.level == query_pb2.Cell.GROUP:
@@ -124,40 +196,37 @@ def _key_text(c: query_pb2.Cell) -> str:
 
 
 def charges_table(result: coordinator_pb2.FederatedResult) -> str:
-    """What each district charged for this query and what it has left."""
+    """What each district charged for this query and what it has left, each written by `spend_text`."""
     rows = []
     for d in result.districts:
         if not d.answered:
             rows.append([d.district_name, "-", "-", "did not answer"])
             continue
         b = d.budget
-        charged = "replayed, no charge" if d.replayed else f"rho {d.charge.rho:.4f} ({epsilon_text(d.charge)})"
-        rows.append(
-            [
-                d.district_name,
-                charged,
-                f"rho {b.remaining_rho:.3f} of {b.total_rho:.3f}",
-                f"eps {b.remaining_epsilon:.2f} at delta {b.delta:g}",
-            ]
-        )
-    return table(["district", "charged", "budget left", "as (eps, delta)"], rows)
+        charged = "replayed, no charge" if d.replayed else epsilon_text(d.charge)
+        rows.append([d.district_name, charged, left_text(b), ""])
+    return table(["district", "charged", "budget left", ""], rows)
 
 
 def epsilon_text(charge: query_pb2.Charge) -> str:
-    """A charge as epsilon, always with the delta it holds at (the same spend reads the same everywhere)."""
-    return f"eps {charge.epsilon:.3f} at delta {charge.delta:g}"
+    """A charge as rho and epsilon at the delta it holds at (the same spend reads the same everywhere)."""
+    return spend_text(charge.rho, charge.epsilon, charge.delta)
+
+
+def left_text(status: query_pb2.BudgetStatus) -> str:
+    """A node's budget left this period, written as its refusals write what remains."""
+    return spend_text(status.remaining_rho, status.remaining_epsilon, status.delta)
 
 
 def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:
-    """Spent and left per node, in rho and as epsilon at each node's delta."""
+    """Spent, left and total per node, each as rho with epsilon at the node's delta (as refusals say it)."""
     rows = [
         [
             s.district_name,
             s.period_start + " to " + s.period_end,
-            f"{s.spent_rho:.4f}",
-            f"{s.remaining_rho:.4f}",
-            f"{s.total_rho:.4f}",
-            f"{s.spent_epsilon:.2f} / {s.total_epsilon:.2f}",
+            spend_text(s.spent_rho, s.spent_epsilon, s.delta),
+            left_text(s),
+            spend_text(s.total_rho, s.total_epsilon, s.delta),
             str(s.releases),
             str(s.replays),
             str(s.refusals),
@@ -165,19 +234,9 @@ def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:
         for s in statuses
     ]
     return table(
-        [
-            "district",
-            "period",
-            "rho spent",
-            "rho left",
-            "rho total",
-            "eps spent/total",
-            "releases",
-            "replays",
-            "refused",
-        ],
+        ["district", "period", "spent", "left", "total", "releases", "replays", "refused"],
         rows,
-        right=(2, 3, 4, 6, 7, 8),
+        right=(5, 6, 7),
     )
 
 
@@ -185,9 +244,25 @@ def spend_table(status: query_pb2.BudgetStatus) -> str:
     """One node's spending by analyst and by purpose."""
     parts = []
     for title, spends in (("by analyst", status.by_analyst), ("by purpose", status.by_purpose)):
-        rows = [[s.key or "(none)", f"{s.rho:.4f}", f"{s.epsilon:.2f}", str(s.queries)] for s in spends]
+        rows = [[s.key or "(none)", spend_text(s.rho, s.epsilon, status.delta), str(s.queries)] for s in spends]
         parts.append(
-            f"{status.district_name}, {title}:\n"
-            + table([title.split()[1], "rho", "eps", "queries"], rows, right=(1, 2, 3))
+            f"{status.district_name}, {title}:\n" + table([title.split()[1], "spent", "queries"], rows, right=(2,))
         )
     return "\n\n".join(parts)
+
+
+def data_problems_text(described: node_pb2.NodeDescription, problems: node_pb2.DataProblemsReport) -> str:
+    """A node's months, files skipped and rows set aside, for its IG officer (exact: never leaves the district)."""
+    months = f"{described.months[0]} to {described.months[-1]}" if described.months else "none"
+    lines = [f"{described.district_name} ({described.district_code}): months held {months}"]
+    rows_by_month = quarantine_from_wire(problems.quarantined)
+    if not problems.skipped_files and not rows_by_month:
+        return "\n".join([*lines, "No data problems: every file is a snapshot and no rows were set aside."])
+    if problems.skipped_files:
+        lines += ["", "Files skipped (not named as a snapshot):"] + [f"  {f}" for f in problems.skipped_files]
+    if rows_by_month:
+        rows = [[m, f"{n:,}"] for m, n in rows_by_month.items()]
+        lines += ["", "Rows set aside (strict_data = false; the node's log names file, row, field and reason):"]
+        lines.append(table(["month", "rows"], rows, right=(1,)))
+    lines += ["", "For this district's IG officer only: these are exact counts about the district's records."]
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from cli.errors import INVALID_INPUT, fail
+from cli.geography_cmd import apply_geography
 from cli.node_admin import accept_node, node_policy_sync, node_recover
 from cli.options import plaintext_option
 
@@ -33,6 +34,7 @@ def node_serve(config_path: Path, plaintext: bool) -> None:
 
     logging.getLogger().setLevel(logging.INFO)
     config = load_node_config(config_path)
+    apply_geography(config.geography)
     try:
         engine = NodeEngine.open(
             config.district_code,
@@ -72,6 +74,8 @@ def node_check(config_path: Path) -> None:
     from node.loader import DataError, describe, load_district, unmatched_files
 
     config = load_node_config(config_path)
+
+    apply_geography(config.geography)
     problems = unmatched_files(config.data_dir) if config.data_dir.is_dir() else []
     try:
         snapshots = load_district(config.data_dir, config.district_code, strict=False)
@@ -104,13 +108,22 @@ def coordinator_serve(config_path: Path, plaintext: bool) -> None:
     """Fan analysts' queries out to the registered district nodes and combine their releases."""
     import sqlite3
 
-    from coordinator.config import load_coordinator_config
+    from coordinator.config import codes_outside_pack, load_coordinator_config
     from coordinator.server import build_server
+    from reference.geography import county_name, districts
     from security.pki import PkiError
     from security.serving import serve_forever
 
     logging.getLogger().setLevel(logging.INFO)
     config = load_coordinator_config(config_path)
+    apply_geography(config.geography)
+    stray = codes_outside_pack(config, {d.code for d in districts()})
+    if stray:
+        fail(
+            f"{config_path}: [[nodes]] registers {', '.join(stray)}, not a district of {county_name()} (the geography "
+            "pack in use); correct the district_code, or name the right pack with [coordinator] geography",
+            INVALID_INPUT,
+        )
     try:
         server, port, health_servicer, pool = build_server(config, plaintext=plaintext)
     except (ValueError, OSError, sqlite3.Error, PkiError) as exc:

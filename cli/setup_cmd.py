@@ -17,7 +17,7 @@ from cli.errors import fail
 @click.option("--end-month", default="2025-10", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 def synth(out: Path, seed: int, scale: float, months: int, end_month: str, fmt: str) -> None:
-    """Write synthetic household snapshots for the 12 Kent districts (deterministic for a seed)."""
+    """Write synthetic household snapshots for every district of the geography pack (deterministic for a seed)."""
     from node.synth import write_county
 
     paths = write_county(out, seed=seed, scale=scale, months=months, end_month=end_month, fmt=fmt)
@@ -47,12 +47,15 @@ def pki_init(directory: Path, force: bool) -> None:
 @click.option("--dir", "directory", required=True, type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="certificate name, e.g. node-ashford or analyst-alice")
 @click.option(
-    "--role", required=True, type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer"])
+    "--role",
+    required=True,
+    type=click.Choice(["node", "coordinator", "analyst", "ig-officer", "county-ig-officer", "dashboard"]),
+    help="dashboard: the dashboard host's own certificate (reads stored results; refused by every spending call)",
 )
 @click.option(
     "--district",
     default=None,
-    help="for node and ig-officer (required): the district's ONS code or name, e.g. E07000110 or Maidstone",
+    help="for node and ig-officer (required): the district's ONS code or name, as in the geography pack",
 )
 @click.option("--host", "hosts", multiple=True, help="extra host names or IPs a server answers on")
 def pki_issue(directory: Path, name: str, role: str, district: str | None, hosts: tuple[str, ...]) -> None:

@@ -14,7 +14,9 @@ from cli.errors import INVALID_INPUT, fail
 yes_option = click.option(
     "--yes", "yes", is_flag=True, help="spend without asking (the cost at each node is printed first)"
 )
-purpose_option = click.option("--purpose", default="", help="why you are asking (recorded in every node's audit log)")
+purpose_option = click.option(
+    "--purpose", default="", help="why you are asking (recorded in every node's audit log); profile: [analyst] purpose"
+)
 
 
 def loss_text(epsilon: float | None, rho: float | None, accuracy: float | None = None) -> str:

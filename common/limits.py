@@ -22,6 +22,9 @@ MAX_ERROR = 1_000  # characters of an error message sent to a caller
 MAX_DEADLINE_SECONDS = 300.0
 MAX_BREAKDOWN = 200  # spending rows by analyst or by purpose in one budget reply
 MAX_BREAKDOWN_KEY = 200
+MAX_RESULTS_LISTED = 50  # stored results in one Results reply
+MAX_HISTORY_ROWS = 2_000  # (day, analyst, purpose) rows of spending history in one budget reply
+HISTORY_DAYS = 400  # days of spending history a budget reply covers
 
 
 class LimitExceeded(ValueError):
@@ -104,4 +107,16 @@ def bounded_budget(status: query_pb2.BudgetStatus) -> query_pb2.BudgetStatus:
         ]
         del rows[:]
         rows.extend(trimmed)
+    history = [
+        query_pb2.DailySpend(
+            day=h.day,
+            analyst=bounded(h.analyst, MAX_BREAKDOWN_KEY),
+            purpose=bounded(h.purpose, MAX_BREAKDOWN_KEY),
+            rho=h.rho,
+            queries=h.queries,
+        )
+        for h in out.history[-MAX_HISTORY_ROWS:]
+    ]
+    del out.history[:]
+    out.history.extend(history)
     return out

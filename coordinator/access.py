@@ -9,13 +9,17 @@ from protos.lsi.v1 import coordinator_pb2, query_pb2
 from security.pki import Role
 from security.tls import Caller
 
+# Read every stored result and every node's spending breakdown. The dashboard's service role reads for the users
+# signed in to it, and narrows what each sees to what these rules give that user's own role (dashboard.scope).
+COUNTY_READERS = frozenset({Role.COUNTY_IG_OFFICER, Role.DASHBOARD})
+
 
 def may_read_result(caller: Caller, result: coordinator_pb2.FederatedResult) -> bool:
     """Whether the caller may read a stored result: its own analyst, the county IG officer, or the IG officer of a
     district the query was sent to (whose node's audit log already records its analyst and purpose)."""
     if caller.role is Role.ANALYST:
         return result.query.analyst == caller.name
-    if caller.role is Role.COUNTY_IG_OFFICER:
+    if caller.role in COUNTY_READERS:
         return True
     if caller.role is Role.IG_OFFICER:
         return any(d.district_code == caller.district for d in result.districts)
@@ -24,9 +28,7 @@ def may_read_result(caller: Caller, result: coordinator_pb2.FederatedResult) -> 
 
 def sees_breakdown(caller: Caller, district_code: str) -> bool:
     """Whether the caller may see a district's spending by analyst and by purpose."""
-    return caller.role is Role.COUNTY_IG_OFFICER or (
-        caller.role is Role.IG_OFFICER and caller.district == district_code
-    )
+    return caller.role in COUNTY_READERS or (caller.role is Role.IG_OFFICER and caller.district == district_code)
 
 
 def budget_for(caller: Caller, status: query_pb2.BudgetStatus) -> query_pb2.BudgetStatus:
@@ -36,6 +38,7 @@ def budget_for(caller: Caller, status: query_pb2.BudgetStatus) -> query_pb2.Budg
     if not sees_breakdown(caller, status.district_code):
         del out.by_analyst[:]
         del out.by_purpose[:]
+        del out.history[:]
     return out
 
 

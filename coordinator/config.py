@@ -63,6 +63,7 @@ class CoordinatorConfig:
     quorum: Quorum = Quorum()
     # A secure county sum still gives a total when up to this many districts drop out (threshold t = n - d_max).
     secure_dropouts: int = DEFAULT_SECURE_DROPOUTS
+    geography: Path | None = None  # geography pack folder; None: $LSI_GEOGRAPHY or the built-in pack
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -76,12 +77,18 @@ class CoordinatorConfig:
             "quorum_districts": self.quorum.districts,
             "quorum_dwelling_share": self.quorum.dwelling_share,
             "secure_dropouts": self.secure_dropouts,
+            **({"geography": relative_path(self.geography, base)} if self.geography else {}),
         }
         return {
             "coordinator": section,
             **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {}),
             "nodes": [asdict(n) for n in self.nodes],
         }
+
+
+def codes_outside_pack(config: CoordinatorConfig, pack_codes: set[str]) -> list[str]:
+    """Registered district codes that the geography pack in use does not hold (a typo, or the wrong pack)."""
+    return sorted(n.district_code for n in config.nodes if n.district_code not in pack_codes)
 
 
 def write_coordinator_config(config: CoordinatorConfig, path: Path) -> None:
@@ -137,6 +144,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         limits=limits,
         quorum=quorum,
         secure_dropouts=dropouts,
+        geography=base / str(section["geography"]) if section.get("geography") else None,
     )
 
 

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from coordinator.config import Quorum
 from coordinator.fanout import NodeReply
 from protos.lsi.v1 import coordinator_pb2, query_pb2
-from reference.geography import COUNTY_NAME, district
+from reference.geography import county_name, district
 
 
 def district_name(code: str) -> str:
-    """A district's name from reference data, or its code when it is not a Kent district."""
+    """A district's name from reference data, or its code when it is not one of the pack's districts."""
     try:
         return district(code).name
     except KeyError:
@@ -94,7 +94,7 @@ def withheld_message(month: coordinator_pb2.MonthCoverage, registered: int, quor
     """Why a month's county figures are withheld, naming the missing districts."""
     missing = "; ".join(f"{m.district_name} missing: {m.reason}" for m in month.missing) or "none missing"
     return (
-        f"{COUNTY_NAME} figure for {month.month} withheld: {len(month.contributing)} of {registered} districts "
+        f"{county_name()} figure for {month.month} withheld: {len(month.contributing)} of {registered} districts "
         f"({month.dwelling_share:.0%} of dwellings) contributed, below the quorum of {quorum.districts} "
         f"district{'s' if quorum.districts != 1 else ''} and {quorum.dwelling_share:.0%} of dwellings ({missing})"
     )
@@ -145,7 +145,7 @@ def _coverage(
 ) -> coordinator_pb2.Coverage:
     per_month = [month_coverage(m, registered, released, failures, quorum) for m in months]
     return coordinator_pb2.Coverage(
-        area=COUNTY_NAME,
+        area=county_name(),
         registered=len(registered),
         months=per_month,
         complete=bool(per_month) and all(not m.missing for m in per_month),

@@ -30,6 +30,7 @@ REPLIES: dict[str, type[Message]] = {
     "SecureShare": node_pb2.SecureShares,
     "SecureSum": node_pb2.SummedShare,
     "Budget": query_pb2.BudgetStatus,
+    "AuditVerify": node_pb2.AuditReport,
 }
 UNTRUSTED = "PERMISSION_DENIED"
 # Calls waiting for their replies on one stream: bounded, so a node that never answers cannot grow memory.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from privacy.migrations import Migration, migrate
@@ -45,3 +46,24 @@ class ResultStore:
                 "WHERE results.complete = 0",
                 (result.query_id, result.created_at, int(result.complete), result.SerializeToString()),
             )
+
+    def newest(
+        self, prefix: str, limit: int, readable: Callable[[coordinator_pb2.FederatedResult], bool]
+    ) -> list[coordinator_pb2.FederatedResult]:
+        """Up to `limit` stored results whose ids start with `prefix` and that `readable` allows, newest first."""
+        out: list[coordinator_pb2.FederatedResult] = []
+        for result in self._with_prefix(prefix):
+            if readable(result):
+                out.append(result)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def _with_prefix(self, prefix: str) -> Iterator[coordinator_pb2.FederatedResult]:
+        # substr, not LIKE: a prefix is matched literally, whatever '%' or '_' it holds.
+        with self.db.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT result FROM results WHERE substr(query_id, 1, ?) = ? ORDER BY created_at DESC, rowid DESC",
+                (len(prefix), prefix),
+            ).fetchall()
+        return (coordinator_pb2.FederatedResult.FromString(r[0]) for r in rows)

@@ -9,6 +9,7 @@ the round cleanly, with nothing to decode. Every call goes through the node link
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,9 @@ from privacy import secagg
 from protos.lsi.v1 import node_pb2, query_pb2
 
 Z95 = 1.959963984540054
+# How the caller's deadline is shared between the round's steps. Setup and share each aggregate the district's
+# data (setup plans the query, share draws, charges and seals); the sum only adds field elements, so it needs less.
+STEP_WEIGHTS: dict[str, int] = {"SecureSetup": 2, "SecureShare": 2, "SecureSum": 1}
 
 
 class SecureAbort(RuntimeError):
@@ -53,6 +57,7 @@ class SecureTotal:
     charges: dict[str, query_pb2.Charge]
     dropped: dict[str, str] = field(default_factory=dict)
     share_scale: float = 0.0
+    budgets: dict[str, query_pb2.BudgetStatus] = field(default_factory=dict)  # each contributor's, after its charge
 
 
 def run_round(fanout: Fanout, query: query_pb2.Query, roster: Sequence[str], threshold: int) -> SecureTotal:
@@ -92,6 +97,7 @@ def run_round(fanout: Fanout, query: query_pb2.Query, roster: Sequence[str], thr
         charges={c: shared[c].charge for c in contributors},
         dropped=dropped,
         share_scale=scale,
+        budgets={c: shared[c].budget for c in contributors if shared[c].HasField("budget")},
     )
 
 
@@ -147,11 +153,23 @@ def _county_cell(layout: query_pb2.Cell, value: int, variance: float, contributo
     )
 
 
-def pool_fanout(pool: NodePool, deadline: float) -> Fanout:
-    """A Fanout over the coordinator's node pool, so dialled and outbound-only nodes alike take part."""
+def step_seconds(method: str, remaining: float) -> float:
+    """This step's share of the seconds left: its weight over the weights of it and the steps after it.
+
+    Time a quick step leaves unused passes to the later ones; no step can take the whole deadline while
+    another is still to come."""
+    steps = list(STEP_WEIGHTS)
+    later = steps[steps.index(method) :]
+    return max(0.0, remaining) * STEP_WEIGHTS[method] / sum(STEP_WEIGHTS[s] for s in later)
+
+
+def pool_fanout(pool: NodePool, deadline: float, clock: Callable[[], float] = time.monotonic) -> Fanout:
+    """A Fanout over the coordinator's node pool, so dialled and outbound-only nodes alike take part; the three
+    steps share `deadline` (the caller's) between them rather than taking it each."""
+    end = clock() + deadline
 
     def call(codes: Sequence[str], method: str, request: Callable[[str], Message]) -> list[StepReply]:
-        replies = pool.call(list(codes), method, request, deadline)
+        replies = pool.call(list(codes), method, request, step_seconds(method, end - clock()))
         return [
             StepReply(r.entry.district_code, r.message, f"{r.code}: {r.error}" if r.message is None else "")
             for r in replies

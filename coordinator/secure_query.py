@@ -78,6 +78,8 @@ def secure_outcomes(
         if code in total.contributors:
             outcome.answered = True
             outcome.charge.CopyFrom(total.charges[code])
+            if code in total.budgets:
+                outcome.budget.CopyFrom(total.budgets[code])
         else:
             outcome.error_code, outcome.error = split_reason(total.dropped.get(code, "UNAVAILABLE: no answer"))
         out.append(outcome)

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 import grpc
 from grpc_health.v1 import health
 
-from common.limits import MAX_DEADLINE_SECONDS, MAX_QUERY_ID, LimitExceeded, check_query_sizes, unique_districts
+from common.limits import (
+    MAX_DEADLINE_SECONDS,
+    MAX_QUERY_ID,
+    MAX_RESULTS_LISTED,
+    LimitExceeded,
+    check_query_sizes,
+    unique_districts,
+)
 from coordinator.access import as_seen_by, budget_for, may_read_result
 from coordinator.admission import RETRY_AFTER_KEY, Admission, Refused
 from coordinator.combine import combine
@@ -37,6 +44,10 @@ from security.tls import Caller, TlsFiles, require_role
 REPLY_MARGIN_SECONDS = 0.5
 # Status calls (Nodes, Budgets) are quick reads: a short deadline of their own, whatever queries are doing.
 STATUS_DEADLINE_SECONDS = 5.0
+# Verifying an audit chain reads and checks every signed entry: longer than a status call, still bounded.
+AUDIT_DEADLINE_SECONDS = 60.0
+# Roles that only read (stored results, node status, budgets); none of them may reach a call that spends.
+READERS = (Role.ANALYST, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, Role.DASHBOARD)
 # Server threads: a county query holds one while its districts answer (no thread per district), so this bounds
 # county queries in flight; status calls and node streams need their own room beyond it.
 SERVER_THREADS = 512
@@ -207,7 +218,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             stored = self.results.get(query.query_id)
             if stored is not None:
                 return as_replay(as_seen_by(stored, query))
-            # Each of the three steps has the per-node deadline (a node doing an aggregate needs it at setup and share).
+            # The three steps share the caller's deadline (coordinator/secure.STEP_WEIGHTS), not take it each.
             total = run_round(pool_fanout(self.pool, deadline), query, codes, threshold)
             outcomes = secure_outcomes(codes, total, _name)
             cover = outcome_coverage(query.months, list(self.pool.nodes), outcomes, self.quorum, latest=latest)
@@ -260,7 +271,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self, request: coordinator_pb2.NodesRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.NodesStatus:
         """Which registered nodes answer, with their public description."""
-        self._caller_name(context, Role.ANALYST, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER)
+        self._caller_name(context, *READERS)
         codes = list(self.pool.nodes)
         replies = self.pool.call(
             codes, "Describe", node_pb2.DescribeRequest(), self._status_deadline(context), kind="status"
@@ -287,7 +298,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self, request: coordinator_pb2.CountyBudgetRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.CountyBudget:
         """Every reachable node's budget (spending by analyst and purpose only to IG officers entitled to it)."""
-        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
+        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST, Role.DASHBOARD)
         replies = self.pool.call(
             list(self.pool.nodes), "Budget", node_pb2.BudgetRequest(), self._status_deadline(context), kind="status"
         )
@@ -300,7 +311,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self, request: coordinator_pb2.ResultRequest, context: grpc.ServicerContext
     ) -> coordinator_pb2.FederatedResult:
         """A stored result by query id, to its analyst or an IG officer entitled to it; never a new release."""
-        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST)
+        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST, Role.DASHBOARD)
         if len(request.query_id) > MAX_QUERY_ID:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -315,6 +326,35 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
             raise AssertionError("context.abort always raises")
         return stored
+
+    def Results(
+        self, request: coordinator_pb2.ResultsRequest, context: grpc.ServicerContext
+    ) -> coordinator_pb2.ResultList:
+        """The newest stored results whose ids start with a prefix, those the caller may read; never a release."""
+        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.ANALYST, Role.DASHBOARD)
+        if not 0 < len(request.prefix) <= MAX_QUERY_ID:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"prefix: give the start of a query id, 1 to {MAX_QUERY_ID} characters (got {len(request.prefix):,})",
+            )
+        if not 0 < request.limit <= MAX_RESULTS_LISTED:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"limit: {request.limit} is not between 1 and {MAX_RESULTS_LISTED}",
+            )
+        found = self.results.newest(request.prefix, request.limit, lambda r: may_read_result(caller, r))
+        return coordinator_pb2.ResultList(results=found)
+
+    def Audits(
+        self, request: coordinator_pb2.AuditsRequest, context: grpc.ServicerContext
+    ) -> coordinator_pb2.AuditStatuses:
+        """Each node's audit chain verification, through its link (dialled or outbound), for IG officers."""
+        caller = self._caller(context, Role.COUNTY_IG_OFFICER, Role.IG_OFFICER, Role.DASHBOARD)
+        codes = [c for c in self.pool.nodes if caller.role is not Role.IG_OFFICER or c == caller.district]
+        remaining = context.time_remaining()
+        deadline = AUDIT_DEADLINE_SECONDS if remaining is None else min(AUDIT_DEADLINE_SECONDS, remaining - 0.5)
+        replies = self.pool.call(codes, "AuditVerify", node_pb2.AuditRequest(), deadline, kind="status")
+        return coordinator_pb2.AuditStatuses(nodes=[_audit(r) for r in replies])
 
     def Connect(
         self, request_iterator: Iterator[coordinator_pb2.NodeMessage], context: grpc.ServicerContext
@@ -426,6 +466,23 @@ def _outcome(reply: NodeReply) -> coordinator_pb2.DistrictOutcome:
         out.charge.CopyFrom(reply.message.charge)
         out.budget.CopyFrom(reply.message.budget)
         out.replayed = reply.message.replayed
+    return out
+
+
+def _audit(reply: NodeReply) -> coordinator_pb2.NodeAudit:
+    out = coordinator_pb2.NodeAudit(
+        district_code=reply.entry.district_code, district_name=_name(reply.entry.district_code)
+    )
+    report = reply.message
+    if not isinstance(report, node_pb2.AuditReport):
+        out.detail = reply.error or reply.code or "no answer"
+        return out
+    out.checked, out.ok, out.entries, out.first_bad_seq = True, report.ok, report.entries, report.first_bad_seq
+    out.detail = (
+        f"{report.entries:,} entries verified"
+        if report.ok
+        else f"broken at entry {report.first_bad_seq}: {report.reason}"
+    )
     return out
 
 

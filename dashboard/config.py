@@ -15,14 +15,15 @@ class DashboardConfig:
     listen: str  # host:port of the HTTPS server
     coordinator: str  # host:port of the county coordinator
     coordinator_name: str  # name on the coordinator's certificate
-    pki_dir: Path  # ca.crt, crl.pem, the dashboard's own certificate and the signed-in users' credentials
-    server_identity: str  # the certificate the dashboard presents to browsers (its name in pki_dir)
+    pki_dir: Path  # ca.crt, crl.pem and the dashboard's own certificate and key (role `dashboard`); no user keys
+    server_identity: str  # its own certificate (name in pki_dir): HTTPS to browsers, mutual TLS to the coordinator
     secret_file: Path  # HMAC key that signs sign-in tokens (made on first start, 0600)
     base_month: str = ""  # the index's base month; empty: the first month the nodes hold
     benchmark_indicator: str = "households_in_crisis"
     benchmark_epsilon: float = 0.5
     unclaimed_epsilon: float = 1.0
     token_minutes: int = 60
+    geography: str = ""  # geography pack folder; empty: $LSI_GEOGRAPHY or the built-in pack
 
 
 def load_dashboard_config(path: Path) -> DashboardConfig:

@@ -5,23 +5,29 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from markupsafe import Markup
 
+from analysis.campaigns import StoredCampaign, stored_campaign, stored_campaign_names
+from analysis.coverage import Missing, MonthCover
 from analysis.district_benchmarks import benchmark
 from analysis.index_refresh import IndexSeries, stored_series
 from analysis.unclaimed import UnclaimedArea, unclaimed
 from common.estimates import Estimate
 from dashboard.auth import User
 from dashboard.config import DashboardConfig
-from dashboard.reading import Coverage, NotStoredError, Reader
+from dashboard.reading import NotStoredError, Reader
 from dashboard.tables import Cell, DashTable, Figure, index_fmt, rate_fmt
+from privacy.spend_text import figure
+from protos.lsi.v1 import query_pb2
+from protos.serde import spend_history_from_wire
+from reference.geography import county_name
 from reference.geography import district as district_info
-from reference.geography import districts
 from report.charts import benchmark_chart
 from report.formatting import LEVEL, fmt_money
 from report.geometry import map_wards
-from report.map import centred_range, ward_fill, ward_map, ward_tip
+from report.map import CLIP_PERCENTILES, centred_range, ward_fill, ward_map, ward_tip
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class Section:
     svg: Markup | None = None
     plot: str = ""  # Plotly figure as JSON, drawn by dashboard.js
     table: DashTable | None = None
-    coverage: Coverage | None = None
+    coverage: MonthCover | None = None  # issue 10's coverage of the section's figures
     placeholder: str = ""
 
 
@@ -51,15 +57,6 @@ class Page:
     def table(self, table_id: str) -> DashTable | None:
         """The table with this id, if the page has it."""
         return next((s.table for s in self.sections if s.table and s.table.id == table_id), None)
-
-
-def coverage_from_missing(missing: Iterable[str]) -> Coverage:
-    """Coverage of a figure from the districts that did not answer (codes), against the 12 districts."""
-    gone = set(missing)
-    return Coverage(
-        tuple(sorted(d.name for d in districts() if d.code not in gone)),
-        tuple(sorted((district_info(c).name, "did not answer") for c in gone)),
-    )
 
 
 def _span(reader: Reader, cfg: DashboardConfig) -> tuple[list[str], str, str]:
@@ -84,7 +81,6 @@ def index_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
     if series is None:
         return Page("Living Standards Index", (Section("County index", placeholder=NO_INDEX),), notes=notes)
     months = [m for m in series.months if m in series.county]
-    missing = {c for m in months for c in series.missing_districts.get(m, ())}
     county = DashTable(
         "county-index",
         f"County index by month (base {base} = 100) with its 95% interval",
@@ -111,9 +107,9 @@ def index_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
                 "Above 100: better than the base month.",
                 plot=_index_plot(series, months),
                 table=county,
-                coverage=coverage_from_missing(missing),
+                coverage=reader.cover(latest),
             ),
-            Section("Districts", table=by_district, coverage=coverage_from_missing(missing)),
+            Section("Districts", table=by_district, coverage=reader.cover(latest)),
         ),
         notes=notes + tuple(series.notes),
     )
@@ -137,7 +133,7 @@ def _index_plot(series: IndexSeries, months: list[str]) -> str:
             "x": months,
             "y": [series.county[m].value for m in months],
             "mode": "lines+markers",
-            "name": "Kent",
+            "name": county_name(),
             "line": {"color": "#111", "width": 3},
         },
     ]
@@ -169,7 +165,8 @@ def map_page(reader: Reader, cfg: DashboardConfig, user: User, month: str | None
     months = tuple(m for m in series.months if any(m in s for s in series.wards.values()))
     shown = month if month in months else months[-1]
     by_month = {m: {w: s[m] for w, s in series.wards.items() if m in s} for m in months}
-    lo, hi = centred_range({f"{m}/{w}": e for m, vs in by_month.items() for w, e in vs.items()})
+    every = {f"{m}/{w}": e for m, vs in by_month.items() for w, e in vs.items()}
+    lo, hi = centred_range(every, clip=CLIP_PERCENTILES)
     wards = [wd for wd in map_wards() if wd.in_scope]
     colours = {
         m: {
@@ -198,10 +195,11 @@ def map_page(reader: Reader, cfg: DashboardConfig, user: User, month: str | None
             Section(
                 "Living Standards Index by ward",
                 "Darker is a lower index (worse living standards); the middle of the scale is 100, the base month. "
-                "Hover over or focus a ward for its index and interval. Hatched: no data.",
-                svg=ward_map(by_month[shown], span=(lo, hi)),
+                "Hover over or focus a ward for its index and interval. Hatched: no data. The colour scale ends at "
+                "the 2nd and 98th percentiles of every month's wards, so one outlier does not flatten the rest.",
+                svg=ward_map(by_month[shown], span=(lo, hi), clipped=True),
                 table=table,
-                coverage=coverage_from_missing(series.missing_districts.get(shown, ())),
+                coverage=reader.cover(shown),
             ),
         ),
         map_months=colours,
@@ -250,7 +248,7 @@ def benchmarks_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
                 "Bars are 95% intervals; hover for values.",
                 svg=benchmark_chart(rows) if rows else None,
                 table=table,
-                coverage=coverage_from_missing(b.missing_districts),
+                coverage=reader.cover(month),
             ),
         ),
     )
@@ -288,9 +286,9 @@ def unclaimed_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
                     f"Unclaimed support by district, {month}",
                     ("District", *UNCLAIMED_HEADERS),
                     _unclaimed_rows(t.districts, lambda a: (district_info(a.code).name,))
-                    + _unclaimed_rows([t.county], lambda a: ("Kent (districts that answered)",)),
+                    + _unclaimed_rows([t.county], lambda a: (f"{county_name()} (districts that answered)",)),
                 ),
-                coverage=coverage_from_missing(t.missing_districts),
+                coverage=reader.cover(month),
             )
         )
     except NotStoredError:
@@ -312,7 +310,7 @@ def unclaimed_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
                     ("Ward", "District", *UNCLAIMED_HEADERS),
                     _unclaimed_rows(w.wards, lambda a: names.get(a.code, (a.code, a.district_code))),
                 ),
-                coverage=coverage_from_missing(w.missing_districts),
+                coverage=reader.cover(month),
             )
         )
     except NotStoredError:
@@ -326,18 +324,39 @@ def unclaimed_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
     return Page("Unclaimed support", tuple(sections))
 
 
+NO_CAMPAIGNS = (
+    "No campaign results stored that you may read: an analyst asks them with "
+    "lsi campaign results --name NAME --epsilon E --yes (spends), and they show here."
+)
+
+
 def campaigns_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
-    """Campaign results: each is asked under a fresh id, so the dashboard cannot find them by name yet."""
-    return Page(
-        "Take-up campaigns",
-        (
-            Section(
-                "Campaign results",
-                placeholder="Campaign results are asked with lsi campaign results --name NAME --epsilon E and shown "
-                "in the county report (lsi report --campaign NAME); the dashboard does not list them yet.",
-            ),
-        ),
+    """Each campaign's newest stored results by district (contacted, claimed, £ a year), read by name."""
+    stored = [c for c in (stored_campaign(reader.recent, n) for n in stored_campaign_names(reader.recent)) if c]
+    if not stored:
+        return Page("Take-up campaigns", (Section("Campaign results", placeholder=NO_CAMPAIGNS),))
+    return Page("Take-up campaigns", tuple(_campaign_section(c) for c in stored))
+
+
+def _campaign_section(c: StoredCampaign) -> Section:
+    table = DashTable(
+        f"campaign-{c.name}",
+        f"Campaign {c.name}: households contacted, claimed and £ a year gained by district, with 95% intervals",
+        ("District", "Contacted", "Claimed", "£ a year gained"),
+        tuple((r.name, Figure(r.contacted), Figure(r.claimed), Figure(r.gained, fmt_money)) for r in c.rows),
     )
+    return Section(
+        f"Campaign {c.name}",
+        f"Asked {c.asked_at} at epsilon {c.epsilon:g} (the newest results stored; asking again is a new release).",
+        table=table,
+        coverage=_campaign_cover(c),
+    )
+
+
+def _campaign_cover(c: StoredCampaign) -> MonthCover:
+    """Which districts' nodes answered the campaign's questions (a campaign runs in the districts that made it)."""
+    missing = tuple(Missing(name, name, why) for name, why in c.missing)
+    return MonthCover("", county_name(), len(c.answered) + len(missing), c.answered, missing, 0.0, True)
 
 
 def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
@@ -351,10 +370,10 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         tuple(
             (
                 b.district_name,
-                f"{b.spent_rho:.4g}",
-                f"{b.remaining_rho:.4g}",
-                f"{b.total_rho:.4g}",
-                f"{b.spent_epsilon:.4g}",
+                figure(b.spent_rho),
+                figure(b.remaining_rho),
+                figure(b.total_rho),
+                figure(b.spent_epsilon),
                 str(b.releases),
                 str(b.replays),
                 str(b.refusals),
@@ -367,7 +386,7 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         "Spending by analyst",
         ("Node", "Analyst", "ρ spent", "ε spent", "Queries"),
         tuple(
-            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
             for b in nodes
             for s in b.by_analyst
         ),
@@ -377,26 +396,72 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
         "Spending by purpose",
         ("Node", "Purpose", "ρ spent", "ε spent", "Queries"),
         tuple(
-            (b.district_name, s.key, f"{s.rho:.4g}", f"{s.epsilon:.4g}", str(s.queries))
+            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
             for b in nodes
             for s in b.by_purpose
         ),
     )
-    cover = Coverage(
-        tuple(b.district_name for b in nodes), tuple((u.district_name, u.error) for u in county.unreachable)
+    missing = tuple(Missing(u.district_code, u.district_name, u.error or "unreachable") for u in county.unreachable)
+    cover = MonthCover(
+        "", county_name(), len(nodes) + len(missing), tuple(b.district_code for b in nodes), missing, 0.0, True
     )
+    history = history_rows(nodes)
     return Page(
         "Privacy budgets",
         (
             Section("Budget by node", table=summary, coverage=cover),
             Section("By analyst", table=analysts),
             Section("By purpose", table=purposes),
+            Section(
+                "Spending over time",
+                "Each node's ρ spent, added up day by day from the ledger's daily totals (up to 400 days, across "
+                "budget periods); the table has every day's spend by analyst and purpose.",
+                plot=_history_plot(history) if history else "",
+                table=_history_table(history) if history else None,
+                placeholder="Nothing spent in the last 400 days.",
+            ),
         ),
     )
 
 
+HistoryRow = tuple[str, str, str, str, float, int]  # day, node, analyst, purpose, rho, queries
+
+
+def history_rows(nodes: Iterable[query_pb2.BudgetStatus]) -> list[HistoryRow]:
+    """Every node's daily spend by analyst and purpose, oldest day first."""
+    return sorted(
+        (h.day, b.district_name, h.analyst, h.purpose, h.rho, h.queries)
+        for b in nodes
+        for h in spend_history_from_wire(b)
+    )
+
+
+def _history_table(rows: list[HistoryRow]) -> DashTable:
+    return DashTable(
+        "budget-history",
+        "Spending by day, node, analyst and purpose (zCDP ρ)",
+        ("Day", "Node", "Analyst", "Purpose", "ρ spent", "Queries"),
+        tuple((day, node, analyst, purpose, figure(rho), str(n)) for day, node, analyst, purpose, rho, n in rows),
+    )
+
+
+def _history_plot(rows: list[HistoryRow]) -> str:
+    """A Plotly figure: one line per node, its running total of ρ spent, stepping on the days it spent."""
+    totals: dict[str, dict[str, float]] = {}
+    for day, node, _, _, rho, _ in rows:
+        by_day = totals.setdefault(node, {})
+        by_day[day] = by_day.get(day, 0.0) + rho
+    traces = []
+    for node, by_day in sorted(totals.items()):
+        days = sorted(by_day)
+        running = list(accumulate(by_day[d] for d in days))
+        traces.append({"x": days, "y": running, "mode": "lines+markers", "line": {"shape": "hv"}, "name": node})
+    layout = {"margin": {"t": 10, "r": 10}, "yaxis": {"title": {"text": "ρ spent (running total)"}}}
+    return json.dumps({"data": traces, "layout": layout})
+
+
 def audit_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
-    """IG officers: each node's audit chain verification, asked of the node as the officer."""
+    """IG officers: each node's audit chain verification, asked through the coordinator (outbound nodes too)."""
     audits = reader.audits()
     table = DashTable(
         "audit",

@@ -1,21 +1,21 @@
-"""Reading as the signed-in user: stored results, budgets, node health and audits; never a new release.
+"""Reading for one signed-in user through the dashboard's own service connection; never a new release.
 
-Every analysis in analysis/ takes a `submit`; the dashboard hands it `reading_submit`, which looks the query's
-(deterministic) id up with the coordinator's Result RPC instead of sending it, so no page can spend budget.
+The dashboard holds no user's key. It calls the coordinator with its own certificate (role `dashboard`, which
+every spending call refuses) and narrows each reply to the signed-in user's scope (dashboard.scope). Every
+analysis in analysis/ takes a `submit`; the dashboard hands it `reading_submit`, which looks the query's
+(deterministic) id up in the store instead of sending it, so no page can spend budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import grpc
-
-from analysis.client import CoordinatorClient, Endpoint
+from analysis.client import CoordinatorClient
+from analysis.coverage import MonthCover, combined, coverage_of
 from analysis.federated import Fetch, Submit
-from protos.lsi.v1 import coordinator_pb2, node_pb2, node_pb2_grpc
-from security.tls import TlsFiles, channel_credentials
+from dashboard.auth import User
+from dashboard.scope import audits_for, county_budget_for, readable, readable_all
+from protos.lsi.v1 import coordinator_pb2
 
 
 class NotStoredError(LookupError):
@@ -39,30 +39,6 @@ def reading_submit(fetch: Fetch) -> Submit:
 
 
 @dataclass(frozen=True)
-class Coverage:
-    """Which districts a figure covers and which are missing (with why)."""
-
-    answered: tuple[str, ...]
-    missing: tuple[tuple[str, str], ...]  # (district name, reason)
-
-
-def coverage_of(results: Sequence[coordinator_pb2.FederatedResult]) -> Coverage:
-    """Districts in every one of these results, and those missing from any (from FederatedResult.districts).
-
-    Issue 10 adds a Coverage message to FederatedResult; until it lands this derives the same from the
-    per-district outcomes."""
-    names: dict[str, str] = {}
-    missing: dict[str, str] = {}
-    for r in results:
-        for d in r.districts:
-            names[d.district_code] = d.district_name or d.district_code
-            if not d.answered:
-                missing.setdefault(d.district_code, d.error or d.error_code or "no answer")
-    answered = tuple(sorted(names[c] for c in names if c not in missing))
-    return Coverage(answered, tuple(sorted((names[c], why) for c, why in missing.items())))
-
-
-@dataclass(frozen=True)
 class AuditStatus:
     """One node's audit chain check as an IG officer sees it."""
 
@@ -73,49 +49,43 @@ class AuditStatus:
 
 
 class Reader:
-    """The reading calls one signed-in user may make, over mutual TLS with that user's certificate."""
+    """What one signed-in user may read, over the dashboard's own connection to the coordinator."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        self.client = CoordinatorClient.connect(endpoint)
+    def __init__(self, client: CoordinatorClient, user: User) -> None:
+        self.client = client
+        self.user = user
+        self.read: list[coordinator_pb2.FederatedResult] = []  # every result this reader returned (for coverage)
 
-    @property
-    def fetch(self) -> Fetch:
-        return self.client.fetch
+    def fetch(self, query_id: str) -> coordinator_pb2.FederatedResult | None:
+        """A stored result by id, if it exists and the user may read it."""
+        found = readable(self.user, self.client.fetch(query_id))
+        if found is not None:
+            self.read.append(found)
+        return found
+
+    def cover(self, month: str) -> MonthCover | None:
+        """Issue 10's coverage of one month's figures, over every result read so far that holds that month."""
+        return combined([c for r in self.read if (c := coverage_of(r).month(month)) is not None])
 
     @property
     def submit(self) -> Submit:
-        return reading_submit(self.client.fetch)
+        return reading_submit(self.fetch)
+
+    def recent(self, prefix: str, limit: int) -> list[coordinator_pb2.FederatedResult]:
+        """The newest stored results under an id prefix that the user may read."""
+        return readable_all(self.user, self.client.recent(prefix, limit))
 
     def months(self) -> list[str]:
         """Months every serving node holds."""
         return self.client.months()
 
     def budgets(self) -> coordinator_pb2.CountyBudget:
-        """Every node's budget (the coordinator shows spending by analyst and purpose only to IG officers)."""
-        return self.client.budgets()
+        """Every node's budget; spending by analyst and purpose, and its history, only where the user is entitled."""
+        return county_budget_for(self.user, self.client.budgets())
 
     def audits(self) -> list[AuditStatus]:
-        """Each dialled node's audit verification, asked directly of the node as this user."""
-        nodes = self.client.stub.Nodes(coordinator_pb2.NodesRequest(), timeout=30).nodes
-        return [self._audit(n) for n in sorted(nodes, key=lambda n: n.district_code)]
-
-    def _audit(self, node: coordinator_pb2.NodeHealth) -> AuditStatus:
-        if not node.address or not node.serving:
-            why = "outbound-only node: verify at the district (lsi audit verify)" if node.serving else node.detail
-            return AuditStatus(node.district_code, node.district_name, None, why or "not serving")
-        pki, identity = self.endpoint.pki_dir, self.endpoint.identity
-        assert pki is not None and identity is not None
-        creds = channel_credentials(TlsFiles.for_identity(Path(pki), identity))
-        with grpc.secure_channel(node.address, creds) as channel:
-            try:
-                report = node_pb2_grpc.NodeStub(channel).AuditVerify(node_pb2.AuditRequest(), timeout=30)
-            except grpc.RpcError as exc:
-                detail = exc.details() or str(exc.code())
-                return AuditStatus(node.district_code, node.district_name, None, detail)
-        detail = (
-            f"{report.entries:,} entries verified"
-            if report.ok
-            else f"broken at entry {report.first_bad_seq}: {report.reason}"
-        )
-        return AuditStatus(node.district_code, node.district_name, report.ok, detail)
+        """Each node's audit verification, asked through the coordinator (outbound-only nodes included)."""
+        return [
+            AuditStatus(a.district_code, a.district_name, a.ok if a.checked else None, a.detail)
+            for a in sorted(audits_for(self.user, self.client.audits()), key=lambda a: a.district_code)
+        ]

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import grpc
 import jinja2
 
-from analysis.client import Endpoint
+from analysis.client import CoordinatorClient, Endpoint
 from dashboard.auth import COOKIE, SignInError, User, load_or_make_secret, read_token, sign_token, user_from_certificate
 from dashboard.config import DashboardConfig
 from dashboard.pages import (
@@ -37,7 +37,9 @@ from dashboard.pages import (
     unclaimed_page,
 )
 from dashboard.reading import Reader
-from report.render import ATTRIBUTION, LICENCE_URL
+from dashboard.scope import OutOfScopeError
+from reference.geography import county_name
+from report.render import attribution, licence_url
 from report.render import environment as report_environment
 from security.pki import is_revoked
 from security.tls import TlsFiles, split_address
@@ -83,9 +85,11 @@ def environment() -> jinja2.Environment:
     """The report's Jinja2 environment, with the dashboard's templates in front of the report's."""
     report_env = report_environment()
     assert report_env.loader is not None
-    return report_env.overlay(
+    env = report_env.overlay(
         loader=jinja2.ChoiceLoader([jinja2.PackageLoader("dashboard", "templates"), report_env.loader])
     )
+    env.globals["county_name"] = county_name  # the active geography pack's area, called at render time
+    return env
 
 
 @cache
@@ -95,23 +99,26 @@ def static_file(package: str, name: str) -> bytes:
 
 
 class Dashboard:
-    """State shared by request handlers: config, token key, and one Reader per signed-in identity."""
+    """State shared by request handlers: config, token key, and the dashboard's own connection to the coordinator."""
 
     def __init__(self, config: DashboardConfig) -> None:
         self.config = config
         self.secret = load_or_make_secret(config.secret_file)
-        self._readers: dict[str, Reader] = {}
+        self._client: CoordinatorClient | None = None
         self._lock = threading.Lock()
 
     def reader(self, user: User) -> Reader:
-        """A Reader that calls the coordinator with the user's own certificate (so it scopes what they see)."""
+        """What this user may read, over the dashboard's own certificate (no user's key is on this host)."""
         with self._lock:
-            if user.name not in self._readers:
+            if self._client is None:
                 endpoint = Endpoint(
-                    self.config.coordinator, self.config.pki_dir, user.name, self.config.coordinator_name
+                    self.config.coordinator,
+                    self.config.pki_dir,
+                    self.config.server_identity,
+                    self.config.coordinator_name,
                 )
-                self._readers[user.name] = Reader(endpoint)
-            return self._readers[user.name]
+                self._client = CoordinatorClient.connect(endpoint)
+            return Reader(self._client, user)
 
     def sign_in(self, cert_der: bytes) -> str:
         """A token for a verified client certificate (SignInError when it cannot sign in)."""
@@ -129,8 +136,8 @@ class Dashboard:
                 route=route,
                 routes=[r for r in ROUTES if user.is_ig or not r.ig_only],
                 user=user,
-                attribution=ATTRIBUTION,
-                licence_url=LICENCE_URL,
+                attribution=attribution(),
+                licence_url=licence_url(),
             )
         )
 
@@ -195,6 +202,8 @@ def make_handler(app: Dashboard) -> type[BaseHTTPRequestHandler]:
                     if route.path == "/map"
                     else route.build(reader, app.config, user)
                 )
+            except OutOfScopeError as exc:
+                return self._message(HTTPStatus.FORBIDDEN, "Not for your role", str(exc))
             except grpc.RpcError as exc:
                 detail = exc.details() or str(exc.code())
                 return self._message(HTTPStatus.BAD_GATEWAY, "The coordinator refused", detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,7 +57,7 @@ class DashTable:
         head: list[str] = []
         for j, h in enumerate(self.headers):
             head += [h, f"{h} (95% low)", f"{h} (95% high)"] if j in figure_cols else [h]
-        writer.writerow(head)
+        writer.writerow([csv_safe(h) for h in head])
         for row in self.rows:
             line: list[str] = []
             for j, c in enumerate(row):
@@ -64,8 +65,21 @@ class DashTable:
                     line += list(c.texts()) if isinstance(c, Figure) else ["", "", ""]
                 else:
                     line.append("" if c is None else str(c))
-            writer.writerow(line)
+            writer.writerow([csv_safe(t) for t in line])
         return out.getvalue()
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); a purpose or campaign
+# name typed by an analyst could. A plain number such as -1.5 or +2,300 is safe and kept as it is.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[-+]?[£]?[0-9][0-9,]*(\.[0-9]+)?%?")
+
+
+def csv_safe(text: str) -> str:
+    """A cell a spreadsheet will show as text: a leading formula character is neutralised with an apostrophe."""
+    if text.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _html(c: Cell) -> Markup | str:

@@ -21,6 +21,7 @@ NODE_KEYS = (
     "coordinator_name",
     "engine",
     "months_in_memory",
+    "geography",
 )
 
 
@@ -46,6 +47,7 @@ class NodeConfig:
     # At most this many months' frames held at once, the rest read from working copies when asked (least
     # recently used out); None holds every month. A national-size node sets it (with DuckDB, 0 is enough).
     months_in_memory: int | None = None
+    geography: Path | None = None  # geography pack folder; None: $LSI_GEOGRAPHY or the built-in pack
 
     def to_dict(self, base: Path) -> dict[str, object]:
         """The configuration as its TOML file in folder `base` holds it (paths relative to the file where inside)."""
@@ -61,6 +63,7 @@ class NodeConfig:
             "coordinator_name": self.coordinator_name,
             "engine": self.engine,
             **({"months_in_memory": self.months_in_memory} if self.months_in_memory is not None else {}),
+            **({"geography": relative_path(self.geography, base)} if self.geography else {}),
         }
         return {"node": node, **({"tls": tls_dict(self.tls, base)} if self.tls is not None else {})}
 
@@ -90,6 +93,7 @@ def load_node_config(path: Path) -> NodeConfig:
         coordinator_name=_optional_text(node, "coordinator_name", path) or DEFAULT_COORDINATOR_NAME,
         engine=_engine(node, path),
         months_in_memory=_months_in_memory(node, path),
+        geography=base / g if (g := _optional_text(node, "geography", path)) else None,
         tls=tls_section(tls, base, path) if tls is not None else None,
     )
 

@@ -40,6 +40,17 @@ def _codes(frame: pd.DataFrame, col: str, categories: tuple[str, ...]) -> np.nda
     return codes
 
 
+def _tariff_discount(bill: np.ndarray, ahc: np.ndarray, pension_credit: np.ndarray, rates: Rates) -> np.ndarray:
+    """rules.water_social_tariff_discount for every row: the smallest band that brings the bill within target."""
+    target = rates.water_social_tariff_target_share * ahc * rules.WEEKS_PER_YEAR
+    bands = rates.water_social_tariff_bands
+    discount = np.full(len(bill), bands[-1])
+    for band in reversed(bands):
+        discount = np.where(bill * (1.0 - band) <= target, band, discount)
+    within = np.where(pension_credit, rates.water_social_tariff_pension_credit_discount, bands[0])
+    return np.where(bill <= target, within, discount)
+
+
 def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd.DataFrame:
     """Return a copy of a validated snapshot with every DERIVED column added, using one tax year's rates.
 
@@ -86,14 +97,17 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         * np.asarray(rates.energy_epc_factor)[epc]
     )
     energy_month = energy_year / 12  # seasonally adjusted, as rules.energy_monthly
-    metered = _bool(frame, "water_metered")
-    water_year = np.where(
-        metered,
+    ahc = rules.income_after_housing_and_council_tax_weekly(income, housing, ct_net)
+    water_gross = np.where(
+        _bool(frame, "water_metered"),
         rates.water_metered_standing_annual + size * rates.water_metered_per_person_annual,
         rates.water_unmetered_annual,
     )
+    on_pc = _is(frame, "passported", "pension_credit_guarantee")
     water_year = np.where(
-        _bool(frame, "water_social_tariff"), water_year * (1 - rates.water_social_tariff_discount), water_year
+        _bool(frame, "water_social_tariff"),
+        water_gross * (1 - _tariff_discount(water_gross, ahc, on_pc, rates)),
+        water_gross,
     )
     water_month = rules.water_monthly(water_year)
     essentials = rules.essential_costs_monthly(food, other, energy_month, water_month)
@@ -112,10 +126,10 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         + extra_adults * rates.poverty_line_equivalence_other_adult
         + n_children * rates.poverty_line_equivalence_child
     )
-    ahc = rules.income_after_housing_and_council_tax_weekly(income, housing, ct_net)
     residual = ahc - energy_year / 52
     fuel_poor = (epc >= EPC_BANDS.index("D")) & (residual / equivalence < rates.poverty_line_ahc_weekly_couple)
-    water_poor = water_year > rates.water_poverty_share * ahc * 52
+    family_share = (size - n_nondeps) / size  # rules.benefit_unit_share
+    water_poor = water_year * family_share > rates.water_poverty_share * ahc * 52
     left_for_food = rules.weekly_to_monthly(income) - housing - energy_month - water_month - ct_net
     food_poor = left_for_food < food
 
@@ -138,7 +152,15 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
     sda = np.where(
         n_nondeps > 0,
         0,
-        np.where(has_partner, np.where(sd_adults >= 2, 2 - carer_paid.astype(int), 0), (sd_adults >= 1) & ~carer_paid),
+        np.where(
+            has_partner,
+            np.select(
+                [sd_adults >= 2, (sd_adults == 1) & _bool(frame, "partner_registered_blind")],
+                [2 - carer_paid.astype(int), 1 - carer_paid.astype(int)],
+                0,
+            ),
+            (sd_adults >= 1) & ~carer_paid,
+        ),
     )
     disregard = np.where(
         (n_carers > 0) | (sd_adults > 0),

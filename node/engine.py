@@ -6,17 +6,18 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 from opendp.mod import OpenDPException
 
+from common.limits import HISTORY_DAYS, MAX_HISTORY_ROWS
 from node.campaigns import CAMPAIGN_COLUMNS, CampaignStore
 from node.canonical import PlannedNoise, canonical_question
 from node.executor import CellKey, ExactAggregate, Executor, PandasExecutor
-from node.loader import Snapshot, district_snapshots
+from node.loader import Snapshot, district_snapshots, unmatched_files
 from node.months import PreparedMonths, WorkingFormat, check_snapshot_size, prepare_months
 from node.query import EXACT_LIMIT, QueryError, ValidatedQuery, campaign_of, validate
 from node.schema import Column, queryable_columns
@@ -30,6 +31,7 @@ from privacy.policy import Policy, PolicyError, load_policy, parse_policy, save_
 from privacy.receipt import sign_receipt
 from privacy.sensitivity import Sensitivity, sensitivity
 from protos.lsi.v1 import query_pb2
+from protos.serde import DaySpend, spend_history_to_wire
 from reference.geography import district, wards
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,8 @@ class NodeEngine:
         # Read at every campaign query, so outcomes recorded while the node serves count without a restart.
         self.campaigns = CampaignStore(store.path, district_code)
         self.policy_path: Path | None = None  # kept in step with the ledger's policy when set
+        # Files the naming rule skipped at start-up, each with a hint: for this district's IG officer only.
+        self.skipped_files: tuple[str, ...] = ()
         self.executor: Executor = PandasExecutor(self.frames)
         if engine == "duckdb":
             from node.duckdb_executor import DuckDBExecutor
@@ -166,12 +170,18 @@ class NodeEngine:
         store = open_store(state_db, policy_path, policy, audit_key)
         node = cls(district_code, prepared, store, engine=engine)
         node.policy_path = policy_path
+        node.skipped_files = tuple(unmatched_files(data_dir))
         return node
 
     @property
     def policy(self) -> Policy:
         """The policy in force, read from the store so a change made by another process binds this one."""
         return self.store.policy
+
+    @property
+    def quarantined_by_month(self) -> dict[str, int]:
+        """Rows set aside at load per month (exact counts about households: this district's IG officer only)."""
+        return {m: s.quarantined_rows for m, s in self.snapshots.items()}
 
     @property
     def months(self) -> list[str]:
@@ -242,14 +252,20 @@ class NodeEngine:
         return self.budget()
 
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
-        """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose."""
-        return budget_message(
+        """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose, and
+        the daily history of both (the last HISTORY_DAYS days, at most MAX_HISTORY_ROWS rows)."""
+        status = budget_message(
             self.store.spent(detail=detail),
             self.district.code,
             self.district.name,
             self.policy.per_query_rho,
             detail=detail,
         )
+        if detail:
+            since = (datetime.now(UTC).date() - timedelta(days=HISTORY_DAYS)).isoformat()
+            rows = [DaySpend(*row) for row in self.store.history(since, MAX_HISTORY_ROWS)]
+            status.history.extend(spend_history_to_wire(rows))
+        return status
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
         mechanism = vq.loss.mechanism

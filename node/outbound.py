@@ -35,6 +35,7 @@ REQUESTS: dict[str, type[Message]] = {
     "SecureShare": node_pb2.SecureShareRequest,
     "SecureSum": node_pb2.SecureSumRequest,
     "Budget": node_pb2.BudgetRequest,
+    "AuditVerify": node_pb2.AuditRequest,
 }
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 10_000),

@@ -29,7 +29,7 @@ MAX_GROUP_COLUMNS = 2
 # exact cell inside +-EXACT_LIMIT (half the int64 range, leaving the other half for noise): a cell sums at most
 # one snapshot's households, each clamped to at most MAX_CLAMP_ABS pounds. MAX_MONTHS is in the product too, so
 # the bound would still hold if a future layout pooled months into one cell. Far above any household's money
-# (the schema's largest maximum is £100,000) and any district's size (Kent's largest has under 70,000).
+# (the schema's largest maximum is £100,000) and any district's size (the built-in pack's largest: under 70,000).
 MAX_CLAMP_ABS = 10_000_000
 MAX_ROWS_PER_SNAPSHOT = 10_000_000
 EXACT_LIMIT = 2**62

@@ -110,23 +110,31 @@ def is_pension_age(
 
 
 def severe_disability_additions(
-    has_partner: bool, severe_disability_adults: int, n_non_dependants: int, carer_paid: bool
+    has_partner: bool,
+    severe_disability_adults: int,
+    n_non_dependants: int,
+    carer_paid: bool,
+    partner_registered_blind: bool = False,
 ) -> int:
     """How many Pension Credit severe disability additions a household gets (0, 1 or 2).
 
     Conditions: a qualifying disability benefit (AA, PIP daily living, DLA care middle/high); no non-dependant
     adult in the home; no one paid Carer's Allowance or the UC carer element for caring for them. A couple
-    needs both partners on a qualifying benefit (a partner registered blind also counts; records do not show
-    it, so such couples are missed); then one addition each, less one if someone is paid to care (the record
-    says only that someone is, so we assume for one partner).
+    needs both partners on a qualifying benefit, or one on it and the other registered blind (severely sight
+    impaired); then one addition each, less one if someone is paid to care (the record says only that someone
+    is, so we assume for one partner). A blind partner without a qualifying benefit brings the couple within the
+    rule but no addition of their own (State Pension Credit Regulations 2002, Sch. I paras 1 and 4): one
+    addition, none if the carer is paid for the other (Carer's Allowance needs a qualifying benefit, so it is).
     """
     if n_non_dependants > 0:
         return 0
     if not has_partner:
         return int(severe_disability_adults >= 1 and not carer_paid)
-    if severe_disability_adults < 2:
-        return 0
-    return 1 if carer_paid else 2
+    if severe_disability_adults >= 2:
+        return 1 if carer_paid else 2
+    if severe_disability_adults == 1 and partner_registered_blind:
+        return 0 if carer_paid else 1
+    return 0
 
 
 def pc_guarantee_weekly(has_partner: bool, rates: Rates, severe_disability_count: int = 0, n_carers: int = 0) -> float:
@@ -251,17 +259,42 @@ def energy_monthly(household_size: int, epc_band: str, rates: Rates) -> float:
     return energy_annual(household_size, epc_band, rates) / MONTHS_PER_YEAR
 
 
-def water_bill_annual(household_size: int, metered: bool, social_tariff: bool, rates: Rates) -> float:
-    """The household's modelled water bill, £ a year (assumptions and sources in the rates file).
+def water_bill_annual(household_size: int, metered: bool, rates: Rates) -> float:
+    """The household's modelled water bill before any social tariff, £ a year (assumptions in the rates file).
 
     Metered: standing charges plus a volume per occupant. Unmetered: the average bill (it follows rateable
-    value, not occupants). The social tariff takes its discount off either.
+    value, not occupants).
     """
     if metered:
-        bill = rates.water_metered_standing_annual + household_size * rates.water_metered_per_person_annual
-    else:
-        bill = rates.water_unmetered_annual
-    return bill * (1.0 - rates.water_social_tariff_discount) if social_tariff else bill
+        return rates.water_metered_standing_annual + household_size * rates.water_metered_per_person_annual
+    return rates.water_unmetered_annual
+
+
+def water_social_tariff_discount(bill_annual: float, ahc_weekly: float, pension_credit: bool, rates: Rates) -> float:
+    """The Essentials social tariff's discount for a household on it, a fraction of the bill.
+
+    The discount follows the bill's share of income after housing costs: the smallest band that brings the bill
+    within the tariff's target share (3%), else the largest (90%). A household whose bill is already within it
+    is on the tariff through Pension Credit (20%) or its low income (the smallest band).
+    """
+    target = rates.water_social_tariff_target_share * ahc_weekly * WEEKS_PER_YEAR
+    if bill_annual <= target:
+        return (
+            rates.water_social_tariff_pension_credit_discount if pension_credit else rates.water_social_tariff_bands[0]
+        )
+    for band in rates.water_social_tariff_bands:
+        if bill_annual * (1.0 - band) <= target:
+            return band
+    return rates.water_social_tariff_bands[-1]
+
+
+def water_bill_after_tariff(
+    bill_annual: float, social_tariff: bool, ahc_weekly: float, pension_credit: bool, rates: Rates
+) -> float:
+    """The bill the household pays, £ a year: less the social tariff's discount where the record shows it on one."""
+    if not social_tariff:
+        return bill_annual
+    return bill_annual * (1.0 - water_social_tariff_discount(bill_annual, ahc_weekly, pension_credit, rates))
 
 
 def water_monthly(bill_annual: Amount) -> Amount:
@@ -338,12 +371,26 @@ def is_fuel_poor(
     return (ahc - energy_annual_cost / WEEKS_PER_YEAR) / equivalence < rates.poverty_line_ahc_weekly_couple
 
 
+def benefit_unit_share(household_size: int, n_non_dependants: int) -> float:
+    """The claimant's family's share of a bill split per person: non-dependants pay their own way.
+
+    Records hold the family's income but not the non-dependants'; counting their use of water without their
+    income would make a family with a grown-up son at home look water poor for his bills.
+    """
+    return (household_size - n_non_dependants) / household_size
+
+
 def is_water_poor(
-    weekly_income: float, housing_monthly: float, council_tax_monthly: float, bill_annual: float, rates: Rates
+    weekly_income: float,
+    housing_monthly: float,
+    council_tax_monthly: float,
+    bill_annual: float,
+    rates: Rates,
+    family_share: float = 1.0,
 ) -> bool:
-    """Water poverty: the household's water bill is above 5% of its net income after housing costs and council tax."""
+    """Water poverty: the family's share of the bill is above 5% of its income after housing costs and council tax."""
     ahc = income_after_housing_and_council_tax_weekly(weekly_income, housing_monthly, council_tax_monthly)
-    return bill_annual > rates.water_poverty_share * ahc * WEEKS_PER_YEAR
+    return bill_annual * family_share > rates.water_poverty_share * ahc * WEEKS_PER_YEAR
 
 
 def is_food_poor(

@@ -176,6 +176,12 @@ _RAW: tuple[Column, ...] = (
     ),
     Column("water_metered", "bool", "The home's water supply is metered."),
     Column("water_social_tariff", "bool", "The household is on the water company's social tariff (Essentials)."),
+    Column(
+        "partner_registered_blind",
+        "bool",
+        "In a couple, the partner without a qualifying disability benefit is registered blind (severely sight "
+        "impaired); it brings the couple within the Pension Credit severe disability addition.",
+    ),
 )
 
 _DERIVED: tuple[Column, ...] = (
@@ -233,7 +239,8 @@ _DERIVED: tuple[Column, ...] = (
     Column(
         "water_bill_annual",
         "float",
-        "Modelled water bill: metered by occupants, unmetered the average; less the social tariff discount.",
+        "Modelled water bill: metered by occupants, unmetered the average; less the social tariff's discount band "
+        "(20% to 90%, by the bill's share of income after housing costs).",
         derived=True,
         unit="£ a year",
     ),

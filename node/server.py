@@ -20,6 +20,7 @@ from privacy.audit import verify_chain
 from privacy.ledger import BudgetExceeded, MechanismNotAllowed, PeriodClosed, QueryIdReused
 from privacy.policy import PolicyError
 from protos.lsi.v1 import node_pb2, node_pb2_grpc, query_pb2
+from protos.serde import quarantine_to_wire
 from reference.geography import district as district_named
 from security import pki
 from security.pki import PkiError, Role
@@ -91,7 +92,7 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         e = self.engine
         # An exact count of rows set aside is about households: it goes to this district's IG officer (or the
         # county's), never to the coordinator or another district.
-        quarantined = sum(len(s.quarantined) for s in e.snapshots.values()) if sees_detail(peer, e.district.code) else 0
+        quarantined = sum(e.quarantined_by_month.values()) if sees_detail(peer, e.district.code) else 0
         return node_pb2.NodeDescription(
             district_code=e.district.code,
             district_name=e.district.name,
@@ -109,6 +110,16 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
             wards=len(e.wards),
             quarantined_rows=quarantined,
             version=_version(),
+        )
+
+    def DataProblems(
+        self, request: node_pb2.DataProblemsRequest, context: grpc.ServicerContext
+    ) -> node_pb2.DataProblemsReport:
+        """Files skipped and rows set aside at load, for this district's (or the county's) IG officer only."""
+        self._own_officer(context, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="see its data problems")
+        e = self.engine
+        return node_pb2.DataProblemsReport(
+            skipped_files=list(e.skipped_files), quarantined=quarantine_to_wire(e.quarantined_by_month)
         )
 
     def Query(self, request: query_pb2.Query, context: grpc.ServicerContext) -> query_pb2.Release:
@@ -157,8 +168,11 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         return bounded_budget(_guarded(context, change, "policy change"))
 
     def AuditVerify(self, request: node_pb2.AuditRequest, context: grpc.ServicerContext) -> node_pb2.AuditReport:
-        """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer."""
-        self._own_officer(context, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="verify its audit log")
+        """Check the audit log's hash chain and signatures for this district's (or the county's) IG officer, or for
+        the coordinator, which passes the outcome on to IG officers (and reaches outbound-only nodes)."""
+        self._own_officer(
+            context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="verify its audit log"
+        )
         report = _guarded(
             context,
             lambda: verify_chain(self.engine.store.path, self.engine.store.signer.public_key),

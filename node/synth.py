@@ -1,4 +1,4 @@
-"""Deterministic synthetic household records for the 12 Kent districts, calibrated to reference/kent.md.
+"""Deterministic synthetic household records for the active geography pack's districts, calibrated to its figures.
 
 Every household has latent traits (ages, composition, tenure, how its pension compares with the Pension
 Credit guarantee, ...) drawn once; each month's snapshot is rendered from those traits and that month's
@@ -10,8 +10,9 @@ Calibration targets (each checked by a test at scale 1.0; sources in docs/lsi.md
 equal DWP's count for the district (May 2025, reference/kent.md), so the caseload is that count / (share of
 working-age records on UC x share of working age); about 40% pension age; about 36,000 Pension Credit
 claimants county-wide (18,000 missing out is "roughly a third of those eligible"); 921 households with
-unclaimed Pension Credit at about £1,700 a year (the Kent analysis). Most homes are in council tax bands A-C;
-15% of households eligible for free school meals are not recorded as receiving them.
+unclaimed Pension Credit at about £1,700 a year (the county analysis); water and fuel poverty, counted over all
+the area's households, within the published all-household ranges (PUBLISHED_ALL_HOUSEHOLD_RATES). Most homes are in
+council tax bands A-C; 15% of households eligible for free school meals are not recorded as receiving them.
 """
 
 from __future__ import annotations
@@ -35,31 +36,55 @@ PC_CLAIMANT_SHARE = 0.352  # of pensioner records: gives about 36,000 Pension Cr
 MONTHLY_LEAVERS = 0.015
 UNCLAIMED_PC_SHARE = 0.0147  # of pensioners not on Pension Credit: about 921 households at scale 1.0
 UNCLAIMED_GAP_SCALE = 16.8  # gamma(2, scale) weekly gap, mean about £33 a week: £1,700 a year after disregards
-MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the Kent check)
+MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the county check)
 WATER_METERED = 0.88  # Southern Water's universal metering programme: about 88-90% of homes metered
-WATER_SOCIAL_TARIFF = 0.15  # ASSUMPTION: of households on a means-tested benefit; 0.03 otherwise
+# Water social tariff take-up. Pension Credit: 35% of Southern Water's customers eligible for Pension Credit were
+# on a social tariff (Water4All trial, Sagacity with Southern Water, Utility Week). Low income (a means-tested
+# benefit and earnings under the Essentials line of £16,105 a year): about 1 million households get help against
+# 3.8 million eligible households missing out (CIPHE citing Water UK; Policy in Practice 2025), so about 21%.
+# ASSUMPTION: 5% of other means-tested households (help through arrears schemes) and 1% of the rest.
+WATER_SOCIAL_TARIFF_PC = 0.35
+WATER_SOCIAL_TARIFF_LOW_INCOME = 0.21
+WATER_SOCIAL_TARIFF_OTHER_MEANS_TESTED = 0.05
+WATER_SOCIAL_TARIFF_OTHER = 0.01
+ESSENTIALS_INCOME_LINE_ANNUAL = 16_105.0  # Southern Water Essentials tariff income limit
+# ASSUMPTION: about 1% of people over 65 are registered severely sight impaired (NHS England, Registered Blind
+# and Partially Sighted People); for pensioner couples, the partner without a qualifying disability benefit.
+PARTNER_BLIND = 0.01
+# Homes' EPC bands A-G by tenure, English Housing Survey 2023 (energy report, via NHF, September 2025): 72.5% of
+# housing association homes are C or better (local authority homes close behind), 48.4% of private rented and
+# 48.8% of owner-occupied; 9.4% of all homes are E-G.
+EPC_SOCIAL = [0.5, 14, 55.5, 24, 4.5, 1, 0.5]
+EPC_OTHER = [0.3, 6, 42.2, 40.5, 8, 2.2, 0.8]
 FSM_TAKEUP = 0.85
 MAX_EARNINGS_WEEKLY = 2500.0  # no synthetic earnings above this (the schema refuses over £5,000 a week)
 # Calibration targets at scale 1.0, checked by tests/test_synth.py (sources in docs/lsi.md, "Synthetic data").
 TARGET_PC_CLAIMANTS = 36_000  # reference/kent.md: 18,000 missing out is about a third of those eligible
 TARGET_PC_UNCLAIMED = 921  # reference/kent.md: households found in the councils' own records
 TARGET_PC_UNCLAIMED_ANNUAL_MEAN = 1_700.0  # ... worth about £1,700 a year each
+# Published rates are for all households, so the synthetic count is compared over all the area's households (the
+# pack's [synth] households, Census 2021): the records hold nearly every low-income household, so this is the
+# county rate less the few poor households outside the benefit records.
+PUBLISHED_ALL_HOUSEHOLD_RATES = {
+    # bill above 5% of income after housing costs: 6.3% (England 2019/20, Water UK 2021) to 10.0% (England and
+    # Wales 2018/19, Bradshaw and Keung, University of York 2021)
+    "water_poverty": (0.063, 0.100),
+    # Low Income Low Energy Efficiency, 2022: South East 9.7%, England 13.1% (DESNZ, Sub-regional fuel poverty in
+    # England 2024)
+    "fuel_poverty": (0.097, 0.131),
+}
+
+
+def area_households() -> int:
+    """All households in the pack's area (its Census figure, or its dwellings where it gives none)."""
+    pack = geography.active()
+    return pack.synth.households or sum(d.dwellings for d in pack.districts)
+
+
 FORMATS = ("csv", "parquet", "xlsx")
 
-# Districts that still own council housing (the rest transferred their stock to housing associations).
-_COUNCIL_STOCK = {"E07000105", "E07000106", "E07000107", "E07000108", "E07000109", "E07000112", "E07000114"}
-# Private rents relative to Ashford's Local Housing Allowance (west Kent dearer, the coast cheaper).
-_RENT_FACTOR = {
-    "E07000105": 1.00, "E07000106": 1.02, "E07000107": 1.15, "E07000108": 0.90, "E07000109": 1.05,
-    "E07000110": 1.06, "E07000111": 1.25, "E07000112": 0.92, "E07000113": 0.96, "E07000114": 0.90,
-    "E07000115": 1.15, "E07000116": 1.25,
-}  # fmt: skip
-_POSTCODE_AREA = {
-    "E07000105": "TN", "E07000106": "CT", "E07000107": "DA", "E07000108": "CT", "E07000109": "DA",
-    "E07000110": "ME", "E07000111": "TN", "E07000112": "CT", "E07000113": "ME", "E07000114": "CT",
-    "E07000115": "ME", "E07000116": "TN",
-}  # fmt: skip
-# Ashford Local Housing Allowance, £ a week, frozen at January 2024 levels (1-4 bedrooms; 4-bed estimated).
+# Council housing, private rents and postcode areas per district: the pack's [synth] assumptions (pack.toml).
+# Local Housing Allowance (one district), £ a week, frozen at January 2024 levels (1-4 bedrooms; 4-bed estimated).
 _LHA = np.array([172.60, 195.62, 252.64, 310.00])
 _NONDEP_DEDUCTION_MONTHLY = 93.02  # UC housing cost contribution per non-dependant, 2025-26
 
@@ -69,11 +94,12 @@ class _Profile:
     code: str
     index: int
     households: int
-    deprivation: float  # UC households per dwelling, standardised across the 12 districts
+    deprivation: float  # UC households per dwelling, standardised across the pack's districts
     council_stock: bool
     rent_factor: float
-    band_d_factor: float  # district Band D relative to Dartford's (parish precepts and borough shares)
+    band_d_factor: float  # district Band D relative to the pack's reference district (parish precepts, shares)
     cts_max_share: float  # working-age CTS scheme maximum share of liability
+    council_tax: tuple[float, ...] | None = None  # annual bill by band A-H from the geography pack, if it has them
 
 
 def _pension_share(dep: np.ndarray | float) -> np.ndarray:
@@ -96,18 +122,21 @@ def _profile(code: str, scale: float) -> _Profile:
     index = [d.code for d in all_d].index(code)
     ratios = np.array([d.uc_households / d.dwellings for d in all_d])
     d = all_d[index]
-    dep = float((ratios[index] - ratios.mean()) / ratios.std())
+    spread = ratios.std()  # 0 for a unitary pack's single district: it is the average
+    dep = float((ratios[index] - ratios.mean()) / spread) if spread > 0 else 0.0
     # Fixed per-district draws, independent of the seed: the district's scheme is not random between runs.
     local = np.random.default_rng(1000 + index)
+    assume = geography.active().synth
     return _Profile(
         code=code,
         index=index,
         households=max(int(round(d.uc_households / _uc_share(dep) * scale)), 1),
         deprivation=dep,
-        council_stock=code in _COUNCIL_STOCK,
-        rent_factor=_RENT_FACTOR[code],
-        band_d_factor=1.0 if code == "E07000107" else float(local.uniform(1.0, 1.04)),
+        council_stock=code in assume.council_stock,
+        rent_factor=assume.rent_factor.get(code, 1.0),
+        band_d_factor=1.0 if code == assume.band_d_reference else float(local.uniform(1.0, 1.04)),
         cts_max_share=float(local.choice([0.70, 0.75, 0.80, 0.85])),
+        council_tax=d.council_tax,
     )
 
 
@@ -249,9 +278,7 @@ def _new_households(
         _pick(rng, n, [10, 25, 30, 20, 10, 4, 1, 0.2]),
         _pick(rng, n, [24, 36, 25, 10, 3.5, 1, 0.4, 0.1]),
     )
-    epc = np.where(
-        tenure <= 1, _pick(rng, n, [0.5, 12, 45, 33, 7, 2, 0.5]), _pick(rng, n, [0.2, 5, 22, 40, 21, 8, 3.8])
-    )
+    epc = np.where(tenure <= 1, _pick(rng, n, EPC_SOCIAL), _pick(rng, n, EPC_OTHER))
     # Mixed-age pensioner couples: protected (a claim since before 15 May 2019) where they rent or get Pension
     # Credit; the rest would be on UC, so we make their partner of pension age to keep the record coherent.
     mixed = pens & couple & (partner_age < 66)
@@ -266,7 +293,15 @@ def _new_households(
         protected, before, np.where(mixed, np.maximum(claim_start, np.datetime64("2019-06-01")), claim_start)
     )
     means_tested = on_uc | (passported != 3) | pc_passported
-    water_social = rng.random(n) < np.where(means_tested, WATER_SOCIAL_TARIFF, 0.03)
+    low_income = means_tested & (earnings * 52 < ESSENTIALS_INCOME_LINE_ANNUAL)
+    water_social = rng.random(n) < np.select(
+        [pc_passported, low_income, means_tested],
+        [WATER_SOCIAL_TARIFF_PC, WATER_SOCIAL_TARIFF_LOW_INCOME, WATER_SOCIAL_TARIFF_OTHER_MEANS_TESTED],
+        WATER_SOCIAL_TARIFF_OTHER,
+    )
+    # Drawn from their own stream, so that adding them left every other trait of every household as it was.
+    aux = np.random.default_rng([prof.index, int(first_id), 20_25])
+    partner_blind = pens & couple & (severe_adults < 2) & (aux.random(n) < PARTNER_BLIND)
     sector = rng.integers(0, 10, n)
     # Free school meals: judged once on arrival; once awarded they continue (transitional protection).
     fsm_eligible = (on_uc & (earnings * 52 <= 7400) | (passported <= 2)) & (n_school > 0)
@@ -302,6 +337,7 @@ def _new_households(
         "claim_start": claim_start.astype("datetime64[D]"),
         "water_metered": rng.random(n) < WATER_METERED,
         "water_social": water_social,
+        "partner_blind": partner_blind,
         "passported": passported,
         "savings": savings,
         "sp_share": sp_share,
@@ -331,7 +367,11 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
         no_nondep,
         np.where(
             couple,
-            np.where(s["severe_adults"] >= 2, 2 - s["carer_paid"], 0),
+            np.select(
+                [s["severe_adults"] >= 2, (s["severe_adults"] == 1) & s["partner_blind"]],
+                [2 - s["carer_paid"], 1 - s["carer_paid"]],
+                0,
+            ),
             (s["severe_adults"] >= 1) & ~s["carer_paid"],
         ),
         0,
@@ -444,14 +484,18 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
 
     ratio = np.asarray(r.council_tax_band_ratio)[s["band"]]
     single_adult = ~couple & (s["n_nondeps"] == 0)
-    liability = r.council_tax_band_d_annual * prof.band_d_factor * ratio * np.where(single_adult, 0.75, 1.0)
+    # The pack's published bills by band when it has them, else the rates file's Band D scaled for the district.
+    by_band = np.asarray(prof.council_tax)[s["band"]] if prof.council_tax else None
+    band_bill = by_band if by_band is not None else r.council_tax_band_d_annual * prof.band_d_factor * ratio
+    liability = band_bill * np.where(single_adult, 0.75, 1.0)
     excess = np.maximum(hb_assessable - applicable, 0)
     cts_pens = np.where(pc_pass | (excess <= 0), liability, np.maximum(liability - 0.2 * 52 * excess, 0))
     cts_wa = np.maximum(prof.cts_max_share * liability - 0.2 * 52 * np.maximum(earnings - 250, 0), 0)
     cts = np.where(s["cts_takeup"], np.where(pens, cts_pens, cts_wa), 0.0)
 
     # postcode sectors: a handful of plausible district-area sectors per ward, coded then labelled
-    area = _POSTCODE_AREA[prof.code]
+    assume = geography.active().synth
+    area = assume.postcode_area.get(prof.code, assume.default_postcode_area)
     sector_code = (s["ward"] % 7) * 10 + s["sector"]
     sector_labels = [f"{area}{prof.index + 1 + k // 10} {k % 10}" for k in range(70)]
     youngest = pd.array(np.where(s["youngest"] >= 0, s["youngest"], 0), dtype="Int64")
@@ -505,6 +549,7 @@ def _render(s: dict[str, np.ndarray], r: Rates, prof: _Profile, ward_codes: np.n
         "n_carers": n_carers.astype(int),
         "water_metered": s["water_metered"],
         "water_social_tariff": s["water_social"],
+        "partner_registered_blind": s["partner_blind"],
     }
     assert list(cols) == list(SCHEMA) and all(len(v) == n for v in cols.values())  # type: ignore[arg-type]
     return pd.DataFrame(cols)
@@ -592,6 +637,8 @@ def generate_district(
     ward_list = geography.wards(district_code)
     ward_codes = np.array([w.code for w in ward_list])
     weights = rng.lognormal(0.0, 0.5, len(ward_list))
+    if all(w.households for w in ward_list):  # the pack's public ward figures, where it has them
+        weights = np.array([float(w.households or 0) for w in ward_list])
     ward_weights = weights / weights.sum()
     ward_dep = rng.normal(0.0, 1.0, len(ward_list))
     # Size the caseload on this draw of wards, so its UC households match DWP's count up to sampling noise.
@@ -660,7 +707,7 @@ def write_county(
     fmt: str = "csv",
     workers: int = 1,
 ) -> list[Path]:
-    """Write out_dir/<lad_code>/<YYYY-MM>.<fmt> for the 12 districts; returns the paths in order."""
+    """Write out_dir/<lad_code>/<YYYY-MM>.<fmt> for the pack's districts; returns the paths in order."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "xlsx":

@@ -43,6 +43,7 @@ from privacy.audit import AuditSigner, append_entry, migrate_audit, utc_now
 from privacy.draw import Draw, charge_of, run
 from privacy.migrations import Migration, has_column, migrate
 from privacy.policy import Policy, PolicyError, diff_policy
+from privacy.spend_text import spend_text
 from privacy.statedb import SqliteState, StateDatabase, state_at
 
 RHO_UNITS = 10**12  # ledger resolution: 1e-12 rho
@@ -212,9 +213,9 @@ class BudgetExceeded(LedgerError):
     def __init__(self, query_id: str, detail: BudgetExceededDetail) -> None:
         d = detail
         super().__init__(
-            f"query {query_id!r} refused by the {d.limit}: it needs rho {d.requested_rho:.6g} "
-            f"(epsilon {d.requested_epsilon:.4g} at delta {d.delta:g}) but only rho {d.remaining_rho:.6g} "
-            f"(epsilon {d.remaining_epsilon:.4g} at delta {d.delta:g}) remains. Nothing was charged or "
+            f"query {query_id!r} refused by the {d.limit}: it needs "
+            f"{spend_text(d.requested_rho, d.requested_epsilon, d.delta)} but only "
+            f"{spend_text(d.remaining_rho, d.remaining_epsilon, d.delta)} remains. Nothing was charged or "
             f"released. Ask for less (coarser accuracy, fewer months) or ask the IG officer to review "
             f"the policy."
         )
@@ -739,6 +740,17 @@ class PrivacyStore:
             replays=actions.get("replay", 0),
             refusals=actions.get("refused", 0),
         )
+
+    def history(self, since: str, limit: int) -> list[tuple[str, str, str, float, int]]:
+        """(day, analyst, purpose, rho, charges) from `since` (YYYY-MM-DD) on, oldest first; the newest `limit` rows
+        (the daily running totals: one indexed read, however many charges lie behind them)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT day, analyst, purpose, units, charges FROM daily_spend WHERE day >= ? "
+                "ORDER BY day DESC, units DESC, analyst, purpose LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        return [(d, analyst, purpose, _rho(units), n) for d, analyst, purpose, units, n in reversed(rows)]
 
 
 def rebuild_daily_totals(conn: sqlite3.Connection) -> None:

@@ -2,7 +2,7 @@
 
 Example::
 
-    district_code = "E07000110"
+    district_code = "E07900001"
     period_start = 2025-04-01          # a TOML date or "YYYY-MM-DD"; both ends are inclusive
     period_end = 2026-03-31
     delta = 1e-7                       # the delta at which every epsilon is reported
@@ -44,6 +44,7 @@ import tomli_w
 
 from privacy.accountant import epsilon_to_rho, rho_to_epsilon
 from privacy.mechanisms import Mechanism
+from privacy.spend_text import spend_text
 
 _KNOWN_KEYS = {
     "district_code",
@@ -138,7 +139,7 @@ def _iso_date(name: str, value: Any) -> str:
 
 def _validate(p: Policy) -> None:
     if not isinstance(p.district_code, str) or not p.district_code.strip():
-        raise PolicyError("district_code", "must name the district (its ONS code, e.g. E07000110)")
+        raise PolicyError("district_code", "must name the district (its ONS code, e.g. E07900001)")
     start = _iso_date("period_start", p.period_start)
     end = _iso_date("period_end", p.period_end)
     if start != p.period_start or end != p.period_end:
@@ -291,7 +292,7 @@ def save_policy(policy: Policy, path: Path) -> None:
 def _fmt_rho(rho: float | None, delta: float) -> str:
     if rho is None:
         return "none"
-    return f"rho {rho:g} (epsilon {rho_to_epsilon(rho, delta):.4g} at delta {delta:g})"
+    return spend_text(rho, rho_to_epsilon(rho, delta), delta)
 
 
 def diff_policy(old: Policy, new: Policy) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from protos.lsi.v1 import query_pb2
+from protos.lsi.v1 import node_pb2, query_pb2
 
 MeasureKind = Literal["count", "sum", "mean"]
 FilterValue = str | float | bool | tuple[str, ...]
@@ -180,3 +180,36 @@ def canonical_query(query: query_pb2.Query) -> str:
     fields["indicator"] = query.indicator
     fields["dataset"] = query.dataset
     return canonical_json(fields)
+
+
+def quarantine_to_wire(rows_by_month: Mapping[str, int]) -> list[node_pb2.MonthQuarantine]:
+    """Rows set aside per month as NodeDescription entries (months with none are left out), oldest first."""
+    return [node_pb2.MonthQuarantine(month=m, rows=n) for m, n in sorted(rows_by_month.items()) if n]
+
+
+def quarantine_from_wire(entries: Sequence[node_pb2.MonthQuarantine]) -> dict[str, int]:
+    """NodeDescription's rows set aside per month, as a mapping."""
+    return {e.month: e.rows for e in entries}
+
+
+class DaySpend(NamedTuple):
+    """One day's spend at a node by one analyst for one purpose (zCDP rho and how many charges)."""
+
+    day: str
+    analyst: str
+    purpose: str
+    rho: float
+    queries: int
+
+
+def spend_history_to_wire(rows: Sequence[DaySpend]) -> list[query_pb2.DailySpend]:
+    """A node's spending history as BudgetStatus.history entries."""
+    return [
+        query_pb2.DailySpend(day=r.day, analyst=r.analyst, purpose=r.purpose, rho=r.rho, queries=r.queries)
+        for r in rows
+    ]
+
+
+def spend_history_from_wire(status: query_pb2.BudgetStatus) -> list[DaySpend]:
+    """A BudgetStatus's spending history, oldest day first."""
+    return [DaySpend(h.day, h.analyst, h.purpose, h.rho, h.queries) for h in status.history]

@@ -1,1 +1,1 @@
-"""Public reference data: Kent geography and benefit rates by tax year."""
+"""Public reference data: geography packs (the area, its districts and wards) and benefit rates by tax year."""

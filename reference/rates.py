@@ -102,7 +102,9 @@ class Rates:
     water_metered_standing_annual: float
     water_metered_per_person_annual: float
     water_unmetered_annual: float
-    water_social_tariff_discount: float
+    water_social_tariff_bands: tuple[float, ...]  # Essentials discounts, smallest first
+    water_social_tariff_pension_credit_discount: float
+    water_social_tariff_target_share: float
     # poverty line and essential spending (assumptions, see the TOML comments)
     poverty_line_ahc_weekly_couple: float
     poverty_line_equivalence_first_adult: float
@@ -209,6 +211,9 @@ def load_rates(tax_year: str) -> Rates:
         raise RatesError(f"{path.name}: pension.pc_mixed_age_protection_before must be YYYY-MM-DD")
     if len(rates.energy_monthly_factor) != 12 or len(rates.energy_size_factor) < 1:
         raise RatesError(f"{path.name}: energy.monthly_factor needs 12 values, January first")
+    bands = rates.water_social_tariff_bands
+    if not bands or list(bands) != sorted(bands) or not all(0 <= b <= 1 for b in bands):
+        raise RatesError(f"{path.name}: water.social_tariff_bands must be discounts from 0 to 1, smallest first")
     return rates
 
 

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from reference.geography import MEDWAY, Ring, reference_wards, ward_outlines
+from reference.geography import Geography, Ring, active, outside_codes, reference_wards, ward_outlines
 
 MAP_WIDTH = 900.0
-OUT_OF_SCOPE_LADS = frozenset({MEDWAY})  # a unitary council, not one of the 12 districts
 
 
 @dataclass(frozen=True)
@@ -29,13 +28,17 @@ class MapWard:
 
     @property
     def in_scope(self) -> bool:
-        """Whether the ward belongs to one of the 12 districts (Medway's are drawn greyed)."""
-        return self.lad_code not in OUT_OF_SCOPE_LADS
+        """Whether the ward belongs to one of the pack's districts (context areas' are drawn greyed)."""
+        return self.lad_code not in outside_codes()
 
 
-@cache
 def map_wards() -> tuple[MapWard, ...]:
-    """Every reference ward with its outline, in the boundary file's order."""
+    """Every reference ward of the active pack with its outline, in the boundary file's order."""
+    return _map_wards(active())
+
+
+@cache  # keyed by the pack, so switching packs never draws another area's wards
+def _map_wards(_geo: Geography) -> tuple[MapWard, ...]:
     named = {w.code: w for w in reference_wards()}
     return tuple(
         MapWard(o.code, named[o.code].name, named[o.code].district_code, named[o.code].district_name, o.rings)
@@ -43,9 +46,13 @@ def map_wards() -> tuple[MapWard, ...]:
     )
 
 
-@cache
 def district_label_points() -> dict[str, tuple[str, float, float]]:
     """Area-weighted mean of ward centroids per district (lad_code -> name, lon, lat), for labels."""
+    return _district_label_points(active())
+
+
+@cache
+def _district_label_points(_geo: Geography) -> dict[str, tuple[str, float, float]]:
     acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     names: dict[str, str] = {}
     for w in reference_wards():
@@ -154,9 +161,13 @@ def district_outline(items: Sequence[MapWard], proj: Projection) -> str:
     return " ".join(parts)
 
 
-@cache
 def map_geometry() -> tuple[Projection, tuple[str, ...], str]:
-    """Projection, one path per ward (in wards() order) and the district outline, computed once."""
+    """Projection, one path per ward (in wards() order) and the district outline, computed once per pack."""
+    return _map_geometry(active())
+
+
+@cache
+def _map_geometry(_geo: Geography) -> tuple[Projection, tuple[str, ...], str]:
     items = map_wards()
     proj = fit_projection(items, MAP_WIDTH)
     paths = tuple("".join(ring_path(r, proj) for r in wd.rings) for wd in items)

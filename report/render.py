@@ -9,14 +9,18 @@ import jinja2
 from markupsafe import Markup
 
 from analysis.report_data import ReportData
+from reference.geography import active
 from report.views import report_view
 
-# From reference/WARDS_SOURCE.md: the boundaries are adapted ONS data under OGL v3.0.
-LICENCE_URL = "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
-ATTRIBUTION = (
-    "Adapted from data from the Office for National Statistics licensed under the Open Government "
-    "Licence v.3.0. Contains OS data © Crown copyright and database right 2025."
-)
+
+def attribution() -> str:
+    """The words the active geography pack's boundary licence asks a map to show."""
+    return active().files["boundaries"].attribution
+
+
+def licence_url() -> str:
+    """Where the boundary licence can be read (empty when the pack names none)."""
+    return active().files["boundaries"].licence_url
 
 
 @cache
@@ -41,5 +45,5 @@ def render_report(data: ReportData) -> str:
     return (
         environment()
         .get_template("report.html.j2")
-        .render(view=report_view(data), css=stylesheet(), attribution=ATTRIBUTION, licence_url=LICENCE_URL)
+        .render(view=report_view(data), css=stylesheet(), attribution=attribution(), licence_url=licence_url())
     )

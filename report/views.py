@@ -12,8 +12,10 @@ from markupsafe import Markup
 
 from analysis.report_data import BudgetRow, CampaignRow, ReportData, UnclaimedRow
 from common.estimates import Estimate, add
+from privacy.spend_text import spend_text
+from reference.geography import county_name
 from report.charts import benchmark_chart, budget_bar, latest_headline, mini_bar, series_chart
-from report.formatting import Formatter, bounds, count_fmt, fmt, fmt_delta, fmt_money, with_interval
+from report.formatting import Formatter, bounds, count_fmt, fmt, fmt_money, with_interval
 from report.geometry import district_label_points
 from report.map import ward_map
 
@@ -125,11 +127,12 @@ def budget_table(rows: Sequence[BudgetRow]) -> Table:
                 r.name,
                 budget_bar(frac),
                 f"{fmt(100 * frac, 0)}%",
-                f"{r.spent_rho:.3g} of {r.total_rho:.3g}",
-                f"{r.epsilon_spent:.3g} at δ = {fmt_delta(r.delta)}",
+                # Written by the one rule the CLI's tables and the nodes' refusals use, so figures agree.
+                spend_text(r.spent_rho, r.epsilon_spent, r.delta),
+                f"rho {r.total_rho:.4g}",
             )
         )
-    return Table(("Node", "Budget used", "", "ρ (zCDP) spent of total", "ε spent"), tuple(body))
+    return Table(("Node", "Budget used", "", "spent (rho, with eps at delta)", "total"), tuple(body))
 
 
 def report_view(data: ReportData) -> ReportView:
@@ -137,7 +140,7 @@ def report_view(data: ReportData) -> ReportView:
     series = data.county_series
     sections = [
         Section(
-            "Living Standards Index, Kent",
+            f"Living Standards Index, {county_name()}",
             "County index by month with its 95% interval (shaded). Above 100: better than the base month.",
             chart=latest_headline(series) + series_chart(series) if series else None,
             placeholder="No index values yet.",

@@ -19,10 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from reference.geography import districts
+from reference.geography import active, county_name, districts
 
-DEFAULT_CA_NAME = "Kent County Council LSI CA"
-DEFAULT_ORGANISATION = "Kent County Council"
 DEFAULT_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1")
 
 CA_KEY = "ca.key"
@@ -71,6 +69,9 @@ class Role(StrEnum):
     IG_OFFICER = "ig-officer"
     # Reads budgets in detail and verifies audits on every node, but never changes a policy.
     COUNTY_IG_OFFICER = "county-ig-officer"
+    # The dashboard host's own service certificate: reads stored results, budgets and audit status at the
+    # coordinator on behalf of signed-in users (it enforces their scope); refused by every call that spends.
+    DASHBOARD = "dashboard"
 
 
 # A node and a district IG officer act for one council; the others act county-wide and carry no district.
@@ -157,21 +158,21 @@ def _check_name(name: str) -> None:
 
 
 def resolve_district(text: str) -> str:
-    """The ONS code for a Kent district given as its code or its name (any case); PkiError if neither."""
+    """The ONS code of a pack district given as its code or its name (any case); PkiError if neither."""
     wanted = text.strip().casefold()
     for d in districts():
         if wanted in (d.code.casefold(), d.name.casefold()):
             return d.code
     known = ", ".join(f"{d.code} ({d.name})" for d in districts())
-    raise PkiError(f"{text!r} is not a Kent district; give one of {known}.")
+    raise PkiError(f"{text!r} is not a {county_name()} district; give one of {known}.")
 
 
 def _check_district(role: Role, district: str | None) -> str | None:
     if role in DISTRICT_ROLES:
         if not district:
             raise PkiError(
-                f"A {role.value} certificate must name its district (e.g. --district E07000110 or "
-                "--district Maidstone): it may act only for that council."
+                f"A {role.value} certificate must name its district (e.g. --district {districts()[0].code} or "
+                f"--district {districts()[0].name}): it may act only for that council."
             )
         return resolve_district(district)
     if district:
@@ -194,13 +195,15 @@ def _san(hosts: Sequence[str], district: str | None = None) -> x509.SubjectAlter
 def init_ca(
     directory: Path,
     *,
-    name: str = DEFAULT_CA_NAME,
-    organisation: str = DEFAULT_ORGANISATION,
+    name: str = "",
+    organisation: str = "",
     days: int = 3650,
     force: bool = False,
 ) -> Path:
     """Create the county CA (ca.key 0600, ca.crt, empty crl.pem) in directory and return the ca.crt path."""
     directory = Path(directory)
+    organisation = organisation or active().council  # the geography pack's county authority
+    name = name or f"{organisation} LSI CA"
     existing = [f for f in (CA_KEY, CA_CERT) if (directory / f).exists()]
     if existing and not force:
         raise AlreadyExists(
@@ -399,7 +402,11 @@ def is_revoked(directory: Path, cert_pem: bytes) -> bool:
 
 def is_revoked_by(crl: x509.CertificateRevocationList, cert_pem: bytes) -> bool:
     """Whether an already-verified CRL lists this certificate (same issuer and serial)."""
-    cert = _load_cert(cert_pem)
+    return lists(crl, _load_cert(cert_pem))
+
+
+def lists(crl: x509.CertificateRevocationList, cert: x509.Certificate) -> bool:
+    """is_revoked_by for a certificate already parsed."""
     # Serials are only unique per issuer; a certificate from another CA is not this CRL's business.
     if cert.issuer != crl.issuer:
         return False

@@ -164,6 +164,93 @@ def current_crl(files: TlsFiles) -> x509.CertificateRevocationList | None:
 _unchecked_warned = threading.Event()
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """What one certificate's bytes were found to say, once the county CA's signature on them checked out."""
+
+    name: str
+    role: Role
+    district: str | None
+    not_valid_after: dt.datetime
+    cert: x509.Certificate
+
+
+class _VerifiedCache:
+    """Identities read from certificates already verified against the CA file as it stands (by inode, mtime, size).
+
+    Parsing a certificate and checking the CA's signature on it cost about a millisecond on every call, and a
+    peer presents the same bytes on every call of a connection. The verdict depends only on those bytes and the
+    CA file, so it is kept per (bytes, CA file version); expiry and revocation are still checked on every call."""
+
+    MAX_ENTRIES = 4_096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[bytes, Path, _Stamp], _Verified] = {}
+
+    def get(self, cert_pem: bytes, ca_path: Path | None) -> _Verified:
+        key = (cert_pem, ca_path or Path(), _stamp(ca_path) if ca_path is not None else (0, 0, 0))
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None:
+            return hit
+        verified = _verify(cert_pem, ca_path)
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()  # a county has hundreds of certificates, not thousands: never reached in use
+            self._entries[key] = verified
+        return verified
+
+
+def _stamp(path: Path) -> _Stamp:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return (0, 0, 0)  # a missing CA file is reported by _verify's read, never cached as verified
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _verify(cert_pem: bytes, ca_path: Path | None) -> _Verified:
+    try:
+        name = pki.read_name(cert_pem)
+        role = pki.read_role(cert_pem)
+        district = pki.read_district(cert_pem)
+    except PkiError as exc:
+        raise AccessDenied(f"The caller's certificate carries no usable identity: {exc}") from exc
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    if ca_path is not None:
+        _require_directly_issued(cert, name, ca_path)
+    return _Verified(name, role, district, cert.not_valid_after_utc, cert)
+
+
+_verified_cache = _VerifiedCache()
+
+
+class _RevocationVerdicts:
+    """Whether each certificate is on the CRL, kept for one CRL object: the CRL cache hands out a new object
+    whenever the file changes, so a revocation is seen on the next call, as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._crl: x509.CertificateRevocationList | None = None
+        self._verdicts: dict[bytes, bool] = {}
+
+    def revoked(self, crl: x509.CertificateRevocationList, cert_pem: bytes, cert: x509.Certificate) -> bool:
+        with self._lock:
+            if self._crl is not crl:
+                self._crl, self._verdicts = crl, {}
+            verdict = self._verdicts.get(cert_pem)
+        if verdict is None:
+            verdict = pki.lists(crl, cert)
+            with self._lock:
+                if self._crl is crl:
+                    self._verdicts[cert_pem] = verdict
+        return verdict
+
+
+_revocations = _RevocationVerdicts()
+
+
 def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None = None) -> Caller:
     """The caller's name and role from its verified client certificate; AccessDenied if unusable/revoked."""
     # Only the certificate gRPC verified during the handshake counts: metadata is whatever the client typed.
@@ -175,21 +262,14 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
             "only callers with a county-issued certificate may use this service."
         )
     cert_pem = pems[0]
-    try:
-        name = pki.read_name(cert_pem)
-        role = pki.read_role(cert_pem)
-        district = pki.read_district(cert_pem)
-    except PkiError as exc:
-        raise AccessDenied(f"The caller's certificate carries no usable identity: {exc}") from exc
+    verified = _verified_cache.get(cert_pem, Path(files.ca) if files is not None else None)
+    name, role, district = verified.name, verified.role, verified.district
     # The handshake already refuses an expired certificate; checking again here keeps that true even if the
     # TLS library's time check is ever switched off or a call outlives the certificate.
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
+    if verified.not_valid_after < dt.datetime.now(dt.UTC):
         raise AccessDenied(
-            f"The certificate for {name!r} expired on {cert.not_valid_after_utc:%Y-%m-%d}; ask for a new one."
+            f"The certificate for {name!r} expired on {verified.not_valid_after:%Y-%m-%d}; ask for a new one."
         )
-    if files is not None:
-        _require_directly_issued(cert, name, Path(files.ca))
     if files is None or files.crl is None:
         # Not an error (a PKI may have no CRL yet), but a server that forgets files= silently ignores
         # revocation; say so once per process so it shows up in the logs.
@@ -206,7 +286,7 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
             # Fail closed: if we cannot tell whether the caller is revoked, we must not let it in.
             logger.error("refusing %s (%s): %s", name, role.value, exc)
             raise AccessDenied(f"Cannot check revocation for {name!r}: {exc}") from exc
-        if pki.is_revoked_by(crl, cert_pem):
+        if _revocations.revoked(crl, cert_pem, verified.cert):
             raise AccessDenied(
                 f"The certificate for {name!r} (role {role.value}) has been revoked by the county CA; "
                 "ask the PKI administrator for a new one if this caller should still have access."

@@ -12,6 +12,13 @@ settings.load_profile("project")
 from tests.county import RunningCounty, running_county  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_client_profile(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An `lsi` profile on the machine running the tests must not change what they connect to."""
+    monkeypatch.delenv("LSI_PROFILE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-config-home"))
+
+
 @pytest.fixture(scope="session")
 def county(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCounty]:
     """Twelve district nodes and a coordinator, in process, over mutual TLS, with a generous budget: half the

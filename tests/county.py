@@ -99,6 +99,7 @@ def running_county(
     mode: str = "dial",
     coordinator_settings: Mapping[str, object] | None = None,
     before_start: Callable[[Path], None] | None = None,
+    strict: bool = True,
 ) -> Iterator[RunningCounty]:
     """Synthetic data, PKI and configs under `root`; nodes (all or `codes`) and a coordinator in this process.
 
@@ -123,7 +124,7 @@ def running_county(
     try:
         for code in wanted:
             cfg = load_node_config(root / "nodes" / code / "node.toml")
-            engine = NodeEngine.open(code, cfg.data_dir, cfg.state_db, cfg.policy, cfg.audit_key)
+            engine = NodeEngine.open(code, cfg.data_dir, cfg.state_db, cfg.policy, cfg.audit_key, strict=strict)
             server, _, _ = build_node(engine, cfg)
             county.engines[code], county.node_servers[code] = engine, server
         server, _, _, pool = build_coordinator(load_coordinator_config(root / "coordinator.toml"))

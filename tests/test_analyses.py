@@ -62,10 +62,10 @@ def test_the_base_month_index_is_100_at_county_district_and_ward_level(county: R
     assert all(s[LATEST].variance > 0 for s in series.districts.values())
 
 
-def test_a_refresh_splits_its_rho_evenly_over_the_household_count_and_the_components() -> None:
+def test_a_refresh_asks_the_household_count_and_every_component_by_ward_within_its_rho() -> None:
     queries = index_queries(LATEST, rho=0.7)
     assert [q.indicator for q in queries] == ["households", *(c.name for c in COMPONENTS)]
-    assert all(q.privacy.rho == pytest.approx(0.1) for q in queries)
+    assert sum(q.privacy.rho for q in queries) == pytest.approx(0.7)
     assert all(list(q.group_by) == ["ward_code"] and list(q.months) == [LATEST] for q in queries)
 
 

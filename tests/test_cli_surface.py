@@ -128,3 +128,14 @@ def test_rates_say_dwellings_wherever_they_divide_by_dwellings() -> None:
     sources = [*ROOT.glob("analysis/*.py"), *ROOT.glob("cli/*.py"), *ROOT.glob("report/**/*"), ROOT / "README.md"]
     offending = [p.name for p in sources if p.is_file() and "per 1,000 households" in p.read_text(errors="ignore")]
     assert offending == []
+
+
+def test_a_coordinator_registering_a_district_outside_the_pack_is_refused_by_name(tmp_path: Path) -> None:
+    config = tmp_path / "coordinator.toml"
+    config.write_text(
+        '[coordinator]\nlisten = "127.0.0.1:0"\nstate_db = "state.sqlite"\n\n'
+        '[[nodes]]\ndistrict_code = "E07999999"\naddress = "127.0.0.1:1"\ncertificate_name = "node-x"\n'
+    )
+    out = lsi("coordinator", "serve", "--config", str(config))
+    assert out.exit_code == 2, out.output
+    assert "E07999999" in out.output and "geography" in out.output and "Traceback" not in out.output

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -23,6 +24,7 @@ from analysis.unclaimed import unclaimed
 from cli.dashboard_cmd import login_token, start_local_dashboard
 from cli.local_county import ANALYST, COORDINATOR, COUNTY_IG_OFFICER
 from protos.lsi.v1 import node_pb2
+from reference.geography import districts
 from tests.county import running_county
 
 pytestmark = pytest.mark.slow
@@ -55,13 +57,18 @@ class Dash:
     url: str
     county: Any
     tokens: dict[str, str]
+    ledgers: dict[str, tuple[float, int, int]]  # every node's ledger before any page was opened
+
+
+# Four districts keep the county's set-up short; the map still draws every ward (those without data hatched).
+CODES = [d.code for d in districts()[:4]]
 
 
 @pytest.fixture(scope="module")
 def dash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dash]:
     _need_chromium()
     root = tmp_path_factory.mktemp("dash-county")
-    with running_county(root, months=3) as county:
+    with running_county(root, codes=CODES, months=3) as county:
         client = CoordinatorClient(county.coordinator_stub(ANALYST))
         months = client.months()
         for m in months:
@@ -71,7 +78,7 @@ def dash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dash]:
         server, url = start_local_dashboard(root, county.local.coordinator_address, COORDINATOR, base_month=months[0])
         tokens = {who: login_token(url, county.local.tls(who)) for who in (ANALYST, COUNTY_IG_OFFICER)}
         try:
-            yield Dash(url, county, tokens)
+            yield Dash(url, county, tokens, _budgets(county))
         finally:
             server.shutdown()  # type: ignore[attr-defined]
 
@@ -87,11 +94,33 @@ def browser(dash: Dash) -> Iterator[Any]:
         b.close()
 
 
-def _signed_in(browser: Any, dash: Dash, who: str) -> Any:
-    context = browser.new_context(ignore_https_errors=True, accept_downloads=True)
-    page = context.new_page()
-    page.goto(f"{dash.url}/signin?token={dash.tokens[who]}")
-    return page
+@dataclass
+class Tab:
+    page: Any
+    errors: list[str]  # console errors and uncaught exceptions since sign-in
+
+
+@pytest.fixture(scope="module")
+def tabs(browser: Any, dash: Dash) -> Iterator[dict[str, Tab]]:
+    """One browser context per user, signed in once through /signin (which lands on the index) for the module."""
+    out = {}
+    for who in (ANALYST, COUNTY_IG_OFFICER):
+        context = browser.new_context(ignore_https_errors=True, accept_downloads=True)
+        page = context.new_page()
+        errors = _errors(page)
+        page.goto(f"{dash.url}/signin?token={dash.tokens[who]}")
+        out[who] = Tab(page, errors)
+    yield out
+    for tab in out.values():
+        tab.page.context.close()
+
+
+def _open(tab: Tab, dash: Dash, path: str) -> Any:
+    """The page at `path` (not loaded again when the tab already shows it)."""
+    if urlsplit(tab.page.url).path != path or urlsplit(tab.page.url).query:
+        reply = tab.page.goto(dash.url + path)
+        assert reply.status == 200, f"{path}: {reply.status}"
+    return tab.page
 
 
 def _errors(page: Any) -> list[str]:
@@ -101,42 +130,40 @@ def _errors(page: Any) -> list[str]:
     return errors
 
 
-def _budgets(dash: Dash) -> dict[str, tuple[float, int, int]]:
+def _budgets(county: Any) -> dict[str, tuple[float, int, int]]:
     out = {}
-    for code in dash.county.engines:
-        b = dash.county.node_stub(code).Budget(node_pb2.BudgetRequest(), timeout=30)
+    for code in county.engines:
+        b = county.node_stub(code).Budget(node_pb2.BudgetRequest(), timeout=30)
         out[code] = (b.spent_rho, b.releases, b.replays)
     return out
 
 
-def test_every_page_loads_without_console_errors_and_spends_nothing(browser: Any, dash: Dash) -> None:
+def test_every_page_loads_without_console_errors_and_spends_nothing(tabs: dict[str, Tab], dash: Dash) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    before = _budgets(dash)
     for who, paths in ((ANALYST, PAGES), (COUNTY_IG_OFFICER, PAGES + IG_PAGES)):
-        page = _signed_in(browser, dash, who)
-        errors = _errors(page)
+        tab = tabs[who]
         for path in paths:
-            reply = page.goto(dash.url + path)
-            assert reply.status == 200, f"{who} {path}: {reply.status}"
+            page = _open(tab, dash, path)
             page.wait_for_load_state("load")
             name = f"{who}-{path.strip('/').replace('/', '-') or 'index'}.png"
             page.screenshot(path=str(SHOTS / name), full_page=True)
-        assert errors == [], f"{who}: {errors}"
-        page.context.close()
-    assert _budgets(dash) == before
+        assert tab.errors == [], f"{who}: {tab.errors}"
+    assert _budgets(dash.county) == dash.ledgers
 
 
-def test_the_index_chart_is_drawn_by_the_served_plotly(browser: Any, dash: Dash) -> None:
-    page = _signed_in(browser, dash, ANALYST)
+def test_the_index_chart_is_drawn_by_the_served_plotly(tabs: dict[str, Tab], dash: Dash) -> None:
+    page = _open(tabs[ANALYST], dash, "/")
     page.wait_for_selector(".plot .main-svg")
     assert page.locator("table#table-county-index tbody tr").count() == 3
 
 
-def test_the_map_has_a_shape_per_ward_and_the_slider_changes_month_and_colours(browser: Any, dash: Dash) -> None:
+def test_the_map_has_a_shape_per_ward_and_the_slider_changes_month_and_colours(
+    tabs: dict[str, Tab], dash: Dash
+) -> None:
     from report.geometry import map_wards
 
-    page = _signed_in(browser, dash, ANALYST)
-    page.goto(dash.url + "/map")
+    page = tabs[ANALYST].page
+    page.goto(dash.url + "/map")  # loaded afresh: the slider starts at the latest month
     assert page.locator("svg.map path.ward").count() == sum(1 for w in map_wards() if w.in_scope)
     first = page.locator("svg.map path.ward").first
     label = page.locator("#month-label")
@@ -150,8 +177,8 @@ def test_the_map_has_a_shape_per_ward_and_the_slider_changes_month_and_colours(b
     page.screenshot(path=str(SHOTS / "map-first-month.png"))
 
 
-def test_an_analyst_sees_no_ig_link_and_the_server_refuses_ig_pages_and_data(browser: Any, dash: Dash) -> None:
-    page = _signed_in(browser, dash, ANALYST)
+def test_an_analyst_sees_no_ig_link_and_the_server_refuses_ig_pages_and_data(tabs: dict[str, Tab], dash: Dash) -> None:
+    page = tabs[ANALYST].page
     assert page.locator("nav a[href^='/ig/']").count() == 0
     for path in [*IG_PAGES, "/csv/ig/budgets/budget-analysts.csv", "/csv/ig/audit/audit.csv"]:
         assert page.request.get(dash.url + path).status == 403, path
@@ -165,9 +192,8 @@ def test_no_page_or_data_without_sign_in(dash: Dash) -> None:
         assert err.value.code == 401
 
 
-def test_csv_downloads_match_the_page(browser: Any, dash: Dash) -> None:
-    page = _signed_in(browser, dash, ANALYST)
-    page.goto(dash.url + "/benchmarks")
+def test_csv_downloads_match_the_page(tabs: dict[str, Tab], dash: Dash) -> None:
+    page = _open(tabs[ANALYST], dash, "/benchmarks")
     rows = page.locator("table#table-benchmarks tbody tr")
     reply = page.request.get(dash.url + page.locator("a.csv").first.get_attribute("href"))
     assert reply.headers["content-disposition"].startswith("attachment")
@@ -180,9 +206,9 @@ def test_csv_downloads_match_the_page(browser: Any, dash: Dash) -> None:
         assert cells[1].startswith(value) and f"({low} to {high})" in cells[1], (cells, line)
 
 
-def test_keyboard_reaches_every_page_link_and_the_slider(browser: Any, dash: Dash) -> None:
-    page = _signed_in(browser, dash, COUNTY_IG_OFFICER)
-    page.goto(dash.url + "/map")
+def test_keyboard_reaches_every_page_link_and_the_slider(tabs: dict[str, Tab], dash: Dash) -> None:
+    page = tabs[COUNTY_IG_OFFICER].page
+    page.goto(dash.url + "/map")  # loaded afresh: focus starts at the top of the page
     reached = []
     for _ in range(12):
         page.keyboard.press("Tab")

@@ -64,6 +64,7 @@ def households(draw: st.DrawFn) -> dict[str, object]:
         "n_carers": draw(st.integers(0, 2)),
         "water_metered": draw(st.booleans()),
         "water_social_tariff": draw(st.booleans()),
+        "partner_registered_blind": draw(st.booleans()),
         # whole-pence weekly earnings either side of the £7,400 line, and the line itself (£142.3077)
         **({"earnings_weekly": draw(st.sampled_from([142.30, 142.31, 7400 / 52]))} if draw(st.booleans()) else {}),
     }
@@ -93,7 +94,10 @@ def _expected(h: dict, month: str) -> dict[str, object]:
     food = rules.food_budget_monthly(partner, h["n_children"], h["n_non_dependants"], r)
     other = rules.other_essentials_monthly(partner, h["n_children"], h["n_non_dependants"], r)
     energy = rules.energy_monthly(size, h["epc_band"], r)
-    bill = rules.water_bill_annual(size, h["water_metered"], h["water_social_tariff"], r)
+    ahc = rules.income_after_housing_and_council_tax_weekly(income, housing, ct)
+    on_pc = h["passported"] == "pension_credit_guarantee"
+    gross = rules.water_bill_annual(size, h["water_metered"], r)
+    bill = rules.water_bill_after_tariff(gross, h["water_social_tariff"], ahc, on_pc, r)
     water = rules.water_monthly(bill)
     essentials = rules.essential_costs_monthly(food, other, energy, water)
     surplus = rules.monthly_surplus(income, housing, ct, essentials)
@@ -109,7 +113,11 @@ def _expected(h: dict, month: str) -> dict[str, object]:
         rules.pc_earnings_disregard_weekly(partner, special, r),
     )  # fmt: skip
     sda = rules.severe_disability_additions(
-        partner, h["severe_disability_adults"], h["n_non_dependants"], h["carer_paid_for_household"]
+        partner,
+        h["severe_disability_adults"],
+        h["n_non_dependants"],
+        h["carer_paid_for_household"],
+        h["partner_registered_blind"],
     )
     guarantee = rules.pc_guarantee_weekly(partner, r, sda, h["n_carers"])
     gap = rules.pc_unclaimed_gap_weekly(pension_age, assessable, guarantee, h["passported"], h["savings_band"])
@@ -127,7 +135,9 @@ def _expected(h: dict, month: str) -> dict[str, object]:
         "fuel_poverty": rules.is_fuel_poor(
             h["epc_band"], income, housing, ct, rules.energy_annual(size, h["epc_band"], r), equivalence, r
         ),
-        "water_poverty": rules.is_water_poor(income, housing, ct, bill, r),
+        "water_poverty": rules.is_water_poor(
+            income, housing, ct, bill, r, rules.benefit_unit_share(size, h["n_non_dependants"])
+        ),
         "water_bill_annual": bill,
         "food_poverty": rules.is_food_poor(income, housing, energy, water, ct, food),
         "pension_age": pension_age,

@@ -158,7 +158,7 @@ def test_over_budget_error_gives_requested_and_remaining_in_rho_and_epsilon(tmp_
         s.charge_and_release(request("q2", 0.5), lambda _: b"y")
     d, text = err.value.detail, str(err.value)
     assert "period total" in text and "rho 0.5" in text and "rho 0.1 " in text
-    assert f"epsilon {d.requested_epsilon:.4g}" in text and f"epsilon {d.remaining_epsilon:.4g}" in text
+    assert f"eps {d.requested_epsilon:.4g}" in text and f"eps {d.remaining_epsilon:.4g}" in text
     assert d.requested_epsilon > d.remaining_epsilon > 0
 
 
@@ -205,6 +205,19 @@ def test_spent_breaks_down_by_analyst_and_purpose(store):
     assert summary.by_purpose == pytest.approx({"a": 0.3})
     assert summary.remaining_rho == pytest.approx(0.7)
     assert summary.remaining_epsilon == pytest.approx(summary.total_epsilon - summary.spent_epsilon)
+
+
+def test_history_gives_each_days_spend_by_analyst_and_purpose_newest_rows_within_the_limit(store):
+    store.charge_and_release(request("q1", 0.1, analyst="alice", purpose="a"), lambda _: b"x")
+    store.charge_and_release(request("q2", 0.2, analyst="bob", purpose="a"), lambda _: b"x")
+    store.charge_and_release(request("q3", 0.05, analyst="alice", purpose="a"), lambda _: b"x")
+    today = TODAY.isoformat()
+    rows = store.history(today, 10)
+    assert [(d, who, why, n) for d, who, why, _, n in rows] == [(today, "alice", "a", 2), (today, "bob", "a", 1)]
+    assert sum(r[3] for r in rows) == pytest.approx(store.spent().spent_rho)
+    assert [r[1] for r in store.history(today, 1)] == ["bob"]  # the biggest spend of the newest day is kept
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    assert store.history(tomorrow, 10) == []
 
 
 def test_a_policy_change_is_audited_with_its_diff(store):

@@ -110,7 +110,7 @@ def test_diff_lists_each_changed_setting():
         "analyst_caps[alice]",
         "analyst_caps[bob]",
     ]
-    assert "epsilon" in changes[1]
+    assert "eps " in changes[1] and "at delta" in changes[1]
 
 
 def test_diff_of_identical_policies_is_empty():

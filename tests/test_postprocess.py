@@ -137,8 +137,8 @@ def simulate() -> Simulation:
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
-    with resources.files("reference").joinpath("kent_wards.csv").open() as f:
-        wards = [row for row in csv.DictReader(f) if row["lad_code"] == DISTRICT]
+    with resources.files("reference").joinpath("packs/kent/wards.csv").open() as f:
+        wards = [row for row in csv.DictReader(f) if row["district_code"] == DISTRICT]
     # Synthetic exact counts: any non-negative integers do; ward area gives a realistic spread.
     truth = [round(float(w["area_km2"]) * 10) for w in wards]
     space = (dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"))
@@ -149,10 +149,10 @@ def simulate() -> Simulation:
     for _ in range(REPS):
         noisy_wards = ward_release(truth)
         (noisy_total,) = total_release([sum(truth)])
-        groups = {w["ward_code"]: Estimate(float(y), v_ward) for w, y in zip(wards, noisy_wards, strict=True)}
+        groups = {w["code"]: Estimate(float(y), v_ward) for w, y in zip(wards, noisy_wards, strict=True)}
         r = reconcile(groups, Estimate(float(noisy_total), v_total))
         raw_sums.append(sum(noisy_wards))
-        pairs = [(r.groups[w["ward_code"]], x) for w, x in zip(wards, truth, strict=True)]
+        pairs = [(r.groups[w["code"]], x) for w, x in zip(wards, truth, strict=True)]
         reconciled.append((r.total, pairs))
     return Simulation(sum(truth), np.array(raw_sums, dtype=float), reconciled)
 

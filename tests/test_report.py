@@ -21,7 +21,7 @@ from analysis.report_data import (
     UnclaimedRow,
 )
 from common.estimates import Estimate
-from report.render import ATTRIBUTION, LICENCE_URL, render_report
+from report.render import attribution, licence_url, render_report
 from tests.html_tree import Element, parse
 
 WHEN = datetime(2026, 4, 2, 9, 30, tzinfo=UTC)
@@ -29,11 +29,11 @@ MEDWAY = "E06000035"
 
 
 def reference_wards() -> list[dict[str, str]]:
-    with resources.files("reference").joinpath("kent_wards.csv").open(encoding="utf-8") as f:
+    with resources.files("reference").joinpath("packs/kent/wards.csv").open(encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
-IN_SCOPE = [w for w in reference_wards() if w["lad_code"] != MEDWAY]
+IN_SCOPE = [w for w in reference_wards() if w["district_code"] != MEDWAY]
 
 
 def full_data(name: str = "Dartford", campaign: str = "Pension Credit letters") -> ReportData:
@@ -47,8 +47,8 @@ def full_data(name: str = "Dartford", campaign: str = "Pension Credit letters") 
         ],
         district_rows=[BenchmarkRow("E07000107", name, Estimate(31.0, 4.0), RankRange(2, 1, 4), e, None)],
         ward_index={
-            IN_SCOPE[0]["ward_code"]: Estimate(98.7, 2.25),
-            IN_SCOPE[1]["ward_code"]: Estimate(103.0, 1.0),
+            IN_SCOPE[0]["code"]: Estimate(98.7, 2.25),
+            IN_SCOPE[1]["code"]: Estimate(103.0, 1.0),
         },
         unclaimed=[UnclaimedRow("E07000107", name, e, Estimate(204_000.0, 1e8), e)],
         campaigns=[CampaignRow("E07000107", name, campaign, e, e, Estimate(50_000.0, 1e6))],
@@ -74,8 +74,8 @@ def test_only_external_reference_is_the_licence_link() -> None:
     root = page_of(full_data())
     values = [v for e in root.iter() for v in e.attrs.values()] + [root.find("style").text()]
     urls = {u for v in values for u in re.findall(r"https?://\S+", v)}
-    assert urls == {LICENCE_URL}
-    assert [a.attrs["href"] for a in root.iter("a")] == [LICENCE_URL]
+    assert urls == {licence_url()}
+    assert [a.attrs["href"] for a in root.iter("a")] == [licence_url()]
 
 
 def test_report_has_no_scripts_stylesheets_or_remote_fonts() -> None:
@@ -92,12 +92,12 @@ def test_css_is_inlined_from_the_package_data() -> None:
 
 def test_map_has_one_path_per_in_scope_ward() -> None:
     drawn = [p.attrs["data-ward"] for p in ward_paths(page_of(full_data()))]
-    assert sorted(drawn) == sorted(w["ward_code"] for w in IN_SCOPE)
+    assert sorted(drawn) == sorted(w["code"] for w in IN_SCOPE)
 
 
 def test_medway_is_greyed_not_coloured() -> None:
     root = page_of(full_data())
-    medway_codes = {w["ward_code"] for w in reference_wards() if w["lad_code"] == MEDWAY}
+    medway_codes = {w["code"] for w in reference_wards() if w["district_code"] == MEDWAY}
     assert medway_codes
     assert not medway_codes & {p.attrs["data-ward"] for p in ward_paths(root)}
     assert len([p for p in root.iter("path") if p.has_class("out")]) == len(medway_codes)
@@ -105,10 +105,10 @@ def test_medway_is_greyed_not_coloured() -> None:
 
 def test_ward_tooltip_gives_name_district_value_and_interval() -> None:
     ward = IN_SCOPE[0]
-    path = page_of(full_data()).find("path", data_ward=ward["ward_code"])
+    path = page_of(full_data()).find("path", data_ward=ward["code"])
     # 98.7 ± 1.96·1.5
     assert (
-        path.find("title").text() == f"{ward['ward_name']}, {ward['lad_name']}: index 98.7 (95% interval 95.8 to 101.6)"
+        path.find("title").text() == f"{ward['name']}, {ward['district_name']}: index 98.7 (95% interval 95.8 to 101.6)"
     )
 
 
@@ -127,8 +127,8 @@ def test_map_coordinates_have_at_most_one_decimal() -> None:
 
 def test_footer_carries_the_ogl_attribution_and_licence_link() -> None:
     footer = page_of(full_data()).find("footer")
-    assert ATTRIBUTION in footer.text()
-    assert footer.find("a").attrs["href"] == LICENCE_URL
+    assert attribution() in footer.text() and "Crown copyright" in attribution()
+    assert footer.find("a").attrs["href"] == licence_url()
 
 
 def test_malicious_district_name_is_shown_as_text_not_markup() -> None:
@@ -180,7 +180,8 @@ def test_campaign_totals_carry_intervals() -> None:
 def test_budget_row_shows_fraction_spent() -> None:
     budget = next(s for s in page_of(full_data()).iter("section") if s.find("h2").text() == "Privacy budget by node")
     row = [td.text() for td in budget.find("tbody").iter("td")]
-    assert row[0] == "Dartford" and row[2:] == ["30%", "0.3 of 1", "2.4 at δ = 1e-6"]
+    # The spend reads as the CLI's budget table and a node's refusal write it (privacy.spend_text).
+    assert row[0] == "Dartford" and row[2:] == ["30%", "rho 0.3 (eps 2.4 at delta 1e-06)", "rho 1"]
 
 
 def test_interval_lower_end_is_cut_at_zero_for_counts() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from node import rules
 from reference.rates import load_rates, rates_for_month
@@ -91,6 +93,38 @@ def test_couple_needs_both_partners_on_a_qualifying_benefit_for_the_addition():
     assert rules.severe_disability_additions(True, 1, 0, False) == 0
     assert rules.severe_disability_additions(True, 2, 0, False) == 2
     assert rules.severe_disability_additions(True, 2, 0, True) == 1
+
+
+def test_partner_registered_blind_brings_a_couple_within_the_severe_disability_addition():
+    # one partner on Attendance Allowance, the other registered blind: one addition (the blind partner brings none)
+    n = rules.severe_disability_additions(True, 1, 0, False, partner_registered_blind=True)
+    assert n == 1
+    assert rules.pc_guarantee_weekly(True, R, n) == pytest.approx(346.60 + 82.90)
+
+
+def test_blind_partner_gives_no_addition_when_someone_is_paid_to_care_for_the_other():
+    assert rules.severe_disability_additions(True, 1, 0, True, partner_registered_blind=True) == 0
+
+
+def test_blind_partner_gives_no_addition_with_a_non_dependant_in_the_home():
+    assert rules.severe_disability_additions(True, 1, 1, False, partner_registered_blind=True) == 0
+
+
+def test_blind_partner_alone_does_not_qualify_a_couple():
+    assert rules.severe_disability_additions(True, 0, 0, False, partner_registered_blind=True) == 0
+
+
+@given(
+    partner=st.booleans(),
+    adults=st.integers(0, 2),
+    non_dependants=st.integers(0, 3),
+    carer_paid=st.booleans(),
+)
+def test_a_blind_partner_never_reduces_the_additions(partner, adults, non_dependants, carer_paid):
+    without = rules.severe_disability_additions(partner, adults, non_dependants, carer_paid, False)
+    with_blind = rules.severe_disability_additions(partner, adults, non_dependants, carer_paid, True)
+    assert with_blind >= without
+    assert with_blind <= 2
 
 
 def test_carer_addition_per_carer():
@@ -203,7 +237,13 @@ def test_cash_shortfall_is_a_negative_surplus():
 
 def test_equivalence_factor_is_one_for_a_couple_without_children():
     assert rules.equivalence_factor(True, 0, 0, R) == pytest.approx(1.0)
-    assert rules.equivalence_factor(False, 2, 0, R) == pytest.approx(0.67 + 0.4)
+    assert rules.equivalence_factor(False, 2, 0, R) == pytest.approx(0.58 + 0.4)
+
+
+def test_equivalence_uses_the_after_housing_costs_scale_because_the_line_is_after_housing_costs():
+    # HBAI's AHC scale: a single adult is 0.58 of a couple (0.67 is the before-housing-costs scale)
+    assert rules.equivalence_factor(False, 0, 0, R) == pytest.approx(0.58)
+    assert rules.equivalence_factor(False, 0, 1, R) == pytest.approx(1.0)
 
 
 def test_efficient_home_is_never_fuel_poor():
@@ -238,7 +278,7 @@ def test_income_below_housing_costs_is_water_poor():
 
 
 def test_metered_water_bill_grows_with_occupants():
-    one, four = (rules.water_bill_annual(n, True, False, R) for n in (1, 4))
+    one, four = (rules.water_bill_annual(n, True, R) for n in (1, 4))
     assert one == pytest.approx(127 + 240) and four == pytest.approx(127 + 4 * 240)
 
 
@@ -248,17 +288,61 @@ def test_metered_bill_of_an_average_household_is_the_published_average():
 
 
 def test_unmetered_water_bill_does_not_depend_on_household_size():
-    assert rules.water_bill_annual(1, False, False, R) == rules.water_bill_annual(6, False, False, R) == 703
+    assert rules.water_bill_annual(1, False, R) == rules.water_bill_annual(6, False, R) == 703
 
 
-def test_social_tariff_discounts_the_water_bill():
-    assert rules.water_bill_annual(1, True, True, R) == pytest.approx(367 * 0.55)
-    assert rules.water_bill_annual(3, False, True, R) == pytest.approx(703 * 0.55)
+def test_social_tariff_gives_45_percent_where_that_brings_the_bill_within_3_percent_of_income():
+    # £367 against £200 a week after housing costs (3% is £312 a year): 45% off leaves £201.85
+    assert rules.water_social_tariff_discount(367.0, 200.0, False, R) == 0.45
+    assert rules.water_bill_after_tariff(367.0, True, 200.0, False, R) == pytest.approx(367 * 0.55)
+
+
+def test_social_tariff_gives_90_percent_where_45_would_leave_the_bill_above_3_percent_of_income():
+    # £100 a week after housing costs: 3% is £156 a year, and 55% of £367 is £201.85
+    assert rules.water_social_tariff_discount(367.0, 100.0, False, R) == 0.90
+    assert rules.water_bill_after_tariff(367.0, True, 100.0, False, R) == pytest.approx(36.70)
+
+
+def test_social_tariff_gives_90_percent_when_nothing_is_left_after_housing_costs():
+    assert rules.water_social_tariff_discount(367.0, -20.0, True, R) == 0.90
+
+
+def test_pension_credit_route_gives_20_percent_when_the_bill_is_already_within_3_percent():
+    # £300 a week after housing costs: 3% is £468 a year, above a £367 bill
+    assert rules.water_social_tariff_discount(367.0, 300.0, True, R) == 0.20
+    assert rules.water_social_tariff_discount(367.0, 300.0, False, R) == 0.45
+
+
+def test_no_discount_off_the_tariff():
+    assert rules.water_bill_after_tariff(367.0, False, 50.0, True, R) == 367.0
+
+
+@given(
+    bill=st.floats(50, 2000),
+    low=st.floats(-100, 1500),
+    extra=st.floats(0, 1500),
+    pension_credit=st.booleans(),
+)
+def test_a_lower_income_never_gets_a_smaller_social_tariff_discount(bill, low, extra, pension_credit):
+    poorer = rules.water_social_tariff_discount(bill, low, pension_credit, R)
+    richer = rules.water_social_tariff_discount(bill, low + extra, pension_credit, R)
+    assert poorer >= richer
+    assert poorer in (*R.water_social_tariff_bands, R.water_social_tariff_pension_credit_discount)
+
+
+def test_non_dependants_pay_their_own_share_of_the_water_bill():
+    # a couple with a grown-up son at home: the family pays two thirds of a £847 bill, £564.67
+    share = rules.benefit_unit_share(3, 1)
+    assert share == pytest.approx(2 / 3)
+    # £11,000 a year after housing costs (£211.54 a week): 5% is £550
+    assert rules.is_water_poor(211.54, 0.0, 0.0, 847.0, R, share)
+    assert not rules.is_water_poor(230.0, 0.0, 0.0, 847.0, R, share)
+    assert rules.is_water_poor(230.0, 0.0, 0.0, 847.0, R)
 
 
 def test_single_pensioner_at_the_guarantee_is_not_water_poor_on_a_metered_bill():
     # £227.10 a week, full HB and CTS: £367 is 3.1% of income, under the 5% line (the flat £703 was 6%)
-    bill = rules.water_bill_annual(1, True, False, R)
+    bill = rules.water_bill_annual(1, True, R)
     assert not rules.is_water_poor(227.10, 0.0, 0.0, bill, R)
     assert rules.is_water_poor(227.10, 0.0, 0.0, 703.0, R)
 

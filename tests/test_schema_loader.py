@@ -23,7 +23,7 @@ RAW_NAMES = [
     "savings_band", "passported", "employment_status", "eligible_rent_weekly", "hb_award_weekly",
     "benefit_cap_weekly", "council_tax_band", "ct_liability_annual", "cts_award_annual", "ct_arrears",
     "rent_arrears", "fsm_awarded", "claim_start_date", "severe_disability_adults", "carer_paid_for_household",
-    "n_carers", "water_metered", "water_social_tariff",
+    "n_carers", "water_metered", "water_social_tariff", "partner_registered_blind",
 ]  # fmt: skip
 
 
@@ -228,7 +228,9 @@ def test_disability_and_carer_counts_are_zero_to_two(tmp_path, frame, column, va
         load_snapshot(_write(tmp_path, bad), CODE)
 
 
-@pytest.mark.parametrize("column", ["water_metered", "water_social_tariff", "carer_paid_for_household"])
+@pytest.mark.parametrize(
+    "column", ["water_metered", "water_social_tariff", "carer_paid_for_household", "partner_registered_blind"]
+)
 def test_new_true_false_columns_reject_other_words(tmp_path, frame, column):
     bad = frame.copy()
     bad.loc[0, column] = "sometimes"

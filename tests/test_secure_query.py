@@ -98,6 +98,7 @@ def test_the_cli_prints_a_secure_county_total_with_its_contributors(county):
     assert "Secure aggregate" in out.output and "12 contributing districts" in out.output
     assert "county total" in out.output and "95% interval" in out.output
     assert "Ashford" in out.output  # in the charges table only: no district figure
+    assert "of 0.000" not in out.output  # each contributor's budget left after its charge, not an empty one
     rows = [line for line in out.output.splitlines() if line.startswith("Kent, 12 of 12 districts")]
     assert len(rows) == 1  # one county row, no district rows
 
@@ -123,6 +124,57 @@ def test_districts_that_dropped_out_are_listed_unanswered_with_the_nodes_reason(
     assert [(d.district_code, d.answered) for d in out] == [("A", True), ("B", True), ("C", False)]
     assert (out[2].error_code, out[2].error, out[2].district_name) == ("UNAVAILABLE", "connection refused", "c")
     assert out[0].charge.rho == 0.01
+
+
+def test_a_contributor_outcome_carries_its_budget_left_after_the_charge():
+    from coordinator.secure import SecureTotal
+    from coordinator.secure_query import secure_outcomes
+
+    left = query_pb2.BudgetStatus(district_code="A", total_rho=1.0, spent_rho=0.25, remaining_rho=0.75)
+    total = SecureTotal(
+        round_id="r",
+        cells=[],
+        contributors=["A"],
+        charges={"A": query_pb2.Charge(rho=0.01)},
+        dropped={"B": "UNAVAILABLE: gone"},
+        budgets={"A": left},
+    )
+    a, b = secure_outcomes(["A", "B"], total, name=str.lower)
+    assert (a.budget.total_rho, a.budget.remaining_rho) == (1.0, 0.75)
+    assert not b.HasField("budget")
+
+
+def test_the_three_steps_share_the_callers_deadline_instead_of_taking_it_each():
+    from coordinator.fanout import NodeReply
+    from coordinator.secure import pool_fanout
+
+    now = [100.0]
+    given: dict[str, float] = {}
+
+    class Pool:
+        def call(self, codes, method, request, deadline):
+            given[method] = deadline
+            now[0] += deadline / 2  # each step uses half of what it was given
+            return [NodeReply(entry=None, message=None) for _ in codes]
+
+    fanout = pool_fanout(Pool(), 10.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    for method in ("SecureSetup", "SecureShare", "SecureSum"):
+        fanout([], method, lambda _c: None)
+    assert given["SecureSetup"] == pytest.approx(4.0)  # 2 of 5 parts
+    assert given["SecureShare"] == pytest.approx(8.0 * 2 / 3)  # 2 of the 3 parts left, of the 8 s left
+    assert given["SecureSum"] == pytest.approx(10.0 - 2.0 - 8.0 / 3)  # all that is left
+    assert sum(given.values()) > 10.0 - 1e-9  # unused time passes on ...
+    assert max(given.values()) < 10.0  # ... but no step is given the whole deadline
+
+
+@pytest.mark.parametrize("remaining", [0.0, 0.5, 30.0])
+def test_no_step_is_given_more_than_the_time_left_nor_less_than_nothing(remaining):
+    from coordinator.secure import STEP_WEIGHTS, step_seconds
+
+    for method in STEP_WEIGHTS:
+        assert 0.0 <= step_seconds(method, remaining) <= remaining
+    assert step_seconds("SecureSum", remaining) == remaining
+    assert step_seconds("SecureSetup", -1.0) == 0.0
 
 
 def test_too_few_districts_for_the_dropout_margin_are_refused_naming_districts():

@@ -156,6 +156,29 @@ def test_unclaimed_pension_credit_matches_the_kent_finding_within_5_percent(coun
     assert abs(unclaimed["pc_unclaimed_annual"].mean() / synth.TARGET_PC_UNCLAIMED_ANNUAL_MEAN - 1) < 0.05
 
 
+def _share_of_all_households(county: pd.DataFrame, measure: str) -> float:
+    """Households the records flag, over all the area's households (published rates are for all households)."""
+    return county[measure].sum() / synth.area_households()
+
+
+def test_county_water_poverty_is_within_the_published_all_household_range(county):
+    # 6.3% (Water UK 2021, England 2019/20) to 10.0% (Bradshaw and Keung 2021, England and Wales 2018/19)
+    low, high = synth.PUBLISHED_ALL_HOUSEHOLD_RATES["water_poverty"]
+    assert low <= _share_of_all_households(county, "water_poverty") <= high
+
+
+def test_county_fuel_poverty_is_within_the_published_lilee_range(county):
+    # Low Income Low Energy Efficiency 2022: South East 9.7% to England 13.1% (DESNZ sub-regional fuel poverty 2024)
+    low, high = synth.PUBLISHED_ALL_HOUSEHOLD_RATES["fuel_poverty"]
+    assert low <= _share_of_all_households(county, "fuel_poverty") <= high
+
+
+def test_a_few_pensioner_couples_have_a_registered_blind_partner(county):
+    blind = county[county["partner_registered_blind"]]
+    assert 0 < len(blind) < 0.01 * len(county)
+    assert blind["partner_age"].notna().all() and blind["pension_age"].all()
+
+
 def test_mixed_age_couples_in_the_records_are_protected_ones():
     frame = generate_district(CODE, scale=SCALE, months=1)["2025-10"]
     d = derive(frame, rates_for_month("2025-10"))

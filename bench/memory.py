@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import RESULTS, write_results
+from reference.geography import districts
 
-CODE = "E07000105"
+CODE = districts()[0].code  # the built-in pack's first district
 END_MONTH = "2025-10"
 TARGET_RSS = 1024**3  # the issue's 1 GiB for 1M households x 13 months
 TARGET_BYTES = 100.0  # per household-month held
@@ -181,7 +182,7 @@ def report(out: dict) -> str:
     started, queried = out["rss_after_start_bytes"] / mib, out["rss_after_queries_bytes"] / mib
     return f"""# A national-size node's memory ({out["engine"]}, months held: {out["months_in_memory"]})
 
-Command: `python -m bench.memory` (also run by `make bench`). Synthetic Ashford, {out["households_last_month"]:,}
+Command: `python -m bench.memory` (also run by `make bench`). Synthetic {CODE}, {out["households_last_month"]:,}
 households in the last month, {out["months"]} months ({out["household_months"]:,} household-months), Parquet
 snapshots cached in `{out["data"]}`. The node runs in its own process, started as `lsi node serve` starts it.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import grpc
 
-from analysis.campaigns import campaign_figures
+from analysis.campaigns import campaign_figures, possible_campaign_figures
 from analysis.client import CoordinatorClient
 from analysis.district_benchmarks import benchmark
 from analysis.federated import shift_month
@@ -370,8 +370,9 @@ def _campaign(county: LocalCounty, stub) -> None:
             f"{outcomes.claimed} claimed (synthetic outcomes)"
         )
     step(f"The county sees the campaign only as DP aggregates (epsilon {CAMPAIGN_EPSILON:g} in all at each node)")
-    results = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), CAMPAIGN, CAMPAIGN_EPSILON)
-    click.echo(results_table(results))
+    released = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), CAMPAIGN, CAMPAIGN_EPSILON)
+    # As `lsi campaign results` shows them: no figure below zero or above the one that bounds it.
+    click.echo(results_table(possible_campaign_figures(released)))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from analysis.coverage import Coverage, coverage_of
+from analysis.possible import possible_values
 from privacy.spend_text import spend_text
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
 from protos.serde import quarantine_from_wire
@@ -145,7 +146,9 @@ def _ward_names() -> dict[str, str]:
 
 
 def result_table(result: coordinator_pb2.FederatedResult, unit: str = "") -> str:
-    """The combined answer: each cell with its 95% interval, then districts that did not answer."""
+    """The combined answer as shown (possible values only: no count or non-negative figure below zero), each cell
+    with its 95% interval, then districts that did not answer."""
+    result = possible_values(result)
     query = result.query
     cover = coverage_of(result) if result.HasField("coverage") else None
     months = {k.value for c in result.cells for k in c.keys if k.column == "month"}

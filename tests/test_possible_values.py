@@ -75,3 +75,11 @@ def test_reading_only_never_submits_and_names_what_was_never_asked() -> None:
     read = stored_only(lambda query_id: None)
     with pytest.raises(NotStoredError, match="lsi-x"):
         read(coordinator_pb2.FederatedQuery(query=query_pb2.Query(query_id="lsi-x", indicator="households")))
+
+
+def test_every_printed_result_table_shows_a_count_below_zero_as_zero() -> None:
+    from cli.render import result_table
+
+    text = result_table(count_result(-7, (-19, 5), code="E07000105"))
+    assert "-7" not in text and "-19" not in text
+    assert "0 to 5" in text

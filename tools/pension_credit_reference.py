@@ -87,19 +87,19 @@ def _policyengine_situation(h: dict, key: str, year: int) -> tuple[dict, dict, d
       PolicyEngine sees only carers living in the household, so it is given directly).
     - A mixed-age couple's claim on Housing Benefit begun before 15 May 2019 is the evidence of the SI 2019/37
       saving (``has_mixed_age_couple_pension_credit_saving``), as node.rules.mixed_age_protected reads it.
-    - Pensions are each partner's own: a couple's State Pension is shared between the partners at State Pension
-      age and private pensions between both, so PolicyEngine's income-tax deduction sees what each partner is
-      taxed on, not the couple's total as one person's income.
+    - Incomes are each partner's own: a couple's State Pension is shared between the partners at State Pension
+      age, and earnings and private pensions between both (the split node.rules.partner_taxable_incomes_annual
+      assumes, since records hold only totals), so PolicyEngine's income tax sees what each partner is taxed on.
     """
     couple = bool(h["has_partner"])
     ages = {f"{key}c": h["claimant_age"]} | ({f"{key}p": h["partner_age"]} if couple else {})
     at_spa = [p for p, age in ages.items() if age >= SPA] or list(ages)
     people: dict[str, dict] = {}
     for p, age in ages.items():
-        claimant = p == f"{key}c"
+        claimant = p == f"{key}c"  # the partner is the carer, and the one a paid carer does not care for
         people[p] = {
             "age": {year: age},
-            "employment_income": {year: h["earnings_weekly"] * 52 if claimant else 0.0},
+            "employment_income": {year: h["earnings_weekly"] * 52 / len(ages)},
             "state_pension": {year: h["state_pension_weekly"] * 52 / len(at_spa) if p in at_spa else 0.0},
             "private_pension_income": {year: h["private_pension_weekly"] * 52 / len(ages)},
             "attendance_allowance": {year: AA[h["aa_claimant" if claimant else "aa_partner"]] * 52},

@@ -13,7 +13,8 @@ Pension Credit guarantee credit is computed by:
   ``guarantee_credit`` for 2025, with the income tax and NI it deducts from income in
   ``reference_income_tax_weekly``. The committed table is built this way (about a minute);
 - ``hand``: a calculation written directly from GOV.UK's Pension Credit guidance and the DWP 2025/26 rates
-  (below), deliberately not importing ``node.rules``; it ignores income tax, as node.rules does.
+  (below), deliberately not importing ``node.rules``. It ignores income tax, so it differs from node.rules (which deducts
+  it) wherever someone is taxed; kept as a cross-check of the additions and disregards.
 
 The test itself only reads the CSV, so ``make test`` never needs PolicyEngine.
 """
@@ -141,7 +142,7 @@ def policyengine_references(rows: list[dict], batch: int = 2000) -> list[tuple[f
             situation["households"].update(home)
         sim = Simulation(situation=situation)
         credit = sim.calculate("guarantee_credit", year)
-        # Pension Credit income is net of these (pension_credit_income); node.rules counts gross income.
+        # Pension Credit income is net of these; the test checks node.rules.pc_income_tax_weekly against them.
         tax = sum(sim.calculate(v, year, map_to="benunit") for v in TAXES)
         out.extend((round(float(credit[j]) / 52, 2), round(float(tax[j]) / 52, 2)) for j in family_index)
         print(f"  PolicyEngine: {start + len(chunk)} of {len(rows)}", flush=True)

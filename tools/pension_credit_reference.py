@@ -13,8 +13,8 @@ Pension Credit guarantee credit is computed by:
   ``guarantee_credit`` for 2025, with the income tax and NI it deducts from income in
   ``reference_income_tax_weekly``. The committed table is built this way (about a minute);
 - ``hand``: a calculation written directly from GOV.UK's Pension Credit guidance and the DWP 2025/26 rates
-  (below), deliberately not importing ``node.rules``. It ignores income tax, so it differs from node.rules (which deducts
-  it) wherever someone is taxed; kept as a cross-check of the additions and disregards.
+  (below), deliberately not importing ``node.rules``. It ignores income tax, so it differs from node.rules
+  (which deducts it) wherever someone is taxed; kept as a cross-check of the additions and disregards.
 
 The test itself only reads the CSV, so ``make test`` never needs PolicyEngine.
 """

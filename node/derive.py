@@ -51,6 +51,30 @@ def _tariff_discount(bill: np.ndarray, ahc: np.ndarray, pension_credit: np.ndarr
     return np.where(bill <= target, within, discount)
 
 
+def _pc_income_tax_weekly(
+    frame: pd.DataFrame, has_partner: np.ndarray, claimant_spa: np.ndarray, partner_spa: np.ndarray, rates: Rates
+) -> np.ndarray:
+    """rules.partner_taxable_incomes_annual then rules.pc_income_tax_weekly, for every row at once."""
+    earnings, sp, private = (
+        _num(frame, c) for c in ("earnings_weekly", "state_pension_weekly", "private_pension_weekly")
+    )
+    partner_spa = has_partner & partner_spa
+    neither = has_partner & ~claimant_spa & ~partner_spa
+    claimant_draws, partner_draws = claimant_spa | neither | ~has_partner, partner_spa | neither
+    sp_each = sp / (claimant_draws.astype(int) + partner_draws.astype(int))
+    shared = (earnings + private) / np.where(has_partner, 2, 1)
+    mine = (shared + np.where(claimant_draws, sp_each, 0.0)) * 52
+    theirs = np.where(has_partner, (shared + np.where(partner_draws, sp_each, 0.0)) * 52, 0.0)
+    allowance, rate = rates.pc_income_tax_personal_allowance_annual, rates.pc_income_tax_basic_rate
+
+    def tax(me: np.ndarray, other: np.ndarray) -> np.ndarray:
+        unused = np.where(has_partner & (me > allowance), np.maximum(allowance - other, 0.0), 0.0)
+        transfer = np.ceil(np.minimum(unused, rates.pc_marriage_allowance_annual) / 10) * 10
+        return np.maximum((me - allowance - transfer) * rate, 0.0)
+
+    return (tax(mine, theirs) + tax(theirs, mine)) / 52
+
+
 def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd.DataFrame:
     """Return a copy of a validated snapshot with every DERIVED column added, using one tax year's rates.
 
@@ -167,6 +191,7 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         rates.pc_earnings_disregard_special_weekly,
         np.where(has_partner, rates.pc_earnings_disregard_couple_weekly, rates.pc_earnings_disregard_single_weekly),
     )
+    income_tax = _pc_income_tax_weekly(frame, has_partner, claimant_age >= spa, partner_age >= spa, rates)
     assessable = (
         np.maximum(_num(frame, "earnings_weekly") - disregard, 0.0)
         + _num(frame, "state_pension_weekly")
@@ -174,6 +199,7 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
         + _num(frame, "legacy_benefits_weekly")
         + _num(frame, "carers_allowance_weekly")
         + tariff
+        - income_tax
     )
     guarantee = (
         np.where(has_partner, rates.pc_guarantee_couple_weekly, rates.pc_guarantee_single_weekly)

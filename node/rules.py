@@ -159,6 +159,44 @@ def tariff_income_weekly(savings_band: str, rates: Rates) -> float:
     return rates.pc_tariff_income_6k_to_16k_weekly if savings_band == "6k_to_16k" else 0.0
 
 
+def partner_taxable_incomes_annual(
+    has_partner: bool,
+    partners_at_state_pension_age: tuple[bool, bool],
+    earnings: float,
+    state_pension: float,
+    private_pension: float,
+) -> tuple[float, float]:
+    """Each partner's taxable income, £ a year, from a record's household totals (£ a week).
+
+    Records hold a couple's totals, not whose they are: each partner at State Pension age draws an equal share of
+    the State Pension (so in a mixed-age couple the older has it all), and earnings and private pensions are
+    shared equally. A single claimant's is all their own; the second figure is then 0.
+    """
+    if not has_partner:
+        return (earnings + state_pension + private_pension) * 52, 0.0
+    at_spa = partners_at_state_pension_age if any(partners_at_state_pension_age) else (True, True)
+    shared = (earnings + private_pension) / 2
+    sp = state_pension / sum(at_spa)
+    claimant, partner = ((shared + (sp if drawn else 0.0)) * 52 for drawn in at_spa)
+    return claimant, partner
+
+
+def pc_income_tax_weekly(incomes_annual: tuple[float, float], has_partner: bool, rates: Rates) -> float:
+    """Income tax on a family's taxable incomes, £ a week, which Pension Credit takes off the income it counts.
+
+    Basic rate over the personal allowance (incomes near the guarantee are far below the higher rate), less a
+    Marriage Allowance where one partner's unused allowance (up to £1,260, rounded up to £10) can go to the
+    other, a basic-rate taxpayer. National Insurance is not charged on income at State Pension age.
+    """
+    allowance, rate = rates.pc_income_tax_personal_allowance_annual, rates.pc_income_tax_basic_rate
+    total = 0.0
+    for me, other in ((incomes_annual[0], incomes_annual[1]), (incomes_annual[1], incomes_annual[0])):
+        unused = max(allowance - other, 0.0) if has_partner and me > allowance else 0.0
+        transfer = math.ceil(min(unused, rates.pc_marriage_allowance_annual) / 10) * 10
+        total += max((me - allowance - transfer) * rate, 0.0)
+    return total / 52
+
+
 def pc_assessable_income_weekly(
     earnings: float,
     state_pension: float,
@@ -168,8 +206,9 @@ def pc_assessable_income_weekly(
     savings_band: str,
     rates: Rates,
     earnings_disregard: float = 0.0,
+    income_tax: float = 0.0,
 ) -> float:
-    """Income Pension Credit counts, £ a week.
+    """Income Pension Credit counts, £ a week, after income tax (pc_income_tax_weekly).
 
     Disability benefits (AA, PIP, DLA), Child Benefit, Housing Benefit and CTS are disregarded; earnings count
     after their disregard (pc_earnings_disregard_weekly). Tariff income is charged at the savings band's
@@ -182,6 +221,7 @@ def pc_assessable_income_weekly(
         + legacy_benefits
         + carers_allowance
         + tariff_income_weekly(savings_band, rates)
+        - income_tax
     )
 
 

@@ -60,6 +60,9 @@ class Rates:
     pc_earnings_disregard_couple_weekly: float
     pc_earnings_disregard_special_weekly: float
     pc_mixed_age_protection_before: str  # "YYYY-MM-DD"
+    pc_income_tax_personal_allowance_annual: float
+    pc_income_tax_basic_rate: float
+    pc_marriage_allowance_annual: float
     # disability and carers
     attendance_allowance_higher_weekly: float
     attendance_allowance_lower_weekly: float

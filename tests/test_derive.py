@@ -107,10 +107,14 @@ def _expected(h: dict, month: str) -> dict[str, object]:
         h["claimant_age"], h["partner_age"], on_hb, h["on_uc"], r.state_pension_age, protected
     )
     special = h["n_carers"] > 0 or h["severe_disability_adults"] > 0
+    at_spa = (h["claimant_age"] >= r.state_pension_age, partner and h["partner_age"] >= r.state_pension_age)
+    incomes = rules.partner_taxable_incomes_annual(
+        partner, at_spa, h["earnings_weekly"], h["state_pension_weekly"], h["private_pension_weekly"]
+    )
     assessable = rules.pc_assessable_income_weekly(
         h["earnings_weekly"], h["state_pension_weekly"], h["private_pension_weekly"],
         h["legacy_benefits_weekly"], h["carers_allowance_weekly"], h["savings_band"], r,
-        rules.pc_earnings_disregard_weekly(partner, special, r),
+        rules.pc_earnings_disregard_weekly(partner, special, r), rules.pc_income_tax_weekly(incomes, partner, r),
     )  # fmt: skip
     sda = rules.severe_disability_additions(
         partner,

@@ -405,3 +405,43 @@ def test_uc_household_without_council_tax_support():
     assert rules.uc_without_cts(True, 0.0)
     assert not rules.uc_without_cts(True, 10.0)
     assert not rules.uc_without_cts(False, 0.0)
+
+
+def test_a_single_pensioners_income_under_the_personal_allowance_pays_no_income_tax():
+    incomes = rules.partner_taxable_incomes_annual(False, (True, False), 0, 227.10, 0)
+    assert rules.pc_income_tax_weekly(incomes, False, R) == 0
+
+
+def test_pension_credit_counts_a_single_pensioners_income_after_basic_rate_tax():
+    # £256 a week is £13,312 a year: 20% of the £742 over the £12,570 allowance is £148.40, £2.85 a week.
+    incomes = rules.partner_taxable_incomes_annual(False, (True, False), 30, 180.80, 45.20)
+    tax = rules.pc_income_tax_weekly(incomes, False, R)
+    assert tax == pytest.approx(148.40 / 52)
+    assert rules.pc_assessable_income_weekly(30, 180.80, 45.20, 0, 0, "under_6k", R, 5, tax) == pytest.approx(
+        25 + 226 - 148.40 / 52
+    )
+
+
+def test_a_mixed_age_couples_state_pension_is_the_older_partners_and_the_rest_is_shared():
+    assert rules.partner_taxable_incomes_annual(True, (True, False), 30, 264, 66) == (
+        pytest.approx((48 + 264) * 52),
+        pytest.approx(48 * 52),
+    )
+
+
+def test_a_partner_with_unused_allowance_passes_the_marriage_allowance_to_the_taxpayer():
+    # £15,444 and £1,716: tax on £2,874 over the allowance is £574.80, less 20% of the £1,260 transferred.
+    tax = rules.pc_income_tax_weekly((15444.0, 1716.0), True, R)
+    assert tax == pytest.approx((574.80 - 252) / 52)
+
+
+def test_the_marriage_allowance_is_only_what_the_partner_leaves_unused_rounded_up_to_ten_pounds():
+    tax = rules.pc_income_tax_weekly((14000.0, 11925.0), True, R)  # £645 unused, £650 transferred
+    assert tax == pytest.approx((14000 - 12570 - 650) * 0.2 / 52)
+
+
+@given(st.floats(0, 1000), st.floats(0, 1000), st.floats(0, 1000), st.booleans(), st.booleans())
+def test_income_tax_never_takes_more_than_a_fifth_of_income(earnings, sp, private, partner, older_at_spa):
+    incomes = rules.partner_taxable_incomes_annual(partner, (older_at_spa, partner), earnings, sp, private)
+    assert sum(incomes) == pytest.approx((earnings + sp + private) * 52)
+    assert 0 <= rules.pc_income_tax_weekly(incomes, partner, R) <= 0.2 * (earnings + sp + private) + 1e-9

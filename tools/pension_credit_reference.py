@@ -7,12 +7,14 @@ couples with and without a pre-May-2019 claim, incomes around the guarantee, ear
 Allowance for one or both partners, non-dependants, paid and unpaid carers). For each the reference weekly
 Pension Credit guarantee credit is computed by:
 
-- ``policyengine``: PolicyEngine UK (``pip install policyengine-uk``, an optional development dependency, in
-  its own virtual environment), variables ``minimum_guarantee`` and ``pension_credit_income`` for 2025;
+- ``policyengine``: PolicyEngine UK 2.162.10 (``pip install policyengine-uk``, an optional development dependency,
+  in its own virtual environment: ``python3.11 -m venv /tmp/pe-venv && /tmp/pe-venv/bin/pip install
+  policyengine-uk``, then ``/tmp/pe-venv/bin/python tools/pension_credit_reference.py``), variable
+  ``guarantee_credit`` for 2025, with the income tax and NI it deducts from income in
+  ``reference_income_tax_weekly``. The committed table is built this way (about a minute);
 - ``hand``: a calculation written directly from GOV.UK's Pension Credit guidance and the DWP 2025/26 rates
-  (below), deliberately not importing ``node.rules``. The committed table was built this way. PolicyEngine UK
-  2.162.10 now installs, but this adapter does not yet pass Carer's Allowance, a carer paid from outside the
-  home or a mixed-age couple's claim date, so ``--source policyengine`` differs on those cases (docs/lsi.md).
+  (below), deliberately not importing ``node.rules``. It ignores income tax, so it differs from node.rules
+  (which deducts it) wherever someone is taxed; kept as a cross-check of the additions and disregards.
 
 The test itself only reads the CSV, so ``make test`` never needs PolicyEngine.
 """
@@ -32,11 +34,13 @@ STANDARD = {False: 227.10, True: 346.60}
 SEVERE_DISABILITY = 82.90
 CARER = 46.40
 AA = {0: 0.0, 1: 73.90, 2: 110.40}
+TAXES = ("income_tax_before_winter_fuel_payment_charge", "national_insurance")
 DISREGARD = {"single": 5.0, "couple": 10.0, "special": 20.0}
 COLUMNS = [
     "case", "has_partner", "claimant_age", "partner_age", "claim_start_date", "on_hb", "earnings_weekly",
     "state_pension_weekly", "private_pension_weekly", "capital", "savings_band", "aa_claimant", "aa_partner",
-    "n_non_dependants", "carer_paid_for_household", "n_carers", "reference_weekly", "source",
+    "n_non_dependants", "carer_paid_for_household", "n_carers", "reference_weekly", "reference_income_tax_weekly",
+    "source",
 ]  # fmt: skip
 
 
@@ -72,37 +76,60 @@ def hand_reference(h: dict) -> float:
 
 
 def _policyengine_situation(h: dict, key: str, year: int) -> tuple[dict, dict, dict]:
-    """People, benefit units and household of one case, with ids prefixed by ``key``."""
-    people = {
-        f"{key}c": {
-            "age": {year: h["claimant_age"]},
-            "employment_income": {year: h["earnings_weekly"] * 52},
-            "state_pension": {year: h["state_pension_weekly"] * 52},
-            "private_pension_income": {year: h["private_pension_weekly"] * 52},
-            "attendance_allowance": {year: AA[h["aa_claimant"]] * 52},
+    """People, benefit units and household of one case, with ids prefixed by ``key``.
+
+    What the council record says, put the way PolicyEngine UK reads it:
+
+    - A carer in the couple is the partner, entitled to Carer's Allowance for caring for the claimant with the
+      award reduced to nil by an overlapping benefit (``is_entitled_to_carer_benefit``, ``carers_allowance`` 0):
+      that entitlement is what the carer addition needs, and nothing is in payment to count as income or to
+      bar the severe disability addition (the table's incomes carry no Carer's Allowance).
+    - Someone outside the home paid to care cares for the claimant (``is_cared_for_by_carer_benefit_recipient``;
+      PolicyEngine sees only carers living in the household, so it is given directly).
+    - A mixed-age couple's claim on Housing Benefit begun before 15 May 2019 is the evidence of the SI 2019/37
+      saving (``has_mixed_age_couple_pension_credit_saving``), as node.rules.mixed_age_protected reads it.
+    - Incomes are each partner's own: a couple's State Pension is shared between the partners at State Pension
+      age, and earnings and private pensions between both (the split node.rules.partner_taxable_incomes_annual
+      assumes, since records hold only totals), so PolicyEngine's income tax sees what each partner is taxed on.
+    """
+    couple = bool(h["has_partner"])
+    ages = {f"{key}c": h["claimant_age"]} | ({f"{key}p": h["partner_age"]} if couple else {})
+    at_spa = [p for p, age in ages.items() if age >= SPA] or list(ages)
+    people: dict[str, dict] = {}
+    for p, age in ages.items():
+        claimant = p == f"{key}c"  # the partner is the carer, and the one a paid carer does not care for
+        people[p] = {
+            "age": {year: age},
+            "employment_income": {year: h["earnings_weekly"] * 52 / len(ages)},
+            "state_pension": {year: h["state_pension_weekly"] * 52 / len(at_spa) if p in at_spa else 0.0},
+            "private_pension_income": {year: h["private_pension_weekly"] * 52 / len(ages)},
+            "attendance_allowance": {year: AA[h["aa_claimant" if claimant else "aa_partner"]] * 52},
+            "carers_allowance": {year: 0.0},
         }
-    }
-    if h["has_partner"]:
-        people[f"{key}p"] = {"age": {year: h["partner_age"]}, "attendance_allowance": {year: AA[h["aa_partner"]] * 52}}
+    if h["n_carers"] > 0:
+        people[f"{key}p"]["is_entitled_to_carer_benefit"] = {year: True}
+    if h["carer_paid_for_household"]:
+        people[f"{key}c"]["is_cared_for_by_carer_benefit_recipient"] = {year: True}
     for k in range(h["n_non_dependants"]):
         people[f"{key}a{k}"] = {"age": {year: 40}}
-    family = [f"{key}c", f"{key}p"] if h["has_partner"] else [f"{key}c"]
-    benunits = {f"{key}f": {"members": family}}
+    saving = couple and h["on_hb"] and h["claim_start_date"] != "" and h["claim_start_date"] < "2019-05-15"
+    benunits = {f"{key}f": {"members": list(ages), "has_mixed_age_couple_pension_credit_saving": {year: saving}}}
     benunits.update({f"{key}n{k}": {"members": [f"{key}a{k}"]} for k in range(h["n_non_dependants"])})
     home = {f"{key}h": {"members": list(people), "savings": {year: h["capital"]}}}
     return people, benunits, home
 
 
-def policyengine_references(rows: list[dict], batch: int = 400) -> list[float]:  # pragma: no cover - optional dep
-    """Weekly guarantee credit from PolicyEngine UK (minimum guarantee less Pension Credit income), batched.
+def policyengine_references(rows: list[dict], batch: int = 2000) -> list[tuple[float, float]]:  # pragma: no cover
+    """Weekly guarantee credit from PolicyEngine UK, and the income tax and NI it deducted from income, batched.
 
-    Many households go into one simulation (one is about 12 s, mostly start-up); each case's family is the first
-    benefit unit it adds, so its row in the benefit-unit arrays is known.
+    ``guarantee_credit`` is the minimum guarantee less Pension Credit income, nil unless the benefit unit meets
+    the entitlement conditions (age, and a mixed-age couple's saving). Many households go into one simulation
+    (start-up dominates); each case's family is the first benefit unit it adds, so its row is known.
     """
     from policyengine_uk import Simulation
 
     year = 2025  # PolicyEngine UK's 2025 is the tax year from April 2025
-    out: list[float] = []
+    out: list[tuple[float, float]] = []
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         situation: dict[str, dict] = {"people": {}, "benunits": {}, "households": {}}
@@ -114,8 +141,10 @@ def policyengine_references(rows: list[dict], batch: int = 400) -> list[float]: 
             situation["benunits"].update(benunits)
             situation["households"].update(home)
         sim = Simulation(situation=situation)
-        gap = sim.calculate("minimum_guarantee", year) - sim.calculate("pension_credit_income", year)
-        out.extend(round(max(float(gap[j]), 0.0) / 52, 2) for j in family_index)
+        credit = sim.calculate("guarantee_credit", year)
+        # Pension Credit income is net of these; the test checks node.rules.pc_income_tax_weekly against them.
+        tax = sum(sim.calculate(v, year, map_to="benunit") for v in TAXES)
+        out.extend((round(float(credit[j]) / 52, 2), round(float(tax[j]) / 52, 2)) for j in family_index)
         print(f"  PolicyEngine: {start + len(chunk)} of {len(rows)}", flush=True)
     return out
 
@@ -168,9 +197,10 @@ def main() -> None:
     args = ap.parse_args()
     rows = households()
     policyengine = args.source == "policyengine"
-    refs = policyengine_references(rows) if policyengine else [hand_reference(h) for h in rows]
-    for h, ref in zip(rows, refs, strict=True):
+    refs = policyengine_references(rows) if policyengine else [(hand_reference(h), 0.0) for h in rows]
+    for h, (ref, tax) in zip(rows, refs, strict=True):
         h["reference_weekly"] = ref
+        h["reference_income_tax_weekly"] = tax
         h["source"] = args.source
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as f:

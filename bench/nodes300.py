@@ -138,10 +138,8 @@ def new_query(i: int) -> query_pb2.Query:
 
 def as_coordinator_sends(query: query_pb2.Query) -> query_pb2.Query:
     """The query with the id and analyst the coordinator would fill in."""
-    out = query_pb2.Query()
-    out.CopyFrom(query)
-    out.query_id, out.analyst = str(uuid.uuid4()), ANALYST
-    return out
+    query.query_id, query.analyst = str(uuid.uuid4()), ANALYST
+    return query
 
 
 @dataclass

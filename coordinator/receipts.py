@@ -68,9 +68,16 @@ class ReceiptBook:
 
     def known_seqs(self, codes: list[str]) -> dict[str, int]:
         """known_seq for several nodes in one read."""
+        # One index seek per node: a GROUP BY over the table would read every receipt ever kept (300 nodes x
+        # every query so far) on each county query.
         with self.db.transaction(write=False) as conn:
-            rows = dict(conn.execute("SELECT district_code, MAX(seq) FROM node_receipts GROUP BY district_code"))
-        return {code: int(rows.get(code) or 0) for code in codes}
+            return {
+                code: int(
+                    conn.execute("SELECT MAX(seq) FROM node_receipts WHERE district_code = ?", (code,)).fetchone()[0]
+                    or 0
+                )
+                for code in codes
+            }
 
     def check(self, code: str, receipt: query_pb2.Receipt) -> str | None:
         """Record a node's receipt if its ledger extends what was seen before; else the reason to refuse it."""

@@ -337,7 +337,7 @@ node's answer plus the coordinator's overhead.
 """
 
 
-def main(n_nodes: int = 300, n: int = 30, burst: int = 4, bursts: int = 3, scale: float = 0.01) -> dict:
+def main(n_nodes: int = 300, n: int = 20, burst: int = 4, bursts: int = 1, scale: float = 0.01) -> dict:
     before = os.environ.get(ENV_VAR)
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -199,9 +199,7 @@ class PeerVetting:
             return PeerProblem(
                 UNTRUSTED, f"not asked: cannot check its certificate against the revocation list ({exc})"
             )
-        with self._lock:
-            passed = self._passed.get(expected)
-        if passed is not None and passed[0] is crl and self._clock() - passed[1] < self.recheck_seconds:
+        if self._fresh(expected, crl):
             return None
         found = self._check(expected, crl)
         with self._lock:
@@ -210,6 +208,19 @@ class PeerVetting:
             else:
                 self._passed.pop(expected, None)
         return found
+
+    def passed(self, expected: ExpectedPeer) -> bool:
+        """Whether this server passed a check that still holds (same CRL, within recheck_seconds): no handshake."""
+        try:
+            crl = current_crl(self.files)
+        except PkiError:
+            return False  # problem() says why
+        return self._fresh(expected, crl)
+
+    def _fresh(self, expected: ExpectedPeer, crl: x509.CertificateRevocationList | None) -> bool:
+        with self._lock:
+            passed = self._passed.get(expected)
+        return passed is not None and passed[0] is crl and self._clock() - passed[1] < self.recheck_seconds
 
     def forget(self, expected: ExpectedPeer) -> None:
         """Check this peer afresh next time (e.g. after a call to it failed as unreachable)."""

@@ -1,6 +1,6 @@
 """Run every benchmark; each writes its figures to bench/results/."""
 
-from bench import consistency, issue13, latency, unclaimed_accuracy
+from bench import consistency, issue13, latency, nodes300, unclaimed_accuracy
 
 
 def main() -> None:
@@ -8,6 +8,7 @@ def main() -> None:
     latency.main()
     unclaimed_accuracy.main()
     issue13.main()
+    nodes300.main()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from tests.county import policy_with
 def test_the_benchmarks_county_registers_300_nodes_each_named_by_its_districts_certificate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(ENV_VAR, raising=False)  # generated_county sets it; monkeypatch puts it back
+    # generated_county sets the variable; setting it first (empty: the built-in pack) has monkeypatch undo that.
+    monkeypatch.setenv(ENV_VAR, "")
     try:
         generated_county(tmp_path / "geo", 300, wards_each=3)
         local = LocalCounty(tmp_path / "county")

@@ -1,6 +1,6 @@
 """Run every benchmark; each writes its figures to bench/results/."""
 
-from bench import consistency, issue13, latency, memory, unclaimed_accuracy
+from bench import consistency, issue13, latency, memory, nodes300, unclaimed_accuracy
 
 
 def main() -> None:
@@ -9,6 +9,7 @@ def main() -> None:
     unclaimed_accuracy.main()
     issue13.main()
     memory.main()  # 1M households x 13 months: generated once into a temporary folder, then reused
+    nodes300.main()
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ class ReceiptBook:
     def known_seq(self, code: str) -> int:
         """The highest seq accepted from a node (0 before its first receipt): sent with the next query."""
         with self.db.transaction(write=False) as conn:
-            row = conn.execute("SELECT MAX(seq) FROM node_receipts WHERE district_code = ?", (code,)).fetchone()
+            row = conn.execute(LATEST_SEQ, (code,)).fetchone()
         return int(row[0] or 0)
 
     def known_seqs(self, codes: list[str]) -> dict[str, int]:

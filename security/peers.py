@@ -96,20 +96,79 @@ def certificate_problem(
 def fetch_server_certificate(expected: ExpectedPeer, files: TlsFiles, timeout: float) -> bytes:
     """The PEM certificate the server at expected.address presents, verified against the county CA and name."""
     host, port = split_address(expected.address)
+    with (
+        socket.create_connection((host, port), timeout=timeout) as sock,
+        _contexts.get(files).wrap_socket(sock, server_hostname=expected.server_name) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    if not der:
+        raise ssl.SSLError("the server presented no certificate")
+    return ssl.DER_cert_to_PEM_cert(der).encode()
+
+
+_Stamp = tuple[tuple[int, int, int], ...]
+
+
+def _stamp(*paths: Path | str) -> _Stamp:
+    """Inode, mtime and size of each file: a replaced or rewritten file (a reissued certificate) changes it."""
+    stats = [Path(p).stat() for p in paths]
+    return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in stats)
+
+
+class _FileCache:
+    """One value built from some files, rebuilt whenever any of them changes.
+
+    A coordinator vets 300 nodes every recheck; building an SSL context (reading and parsing the CA, our
+    certificate and key) or parsing the CA for each check was most of a check's CPU outside the handshake."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[object, ...], tuple[_Stamp, object]] = {}
+
+    def get(self, key: tuple[object, ...], paths: tuple[Path | str, ...], build: Callable[[], object]) -> object:
+        stamp = _stamp(*paths)
+        with self._lock:
+            cached = self._entries.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        value = build()
+        with self._lock:
+            self._entries[key] = (stamp, value)
+        return value
+
+
+class _ClientContexts:
+    """A client SSL context per set of TLS files (SSLContext is safe to share between threads)."""
+
+    def __init__(self) -> None:
+        self._cache = _FileCache()
+
+    def get(self, files: TlsFiles) -> ssl.SSLContext:
+        paths = (files.ca, files.cert, files.key)
+        context = self._cache.get(("context", *paths), paths, lambda: _client_context(files))
+        assert isinstance(context, ssl.SSLContext)
+        return context
+
+    def ca(self, files: TlsFiles) -> x509.Certificate:
+        """The county CA certificate, parsed once per version of the file."""
+        ca = self._cache.get(
+            ("ca", files.ca), (files.ca,), lambda: x509.load_pem_x509_certificate(Path(files.ca).read_bytes())
+        )
+        assert isinstance(ca, x509.Certificate)
+        return ca
+
+
+def _client_context(files: TlsFiles) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     # Chain, expiry, path length and the name are all checked by OpenSSL here, as gRPC does for the channel.
     context.load_verify_locations(cafile=str(files.ca))
     context.load_cert_chain(certfile=str(files.cert), keyfile=str(files.key))
     context.set_alpn_protocols(["h2"])
-    with (
-        socket.create_connection((host, port), timeout=timeout) as sock,
-        context.wrap_socket(sock, server_hostname=expected.server_name) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    if not der:
-        raise ssl.SSLError("the server presented no certificate")
-    return ssl.DER_cert_to_PEM_cert(der).encode()
+    return context
+
+
+_contexts = _ClientContexts()
 
 
 class PeerVetting:
@@ -140,9 +199,7 @@ class PeerVetting:
             return PeerProblem(
                 UNTRUSTED, f"not asked: cannot check its certificate against the revocation list ({exc})"
             )
-        with self._lock:
-            passed = self._passed.get(expected)
-        if passed is not None and passed[0] is crl and self._clock() - passed[1] < self.recheck_seconds:
+        if self._fresh(expected, crl):
             return None
         found = self._check(expected, crl)
         with self._lock:
@@ -151,6 +208,19 @@ class PeerVetting:
             else:
                 self._passed.pop(expected, None)
         return found
+
+    def passed(self, expected: ExpectedPeer) -> bool:
+        """Whether this server passed a check that still holds (same CRL, within recheck_seconds): no handshake."""
+        try:
+            crl = current_crl(self.files)
+        except PkiError:
+            return False  # problem() says why
+        return self._fresh(expected, crl)
+
+    def _fresh(self, expected: ExpectedPeer, crl: x509.CertificateRevocationList | None) -> bool:
+        with self._lock:
+            passed = self._passed.get(expected)
+        return passed is not None and passed[0] is crl and self._clock() - passed[1] < self.recheck_seconds
 
     def forget(self, expected: ExpectedPeer) -> None:
         """Check this peer afresh next time (e.g. after a call to it failed as unreachable)."""
@@ -165,7 +235,7 @@ class PeerVetting:
             reason = diagnose(expected.address, self.files, self.timeout, server_name=expected.server_name)
             code = UNREACHABLE if reason.verdict in _NOT_REACHED else UNTRUSTED
             return PeerProblem(code, f"not asked: {reason.message}")
-        ca = x509.load_pem_x509_certificate(Path(self.files.ca).read_bytes())
+        ca = _contexts.ca(self.files)
         found = certificate_problem(cert_pem, expected, ca, crl, dt.datetime.now(dt.UTC))
         if found is None:
             return None

@@ -99,6 +99,21 @@ def test_a_node_with_a_good_certificate_for_its_district_passes(county: TestPki,
     assert _vetting(county).problem(_node(address)) is None
 
 
+def test_our_own_tls_files_replaced_on_disk_are_used_at_the_next_check(county: TestPki, serve, tmp_path: Path) -> None:
+    address = serve(server_credentials(county.files(NODE)))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    files = TlsFiles(ca=mine / "ca.crt", cert=mine / "me.crt", key=mine / "me.key")
+    for target, source in ((files.ca, county.ca), (files.cert, county.directory / f"{COORDINATOR}.crt")):
+        target.write_bytes(source.read_bytes())
+    files.key.write_bytes((county.directory / f"{COORDINATOR}.key").read_bytes())
+    vetting = PeerVetting(files, recheck_seconds=0)
+    assert vetting.problem(_node(address)) is None
+    # Trusting another CA from now on: the cached TLS context must not keep trusting the county's.
+    files.ca.write_bytes((county.foreign_directory / pki.CA_CERT).read_bytes() + b"\n")
+    assert vetting.problem(_node(address)) is not None
+
+
 def test_a_revoked_node_is_not_trusted_and_the_reason_says_so(county: TestPki, serve) -> None:
     address = serve(server_credentials(county.files(NODE)))
     county.revoke(NODE)

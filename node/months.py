@@ -125,7 +125,8 @@ def streamed_month_frame(stream: SnapshotStream, staging_dir: Path) -> tuple[Sna
     template, empty = pd.DataFrame(), pd.DataFrame()
     try:
         writer: pq.ParquetWriter | None = None
-        with open_private(staging) as f:
+        # The writer is closed (its footer written) even when a later chunk fails, before the file is.
+        with open_private(staging) as f, contextlib.ExitStack() as closing:
             for raw in stream:
                 check_snapshot_size(stream.month, stream.kept)
                 block = full_width_block(raw, rates, stream.month)
@@ -135,11 +136,9 @@ def streamed_month_frame(stream: SnapshotStream, staging_dir: Path) -> tuple[Sna
                 if block.empty:  # every row set aside; an empty block would type its text columns as null
                     continue
                 table = pa.Table.from_pandas(block, schema=writer.schema if writer else None, preserve_index=False)
-                writer = writer or pq.ParquetWriter(f, table.schema)
+                writer = writer or closing.enter_context(pq.ParquetWriter(f, table.schema))
                 writer.write_table(table)
                 del block, table
-            if writer is not None:
-                writer.close()
         snapshot = stream.snapshot(template)
         frame = compact_columns(staging, dtypes) if writer is not None else compact(empty)
     finally:

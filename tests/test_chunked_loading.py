@@ -165,3 +165,13 @@ def read_working_copy_of(frame: pd.DataFrame, folder: Path) -> pd.DataFrame:
     path = folder / "whole.parquet"
     frame.to_parquet(path, index=False)
     return read_working_copy(path)
+
+
+def test_a_strict_failure_while_streaming_leaves_no_staging_file(tmp_path: Path, text: pd.DataFrame) -> None:
+    bad = text.copy()
+    bad.loc[300, "tenure"] = "castle"  # after two chunks have been staged
+    source = tmp_path / "source"
+    source.mkdir()
+    with pytest.raises(DataError, match="row 301, field tenure"):
+        streamed_month_frame(SnapshotStream(write_csv(source, bad), CODE, chunk_rows=100), tmp_path / "work")
+    assert list((tmp_path / "work").iterdir()) == []

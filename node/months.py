@@ -1,10 +1,11 @@
 """A node's months: each snapshot derived and compacted once, then held in memory or read back when asked.
 
 At district size every month stays in memory (the fastest answer). A national-size node instead writes each
-month to a working copy beside its ledger as it loads it (Arrow IPC, or Parquet for DuckDB), so no more than
-one month's raw file is in memory while starting, and then holds at most a few months at once, least recently
-used first out (or none: DuckDB reads the copies itself). The copies are rewritten from the validated snapshots
-at every start, so what a query reads is always the file whose digest the snapshot version names."""
+month to a working copy beside its ledger as it loads it (Arrow IPC, or Parquet for DuckDB), reading each file
+a chunk of rows at a time (never a whole raw month in memory while starting), and then holds at most a few
+months at once, least recently used first out (or none: DuckDB reads the copies itself). The copies are
+rewritten from the validated snapshots at every start, so what a query reads is always the file whose digest
+the snapshot version names."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import BinaryIO, Literal
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from node.compact import DICTIONARY, PENNIES, compact, is_dictionary
 from node.derive import derive
@@ -116,15 +117,16 @@ def streamed_month_frame(stream: SnapshotStream, staging_dir: Path) -> tuple[Sna
     """One month read, validated and derived a chunk at a time, then compacted: the same frame as `month_frame`.
 
     Compact types depend on a whole column's values (its range, its distinct amounts), so each derived chunk is
-    first written as it is to a staging Parquet file, and the month is then compacted a column at a time from it:
+    first written as it is to a staging Arrow IPC file, and the month is then compacted a column at a time from it:
     at most a chunk's raw rows, or one full-width column beside the compact month, are in memory at once."""
     rates = rates_for_month(stream.month)
-    staging = staging_dir / f".{stream.month}.staging.parquet"
+    staging = staging_dir / f".{stream.month}.staging.arrow"
     staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     dtypes: dict[str, object] = {}
     template, empty = pd.DataFrame(), pd.DataFrame()
     try:
-        writer: pq.ParquetWriter | None = None
+        writer: pa.ipc.RecordBatchFileWriter | None = None
+        schema: pa.Schema | None = None  # the first chunk's: every later one is written in exactly its types
         # The writer is closed (its footer written) even when a later chunk fails, before the file is.
         with open_private(staging) as f, contextlib.ExitStack() as closing:
             for raw in stream:
@@ -135,8 +137,9 @@ def streamed_month_frame(stream: SnapshotStream, staging_dir: Path) -> tuple[Sna
                 del raw
                 if block.empty:  # every row set aside; an empty block would type its text columns as null
                     continue
-                table = pa.Table.from_pandas(block, schema=writer.schema if writer else None, preserve_index=False)
-                writer = writer or closing.enter_context(pq.ParquetWriter(f, table.schema))
+                table = pa.Table.from_pandas(block, schema=schema, preserve_index=False)
+                schema = table.schema
+                writer = writer or closing.enter_context(pa.ipc.new_file(f, schema))
                 writer.write_table(table)
                 del block, table
         snapshot = stream.snapshot(template)
@@ -155,12 +158,12 @@ def full_width_block(raw: pd.DataFrame, rates: Rates, month: str) -> pd.DataFram
 
 def compact_columns(staging: Path, dtypes: Mapping[str, object]) -> pd.DataFrame:
     """The staged month in compact types, one column read and compacted at a time (each column's form is its own)."""
-    file = pq.ParquetFile(staging)
     columns: dict[str, pd.Series] = {}
     pennies: list[str] = []
     for name, dtype in dtypes.items():
         # Parquet may give a categorical's categories in another order, and nulls where NaN was: restore the type.
-        column = file.read(columns=[name]).column(0).to_pandas().astype(dtype)
+        # Not memory-mapped: a mapped file's pages would count in the node's memory until it is closed.
+        column = feather.read_table(staging, columns=[name], memory_map=False).column(0).to_pandas().astype(dtype)
         one = compact(pd.DataFrame({name: column}))
         columns[name] = one[name]
         pennies += one.attrs[PENNIES]

@@ -12,6 +12,7 @@ Writes bench/results/memory.json and memory.md. `python -m bench.memory [--house
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import subprocess
@@ -32,8 +33,13 @@ TARGET_BYTES = 100.0  # per household-month held
 
 
 def cache_dir(households: int, months: int) -> Path:
-    """Where the synthetic district of this size is kept between runs."""
-    return Path(tempfile.gettempdir()) / "lsi-bench-memory" / f"{CODE}-{households}x{months}"
+    """Where the synthetic district of this size and this file schema is kept between runs.
+
+    The schema's column names are part of the name, so a column added since a run is never met by an old cache."""
+    from node.schema import SCHEMA
+
+    schema = hashlib.sha256(",".join(SCHEMA).encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / "lsi-bench-memory" / f"{CODE}-{households}x{months}-{schema}"
 
 
 def synthetic_district(households: int, months: int, seed: int = 13) -> Path:
@@ -70,6 +76,11 @@ def serve(folder: Path, state: Path, engine: str, months_in_memory: int) -> dict
     from protos.serde import filter_to_wire, measure_to_wire
 
     def peak() -> int:
+        # VmHWM is this process image's own high-water mark: ru_maxrss would carry over the parent's, from
+        # before the exec (a parent that has just generated the data would be counted as the node's peak).
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
     def now() -> int:

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from node.schema import SCHEMA, Column, did_you_mean
 from reference import geography
@@ -165,29 +168,65 @@ def _category_reason(col: Column, categories: tuple[str, ...]) -> Callable[[str]
     return reason
 
 
-def _read(path: Path, data: bytes) -> pd.DataFrame:
+def _read_chunks(path: Path, handle: BinaryIO, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    """The file's rows as frames of at most `chunk_rows` (all at once if None), at least one frame (maybe empty).
+
+    A reader's own failure, wherever in the file it comes, is a DataError naming the file and the format."""
     ext = path.suffix.lower()
-    try:
-        if ext == ".csv":
-            # Let the C parser type clean numeric columns (much faster than parsing strings later); a column
-            # with a bad value arrives as text and is checked value by value below.
-            text_cols = {n: str for n, c in SCHEMA.items() if c.kind in ("text", "category")}
-            empty_is_na = {n: [""] for n, c in SCHEMA.items() if c.kind in ("int", "float", "bool")}
-            return pd.read_csv(io.BytesIO(data), dtype=text_cols, keep_default_na=False, na_values=empty_is_na)
-        if ext == ".parquet":
-            return pd.read_parquet(io.BytesIO(data))
-        if ext == ".xlsx":
-            if importlib.util.find_spec("openpyxl") is None:
-                raise DataError(
-                    f"{path.name}: reading Excel files needs the openpyxl package, which is not installed. "
-                    "Install it with `pip install kent-lsi[excel]`, or save the sheet as CSV."
-                )
-            return pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, na_filter=False)
-    except DataError:
-        raise
-    except Exception as exc:  # the reader's own message says what is wrong with the bytes
-        raise DataError(f"{path.name}: cannot be read as {ext[1:].upper()}: {exc}") from exc
-    raise DataError(f"{path.name}: unsupported file type {ext!r}; use .csv, .parquet or .xlsx")
+    if ext not in (".csv", ".parquet", ".xlsx"):
+        raise DataError(f"{path.name}: unsupported file type {ext!r}; use .csv, .parquet or .xlsx")
+    if ext == ".xlsx" and importlib.util.find_spec("openpyxl") is None:
+        raise DataError(
+            f"{path.name}: reading Excel files needs the openpyxl package, which is not installed. "
+            "Install it with `pip install kent-lsi[excel]`, or save the sheet as CSV."
+        )
+    chunks = _chunks(ext, handle, chunk_rows)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except Exception as exc:  # the reader's own message says what is wrong with the bytes
+            raise DataError(f"{path.name}: cannot be read as {ext[1:].upper()}: {exc}") from exc
+        yield chunk
+
+
+def _chunks(ext: str, handle: BinaryIO, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    if ext == ".csv":
+        # Let the C parser type clean numeric columns (much faster than parsing strings later); a column
+        # with a bad value arrives as text and is checked value by value below.
+        text_cols = {n: str for n, c in SCHEMA.items() if c.kind in ("text", "category")}
+        empty_is_na = {n: [""] for n, c in SCHEMA.items() if c.kind in ("int", "float", "bool")}
+        options: dict[str, Any] = {"dtype": text_cols, "keep_default_na": False, "na_values": empty_is_na}
+        if chunk_rows is None:
+            yield pd.read_csv(handle, **options)
+            return
+        # A header with no rows gives no chunk: read the header alone, so its columns are still checked.
+        first = pd.read_csv(handle, nrows=0, **options)
+        handle.seek(0)
+        with pd.read_csv(handle, chunksize=chunk_rows, **options) as reader:
+            yield from _or_empty(reader, first)
+    elif ext == ".parquet":
+        if chunk_rows is None:
+            yield pd.read_parquet(handle)
+            return
+        file = pq.ParquetFile(handle)
+        batches = (pa.Table.from_batches([b]).to_pandas() for b in file.iter_batches(batch_size=chunk_rows))
+        yield from _or_empty(batches, file.schema_arrow.empty_table().to_pandas())
+    else:
+        # openpyxl reads a whole workbook anyway (and a sheet holds at most 1,048,576 rows): slice it.
+        sheet = pd.read_excel(handle, dtype=str, keep_default_na=False, na_filter=False)
+        step = chunk_rows or max(len(sheet), 1)
+        yield from _or_empty((sheet.iloc[i : i + step] for i in range(0, len(sheet), step)), sheet)
+
+
+def _or_empty(chunks: Iterable[pd.DataFrame], empty: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    any_chunk = False
+    for chunk in chunks:
+        any_chunk = True
+        yield chunk
+    if not any_chunk:
+        yield empty.iloc[:0]
 
 
 def _check_columns(path: Path, frame: pd.DataFrame) -> None:
@@ -228,20 +267,124 @@ def load_snapshot(path: Path, district_code: str, *, strict: bool = True) -> Sna
 
     Structural problems (unreadable file, missing or unknown columns, no rows) always raise.
     """
-    path = Path(path)
-    month = _month_of(path)
-    _district_or_error(district_code)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    data = path.read_bytes()
-    raw = _read(path, data)
-    _check_columns(path, raw)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    if raw.empty:
-        raise DataError(f"{path.name}: the file has a header but no data rows")
-    raw = raw.reset_index(drop=True)
+    stream = SnapshotStream(path, district_code, strict=strict)
+    chunks = list(stream)
+    frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    return stream.snapshot(frame)
 
-    ward_codes = geography.ward_codes(district_code)
+
+class SnapshotStream:
+    """One snapshot file read and validated `chunk_rows` rows at a time (the whole file at once if None).
+
+    Iterating gives the rows that pass, chunk by chunk, each with the same checks and messages as a whole file
+    (row numbers count from the file's first data row; a household id is checked against every earlier chunk).
+    In strict mode nothing more is given once a problem is found, and DataError is raised at the end, listing
+    every problem; otherwise `quarantined` holds them once iterated. Structural problems always raise."""
+
+    def __init__(
+        self,
+        path: Path,
+        district_code: str,
+        *,
+        strict: bool = True,
+        chunk_rows: int | None = None,
+        report: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.month = _month_of(self.path)
+        _district_or_error(district_code)
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: file not found")
+        if chunk_rows is not None and chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be 1 or more, got {chunk_rows}")
+        self.district_code = district_code
+        self.strict = strict
+        self.chunk_rows = chunk_rows
+        self.report = report  # log each quarantined row on the node (the district's own log) once read
+        self.quarantined: tuple[QuarantinedRow, ...] = ()
+        self.digest = ""
+        self.kept = 0  # rows given so far
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        ward_codes = geography.ward_codes(self.district_code)
+        seen = FirstRows()
+        found: list[QuarantinedRow] = []
+        offset = 0
+        # One open file for the digest and the rows, so the digest names the very bytes validated.
+        with self.path.open("rb") as handle:
+            self.digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            handle.seek(0)
+            for i, raw in enumerate(_read_chunks(self.path, handle, self.chunk_rows)):
+                if i == 0:
+                    _check_columns(self.path, raw)
+                raw.columns = [str(c).strip() for c in raw.columns]
+                rows = len(raw)
+                if rows == 0:
+                    continue
+                frame, problems = _validate(raw.reset_index(drop=True), ward_codes, offset, seen)
+                del raw
+                offset += rows
+                found += problems
+                if found and self.strict:
+                    continue  # keep reading only to list every problem
+                self.kept += len(frame)
+                yield frame
+        if offset == 0:
+            raise DataError(f"{self.path.name}: the file has a header but no data rows")
+        found.sort(key=lambda q: (q.row_number, list(SCHEMA).index(q.field)))
+        if found and self.strict:
+            lines = [_describe(self.path, q) for q in found[:MAX_LISTED]]
+            more = len(found) - MAX_LISTED
+            if more > 0:
+                lines.append(f"... and {more} more problem(s); load with strict=False to quarantine bad rows")
+            raise DataError("\n".join(lines), tuple(found))
+        self.quarantined = tuple(found)
+        if self.report:
+            for q in self.quarantined:
+                log.warning("quarantined: %s", describe(self.path, q))
+
+    def snapshot(self, frame: pd.DataFrame) -> Snapshot:
+        """The snapshot once iterated, holding `frame` (the rows given, or an empty frame when they went elsewhere)."""
+        return Snapshot(self.month, self.district_code, frame, self.quarantined, self.path, self.digest)
+
+
+class FirstRows:
+    """The first data row of every household id met so far, across chunks.
+
+    The ids are one Arrow string array (a national-size month's in tens of MB, not a Python set's hundreds)."""
+
+    def __init__(self) -> None:
+        self.ids = pa.array([], type=pa.string())
+        self.rows = np.zeros(0, dtype=np.int64)  # 0-based file row of each id in `ids`
+
+    def check(self, ids: pd.Series, offset: int) -> list[QuarantinedRow]:
+        """A problem for each non-empty id met before (in this chunk or an earlier one); remembers the rest."""
+        values = pa.array(ids.to_numpy(dtype=object), type=pa.string())
+        present = (ids != "").to_numpy()
+        earlier = pc.index_in(values, value_set=self.ids).fill_null(-1).to_numpy(zero_copy_only=False)
+        repeated = ids.duplicated(keep="first").to_numpy()
+        new = present & (earlier < 0) & ~repeated
+        in_chunk = present & (earlier < 0) & repeated
+        first_here = {v: i for i, v in reversed(list(enumerate(ids)))} if in_chunk.any() else {}
+        found = []
+        for i in np.flatnonzero(present & ((earlier >= 0) | in_chunk)):
+            value = ids.iat[i]
+            first = int(self.rows[earlier[i]]) if earlier[i] >= 0 else offset + first_here[value]
+            found.append(
+                QuarantinedRow(
+                    offset + int(i) + 1, "household_id", f"household_id {value!r} already appears at row {first + 1}"
+                )
+            )
+        if new.any():
+            self.ids = pa.concat_arrays([self.ids, values.filter(pa.array(new))])
+            self.rows = np.concatenate([self.rows, offset + np.flatnonzero(new)])
+        return found
+
+
+def _validate(
+    raw: pd.DataFrame, ward_codes: tuple[str, ...], offset: int, seen: FirstRows
+) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
+    """One chunk's rows that pass, converted, and a problem for each failing field (rows numbered from `offset`)."""
     columns: dict[str, pd.Series] = {}
     found: list[QuarantinedRow] = []
     for name, col in SCHEMA.items():
@@ -251,7 +394,7 @@ def load_snapshot(path: Path, district_code: str, *, strict: bool = True) -> Sna
         shown = _text(raw[name]) if any(m.any() for m, _ in problems) else None
         for mask, reason in problems:
             for i in np.flatnonzero(mask):
-                found.append(QuarantinedRow(int(i) + 1, name, reason(shown.iat[i])))  # type: ignore[union-attr]
+                found.append(QuarantinedRow(offset + int(i) + 1, name, reason(shown.iat[i])))  # type: ignore[union-attr]
         del raw[name]  # each file column is let go once converted: a national-size file is not held twice
     # copy=False keeps each converted column as it is rather than copying all of them into 2-D blocks at once.
     frame = pd.DataFrame(columns, copy=False)
@@ -261,44 +404,19 @@ def load_snapshot(path: Path, district_code: str, *, strict: bool = True) -> Sna
     for i in over:
         found.append(
             QuarantinedRow(
-                int(i) + 1,
+                offset + int(i) + 1,
                 "n_school_age_children",
                 f"{frame['n_school_age_children'].iat[i]} school-age children is more than "
                 f"n_children ({frame['n_children'].iat[i]})",
             )
         )
-    ids = frame["household_id"]
-    dup = np.flatnonzero(ids.duplicated(keep="first").to_numpy() & (ids != "").to_numpy())
-    if len(dup):
-        first = {v: i for i, v in reversed(list(enumerate(ids)))} if len(dup) else {}
-        for i in dup:
-            found.append(
-                QuarantinedRow(
-                    int(i) + 1,
-                    "household_id",
-                    f"household_id {ids.iat[i]!r} already appears at row {first[ids.iat[i]] + 1}",
-                )
-            )
-
+    found += seen.check(frame["household_id"], offset)
     found.sort(key=lambda q: (q.row_number, list(SCHEMA).index(q.field)))
-    if found and strict:
-        lines = [_describe(path, q) for q in found[:MAX_LISTED]]
-        more = len(found) - MAX_LISTED
-        if more > 0:
-            lines.append(f"... and {more} more problem(s); load with strict=False to quarantine bad rows")
-        raise DataError("\n".join(lines), tuple(found))
     if found:
         keep = np.ones(len(frame), dtype=bool)
-        keep[[q.row_number - 1 for q in found]] = False
+        keep[[q.row_number - offset - 1 for q in found]] = False
         frame = frame[keep].reset_index(drop=True)
-    return Snapshot(
-        month=month,
-        district_code=district_code,
-        frame=frame,
-        quarantined=tuple(found),
-        source=path,
-        digest=hashlib.sha256(data).hexdigest(),
-    )
+    return frame, found
 
 
 def snapshot_files(data_dir: Path) -> dict[str, Path]:
@@ -361,6 +479,12 @@ class DistrictSnapshots(Mapping[str, Snapshot]):
         for q in snapshot.quarantined:
             log.warning("quarantined: %s", describe(snapshot.source, q))
         return snapshot
+
+    def stream(self, month: str, chunk_rows: int) -> SnapshotStream:
+        """One month's file to be read a chunk at a time; its quarantined rows are logged once it has been read."""
+        return SnapshotStream(
+            self.paths[month], self.district_code, strict=self.strict, chunk_rows=chunk_rows, report=True
+        )
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.paths)

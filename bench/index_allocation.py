@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis.federated import Areas
 from analysis.index_refresh import INDEX_QUERIES, IndexInputs, index_queries, index_series
+from bench.common import bench_policy
 from common.estimates import Estimate
 from node.engine import NodeEngine
 from node.executor import ExactAggregate, exact_aggregate
@@ -24,7 +25,6 @@ from node.query import validate
 from node.synth import generate_district
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
-from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
 from reference.geography import districts
 
@@ -39,18 +39,7 @@ def _engine(root: Path, scale: float) -> NodeEngine:
     for month, frame in generate_district(CODE, scale=scale, months=2, end_month=MONTH).items():
         frame.to_csv(folder / f"{month}.csv", index=False)
     # No minimum cell, a budget no run can exhaust: the draws here are never charged anyway.
-    bench_policy = Policy(
-        district_code=CODE,
-        period_start="2000-04-01",
-        period_end="2099-03-31",
-        total_rho=1e9,
-        month_lifetime_rho=1e9,
-        per_query_rho=1e3,
-        delta=1e-7,
-        min_published_cell=0,
-        analyst_caps={},
-    )
-    store = PrivacyStore(root / "index.sqlite", bench_policy, AuditSigner.generate())
+    store = PrivacyStore(root / "index.sqlite", bench_policy(CODE), AuditSigner.generate())
     return NodeEngine(CODE, load_district(folder, CODE), store)
 
 

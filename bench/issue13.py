@@ -16,7 +16,7 @@ from pathlib import Path
 
 from analysis.queries import build_query
 from bench import index_allocation
-from bench.common import RESULTS, write_results
+from bench.common import RESULTS, bench_policy, write_results
 from common.estimates import Estimate
 from coordinator.postprocess import reconcile
 from node.engine import Caller, NodeEngine
@@ -57,17 +57,7 @@ TARGET = {
 
 
 def policy() -> Policy:
-    return Policy(
-        district_code=CODE,
-        period_start="2000-04-01",
-        period_end="2099-03-31",
-        total_rho=1e9,
-        month_lifetime_rho=1e9,
-        per_query_rho=1e3,
-        delta=1e-7,
-        min_published_cell=0,
-        analyst_caps={},
-    )
+    return bench_policy(CODE)
 
 
 def engine_at(root: Path, scale: float, name: str = "node") -> NodeEngine:

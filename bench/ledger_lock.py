@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from analysis.queries import build_query
-from bench.common import write_results
+from bench.common import bench_policy, write_results
 from node.engine import Caller, NodeEngine
 from node.loader import load_district
 from node.synth import _write_district
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
-from privacy.policy import Policy
 from protos.lsi.v1 import query_pb2
 from protos.serde import measure_to_wire
 from reference.geography import districts
@@ -67,17 +66,7 @@ def instrument() -> None:
 
 def engine(root: Path, scale: float) -> NodeEngine:
     _write_district((CODE, root / "data", 7, scale, 1, MONTH, "csv"))
-    policy = Policy(
-        district_code=CODE,
-        period_start="2000-04-01",
-        period_end="2099-03-31",
-        total_rho=1e9,
-        month_lifetime_rho=1e9,
-        per_query_rho=1e6,
-        delta=1e-7,
-        min_published_cell=0,
-        analyst_caps={},
-    )
+    policy = bench_policy(CODE, per_query_rho=1e6)
     store = PrivacyStore(root / "state.sqlite", policy, AuditSigner.generate())
     return NodeEngine(CODE, load_district(root / "data" / CODE, CODE), store)
 

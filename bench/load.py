@@ -88,6 +88,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def start_and_warm(county: LocalCounty, deadline: float) -> None:
+    """Start every node and the coordinator, wait until all serve, then warm channels and caches with 12 queries."""
+    county.start_nodes()
+    for d in districts():
+        county.wait_serving(d.code, county.node_address(d.code), node_name(d))
+    county.start_coordinator()
+    county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
+    county.wait_all_connected()
+    burst(county, 12, deadline, None)
+
+
 def burst(
     county: LocalCounty, n: int, deadline: float, frozen: str | None, loss: Callable[[int], float] = usual_loss
 ) -> dict[str, float]:
@@ -189,13 +200,7 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0, reps: int = 
         county.write_configs(policy_with(total_rho=1000.0, per_query_rho=50.0), outbound=codes[1::2])
         engines = floor_engines(county, Path(tmp))
         try:
-            county.start_nodes()
-            for d in districts():
-                county.wait_serving(d.code, county.node_address(d.code), node_name(d))
-            county.start_coordinator()
-            county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
-            county.wait_all_connected()
-            burst(county, 12, deadline, None)  # warm channels and caches
+            start_and_warm(county, deadline)
             ratio = twelve_node_ratio(county, engines, reps)
             runs = {
                 "healthy, usual losses": burst(county, n, deadline, None),

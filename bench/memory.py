@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import RESULTS, write_results
+from bench.common import RESULTS, bench_policy, write_results
 from reference.geography import districts
 
 CODE = districts()[0].code  # the built-in pack's first district
@@ -72,7 +72,6 @@ def serve(folder: Path, state: Path, engine: str, months_in_memory: int) -> dict
     from node.loader import district_snapshots
     from privacy.audit import AuditSigner
     from privacy.ledger import PrivacyStore
-    from privacy.policy import Policy
     from protos.serde import filter_to_wire, measure_to_wire
 
     def peak() -> int:
@@ -87,17 +86,7 @@ def serve(folder: Path, state: Path, engine: str, months_in_memory: int) -> dict
         return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()
 
     baseline = peak()
-    policy = Policy(
-        district_code=CODE,
-        period_start="2000-04-01",
-        period_end="2099-03-31",
-        total_rho=1e6,
-        month_lifetime_rho=1e6,
-        per_query_rho=1e3,
-        delta=1e-7,
-        min_published_cell=0,
-        analyst_caps={},
-    )
+    policy = bench_policy(CODE, total_rho=1e6)
     store = PrivacyStore(state / "node.sqlite", policy, AuditSigner.generate())
     start = time.perf_counter()
     node = NodeEngine(CODE, district_snapshots(folder, CODE), store, engine=engine, months_in_memory=months_in_memory)

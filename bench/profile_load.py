@@ -15,8 +15,8 @@ from io import StringIO
 from pathlib import Path
 
 from bench.common import write_results
-from bench.load import ANALYSTS, burst, cpu_seconds
-from cli.local_county import COORDINATOR, LocalCounty, node_name
+from bench.load import ANALYSTS, burst, cpu_seconds, start_and_warm
+from cli.local_county import LocalCounty
 from node.synth import write_county
 from reference.geography import districts
 from security.pki import Role, issue
@@ -95,13 +95,7 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
             issue(county.pki_dir, name, Role.ANALYST)
         county.write_configs(policy_with(total_rho=1000.0, per_query_rho=50.0), outbound=codes[1::2])
         try:
-            county.start_nodes()
-            for d in districts():
-                county.wait_serving(d.code, county.node_address(d.code), node_name(d))
-            county.start_coordinator()
-            county.wait_serving("coordinator", county.coordinator_address, COORDINATOR)
-            county.wait_all_connected()
-            burst(county, 12, deadline, None)
+            start_and_warm(county, deadline)
             before = {name: cpu_seconds(p.pid) for name, p in county.processes.items()}
             figures = burst(county, n, deadline, None)
             cpu = {name: cpu_seconds(p.pid) - before[name] for name, p in county.processes.items()}

@@ -20,6 +20,7 @@ from pathlib import Path
 import tomli_w
 
 from reference.geography import CT_BANDS
+from reference.pack_write import write_wards_and_boundaries
 from reference.simplify import area_and_centroid, simplify_ring
 
 DEFAULT_TOLERANCE = 0.0005  # degrees: about 35-55 m in Britain, invisible on a 900-pixel county map
@@ -164,14 +165,7 @@ def import_pack(
             "coordinates": [[[list(p) for p in ring] for ring in poly] for poly in simple],
         }
         features.append({"type": "Feature", "properties": props, "geometry": geometry})
-    with (out / "wards.csv").open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(
-            ["code", "name", "district_code", "district_name", "households", "area_km2", "centroid_lat", "centroid_lon"]
-        )
-        w.writerows(ward_lines)
-    with (out / "boundaries.geojson").open("w", encoding="utf-8") as f:
-        json.dump({"type": "FeatureCollection", "features": features}, f, separators=(",", ":"))
+    write_wards_and_boundaries(out, ward_lines, features)
     ct_cols = [f"council_tax_{b.lower()}" for b in CT_BANDS]
     with (out / "districts.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")

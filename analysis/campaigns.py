@@ -39,9 +39,10 @@ def campaign_prefix(name: str) -> str:
 
 
 def new_batch(now: datetime | None = None) -> str:
-    """A fresh batch label for one asking: its UTC time (so ids sort by when asked) and a random tail."""
+    """A fresh batch label for one asking: its UTC time to the microsecond (so ids sort by when asked, even for two
+    askings in the same second) and a random tail."""
     at = now or datetime.now(UTC)
-    return f"{at:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    return f"{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
 
 
 def batch_of(query_id: str) -> tuple[str, str] | None:

@@ -3,12 +3,13 @@
 gRPC lets a client say which CA and which name to trust, but gives it no hook into the server's certificate, so a
 revoked node would still be trusted. Before a channel is used, a stdlib TLS handshake (same CA, same client
 certificate, same name) fetches the server's certificate and these checks run on it. A server that passes is
-trusted until the CRL file changes or `recheck_seconds` pass; a server that fails is checked again on every call,
-so a node that comes back (or is reissued a certificate) is used again straight away."""
+trusted until the CRL file changes or (at the most) `recheck_seconds` pass; a server that fails is checked again on
+every call, so a node that comes back (or is reissued a certificate) is used again straight away."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import socket
 import ssl
 import threading
@@ -187,7 +188,8 @@ class PeerVetting:
         self.timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
-        # peer -> (the CRL object it was checked against, when): the CRL cache hands out a new object on change.
+        # peer -> (the CRL object it was checked against, when it must be checked again): the CRL cache hands out a
+        # new object on change.
         self._passed: dict[ExpectedPeer, tuple[object, float]] = {}
 
     def problem(self, expected: ExpectedPeer) -> PeerProblem | None:
@@ -204,7 +206,10 @@ class PeerVetting:
         found = self._check(expected, crl)
         with self._lock:
             if found is None:
-                self._passed[expected] = (crl, self._clock())
+                # Each check holds for a random 50-100% of recheck_seconds (never longer), so a coordinator with
+                # hundreds of nodes rechecks them spread out, not all in the same county query.
+                holds = self.recheck_seconds * (0.5 + random.random() / 2)
+                self._passed[expected] = (crl, self._clock() + holds)
             else:
                 self._passed.pop(expected, None)
         return found
@@ -220,7 +225,7 @@ class PeerVetting:
     def _fresh(self, expected: ExpectedPeer, crl: x509.CertificateRevocationList | None) -> bool:
         with self._lock:
             passed = self._passed.get(expected)
-        return passed is not None and passed[0] is crl and self._clock() - passed[1] < self.recheck_seconds
+        return passed is not None and passed[0] is crl and self._clock() < passed[1]
 
     def forget(self, expected: ExpectedPeer) -> None:
         """Check this peer afresh next time (e.g. after a call to it failed as unreachable)."""

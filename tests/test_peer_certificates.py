@@ -218,3 +218,19 @@ def test_our_own_certificate_under_an_intermediate_ca_is_refused(county: TestPki
     move_under_intermediate(county.directory, COORDINATOR)
     with pytest.raises(PkiError, match="not issued by the CA"):
         county.files(COORDINATOR).read()
+
+
+def test_a_passed_check_is_never_trusted_longer_than_recheck_seconds(county: TestPki, serve) -> None:
+    address = serve(server_credentials(county.files(NODE)))
+    now = [0.0]
+    vetting = PeerVetting(county.files(COORDINATOR), recheck_seconds=30, clock=lambda: now[0])
+    held = []
+    for _ in range(20):  # each pass holds for a random part of recheck_seconds, spreading a county's rechecks
+        now[0] += 1000.0
+        assert vetting.problem(_node(address)) is None
+        start = now[0]
+        while vetting.passed(_node(address)):
+            now[0] += 0.5
+        held.append(now[0] - start)
+    assert all(15.0 <= h <= 30.0 for h in held)
+    assert len(set(held)) > 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from itertools import accumulate
 
 from markupsafe import Markup
@@ -456,8 +457,24 @@ def _history_plot(rows: list[HistoryRow]) -> str:
         days = sorted(by_day)
         running = list(accumulate(by_day[d] for d in days))
         traces.append({"x": days, "y": running, "mode": "lines+markers", "line": {"shape": "hv"}, "name": node})
-    layout = {"margin": {"t": 10, "r": 10}, "yaxis": {"title": {"text": "ρ spent (running total)"}}}
+    layout = {
+        "margin": {"t": 10, "r": 10},
+        "xaxis": _day_axis(sorted({day for day, *_ in rows})),
+        "yaxis": {"title": {"text": "ρ spent (running total)"}, "rangemode": "tozero"},
+    }
     return json.dumps({"data": traces, "layout": layout})
+
+
+def _day_axis(days: list[str]) -> dict[str, object]:
+    """A date axis in whole days with a day's margin either side (one day of spending would otherwise be drawn
+    zoomed to milliseconds), and a tick a day while the span is a month or less."""
+    axis: dict[str, object] = {"type": "date", "tickformat": "%d %b %Y"}
+    if days:
+        first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
+        axis["range"] = [(first - timedelta(days=1)).isoformat(), (last + timedelta(days=1)).isoformat()]
+        if (last - first).days <= 31:
+            axis["dtick"] = 86_400_000  # one day, in milliseconds
+    return axis
 
 
 def audit_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:

@@ -97,3 +97,13 @@ def test_a_percentile_lies_between_the_smallest_and_largest_value(xs: list[float
 def test_the_legend_says_when_the_scale_is_clipped() -> None:
     assert "2nd and 98th percentiles" in str(legend(0, 90.0, 110.0, clipped=True))
     assert "percentiles" not in str(legend(0, 90.0, 110.0))
+
+
+def test_one_day_of_spending_is_drawn_on_whole_days_not_zoomed_to_milliseconds() -> None:
+    import json
+
+    from dashboard.pages import _history_plot
+
+    layout = json.loads(_history_plot([("2026-12-02", "Ashford", "alice", "index", 1.75, 26)]))["layout"]
+    assert layout["xaxis"]["range"] == ["2026-12-01", "2026-12-03"]
+    assert layout["xaxis"]["tickformat"] == "%d %b %Y" and layout["xaxis"]["dtick"] == 86_400_000

@@ -60,7 +60,7 @@ def test_mixed_age_couple_on_pension_credit_since_before_2019_is_protected():
 
 
 def test_a_66_year_old_with_a_65_year_old_partner_and_a_2018_claim_is_not_protected():
-    # Issue 12: in May 2019 the older partner was about 59, years short of Pension Credit qualifying age, so the
+    # Issue 12: in May 2019 the older partner was 59 or 60, years short of Pension Credit qualifying age, so the
     # couple could not have been entitled as a pension-age couple then, whatever the claim date.
     protected = rules.mixed_age_protected(True, False, "2018-06-01", R, older_partner_age=66)
     assert not protected

@@ -167,6 +167,9 @@ def derive(frame: pd.DataFrame, rates: Rates, *, month: str | None = None) -> pd
     on_pension_benefit = on_hb | _is(frame, "passported", "pension_credit_guarantee")
     protected = np.zeros(len(frame), dtype=bool)
     protected[mixed] = (start != "") & (start < rates.pc_mixed_age_protection_before)
+    # The older partner at Pension Credit qualifying age on 14 May 2019, judged on the least their age can have
+    # been then (rules.older_partner_age_lower_bound_then, the same arithmetic on the whole column).
+    protected &= older - rules.years_since_mixed_age_qualifying_date(rates) >= rates.pc_mixed_age_qualifying_age
     protected &= on_pension_benefit & ~on_uc
     pension_age = np.where(has_partner, (older >= spa) & ((younger >= spa) | protected), claimant_age >= spa)
     tariff = np.where(_is(frame, "savings_band", "6k_to_16k"), rates.pc_tariff_income_6k_to_16k_weekly, 0.0)

@@ -8,7 +8,9 @@ pounds; the unit is in the name (weekly, monthly, annual).
 
 from __future__ import annotations
 
+import calendar
 import math
+from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
 from reference.rates import Rates
@@ -73,18 +75,54 @@ def household_size(has_partner: bool, n_children: int, n_non_dependants: int) ->
     return 1 + int(has_partner) + n_children + n_non_dependants
 
 
-def mixed_age_protected(
-    on_hb: bool, on_uc: bool, claim_start_date: str | None, rates: Rates, passported: str = "none"
-) -> bool:
-    """A mixed-age couple keeps pension-age status: on HB or Pension Credit, not UC, claim begun before 15 May 2019.
+DAYS_PER_YEAR = 365.25  # mean calendar year, to turn a span of days into years of age
 
-    Transitional protection covers only couples continuously entitled since before the change; the record's
-    claim start date is the evidence. No date, no protection (we do not presume it).
+
+def snapshot_last_day(month: str) -> date:
+    """The last day of a snapshot month ("YYYY-MM"): the latest date the record's ages can describe."""
+    year, mon = int(month[:4]), int(month[5:7])
+    return date(year, mon, calendar.monthrange(year, mon)[1])
+
+
+def years_since_mixed_age_qualifying_date(rates: Rates) -> float:
+    """Years from the mixed-age qualifying date (14 May 2019) to the last day of the snapshot month."""
+    then = date.fromisoformat(rates.pc_mixed_age_qualifying_date)
+    return (snapshot_last_day(rates.effective_month) - then).days / DAYS_PER_YEAR
+
+
+def older_partner_age_lower_bound_then(older_partner_age: float, rates: Rates) -> float:
+    """The least the older partner's age can have been on the qualifying date, from their whole-year age now.
+
+    Someone aged ``a`` at the snapshot is at least ``a`` then; taking the snapshot as late as the month allows
+    makes the span back to 14 May 2019 as long as it can be, so the bound never overstates their age.
+    """
+    return older_partner_age - years_since_mixed_age_qualifying_date(rates)
+
+
+def mixed_age_protected(
+    on_hb: bool,
+    on_uc: bool,
+    claim_start_date: str | None,
+    rates: Rates,
+    passported: str = "none",
+    *,
+    older_partner_age: float,
+) -> bool:
+    """A mixed-age couple keeps pension-age status: protected since before 15 May 2019, as the record shows.
+
+    On HB or Pension Credit, not UC, the claim begun before 15 May 2019, and the older partner surely at Pension
+    Credit qualifying age on 14 May 2019: transitional protection covers only couples continuously entitled as a
+    pension-age couple since before the change. The record's claim start date and ages are the evidence. No
+    evidence, no protection (we do not presume it): records hold whole-year ages, so only the lower bound of the
+    older partner's age then counts.
     """
     if not claim_start_date or not isinstance(claim_start_date, str):
         return False
     on_pension_benefit = on_hb or passported == "pension_credit_guarantee"
-    return on_pension_benefit and not on_uc and claim_start_date < rates.pc_mixed_age_protection_before
+    qualified_then = older_partner_age_lower_bound_then(older_partner_age, rates) >= rates.pc_mixed_age_qualifying_age
+    return (
+        on_pension_benefit and not on_uc and claim_start_date < rates.pc_mixed_age_protection_before and qualified_then
+    )
 
 
 def is_pension_age(

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from node import rules
 from node.derive import derive
 from node.schema import CT_BANDS, EMPLOYMENT, EPC_BANDS, PASSPORTS, SAVINGS_BANDS, SCHEMA, TENURES
 from reference import geography
@@ -37,6 +38,7 @@ MONTHLY_LEAVERS = 0.015
 UNCLAIMED_PC_SHARE = 0.0147  # of pensioners not on Pension Credit: about 921 households at scale 1.0
 UNCLAIMED_GAP_SCALE = 16.8  # gamma(2, scale) weekly gap, mean about £33 a week: £1,700 a year after disregards
 MIXED_AGE_PROTECTED = 0.25  # of pensioner couples with a partner under SPA (138 of 562 in the county check)
+# ... drawn only where the older partner was surely of Pension Credit qualifying age in May 2019 (76 at scale 1.0)
 WATER_METERED = 0.88  # Southern Water's universal metering programme: about 88-90% of homes metered
 # Water social tariff take-up. Pension Credit: 35% of Southern Water's customers eligible for Pension Credit were
 # on a social tariff (Water4All trial, Sagacity with Southern Water, Utility Week). Low income (a means-tested
@@ -280,9 +282,16 @@ def _new_households(
     )
     epc = np.where(tenure <= 1, _pick(rng, n, EPC_SOCIAL), _pick(rng, n, EPC_OTHER))
     # Mixed-age pensioner couples: protected (a claim since before 15 May 2019) where they rent or get Pension
-    # Credit; the rest would be on UC, so we make their partner of pension age to keep the record coherent.
+    # Credit and the older partner (the claimant: the partner is under 66) was surely at Pension Credit qualifying
+    # age on 14 May 2019 (rules.mixed_age_protected), with a year in hand so the whole-year age shows it until the
+    # next birthday whatever month it is read in; the rest would be on UC, so we make their partner of pension
+    # age to keep the record coherent.
     mixed = pens & couple & (partner_age < 66)
-    protected = mixed & ((tenure != 4) | pc_passported) & (rng.random(n) < MIXED_AGE_PROTECTED)
+    then = rates_for_month(str(arrival)[:7])
+    old_enough = (
+        claimant_age - rules.years_since_mixed_age_qualifying_date(then) >= then.pc_mixed_age_qualifying_age + 1
+    )
+    protected = mixed & ((tenure != 4) | pc_passported) & (rng.random(n) < MIXED_AGE_PROTECTED) & old_enough
     partner_age = np.where(mixed & ~protected, 66 + rng.integers(0, 3, n), partner_age)
     partner_sp = np.where(pens & couple & (partner_age >= 66), np.clip(rng.normal(0.85, 0.12, n), 0.4, 1.0), 0.0)
     # claim start: on arrival for newcomers; spread over the past for the opening caseload

@@ -60,6 +60,8 @@ class Rates:
     pc_earnings_disregard_couple_weekly: float
     pc_earnings_disregard_special_weekly: float
     pc_mixed_age_protection_before: str  # "YYYY-MM-DD"
+    pc_mixed_age_qualifying_date: str  # "YYYY-MM-DD": the older partner must have reached the age below by then
+    pc_mixed_age_qualifying_age: float  # years, fractional
     pc_income_tax_personal_allowance_annual: float
     pc_income_tax_basic_rate: float
     pc_marriage_allowance_annual: float
@@ -212,6 +214,8 @@ def load_rates(tax_year: str) -> Rates:
         raise RatesError(f"{path.name}: free_school_meals.uc_all_households_from must be YYYY-MM")
     if not _DATE.match(rates.pc_mixed_age_protection_before):
         raise RatesError(f"{path.name}: pension.pc_mixed_age_protection_before must be YYYY-MM-DD")
+    if not _DATE.match(rates.pc_mixed_age_qualifying_date):
+        raise RatesError(f"{path.name}: pension.pc_mixed_age_qualifying_date must be YYYY-MM-DD")
     if len(rates.energy_monthly_factor) != 12 or len(rates.energy_size_factor) < 1:
         raise RatesError(f"{path.name}: energy.monthly_factor needs 12 values, January first")
     bands = rates.water_social_tariff_bands

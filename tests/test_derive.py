@@ -102,7 +102,10 @@ def _expected(h: dict, month: str) -> dict[str, object]:
     essentials = rules.essential_costs_monthly(food, other, energy, water)
     surplus = rules.monthly_surplus(income, housing, ct, essentials)
     on_hb = h["hb_award_weekly"] > 0
-    protected = rules.mixed_age_protected(on_hb, h["on_uc"], h["claim_start_date"], r, h["passported"])
+    older = max(h["claimant_age"], h["partner_age"]) if partner else h["claimant_age"]
+    protected = rules.mixed_age_protected(
+        on_hb, h["on_uc"], h["claim_start_date"], r, h["passported"], older_partner_age=older
+    )
     pension_age = rules.is_pension_age(
         h["claimant_age"], h["partner_age"], on_hb, h["on_uc"], r.state_pension_age, protected
     )

@@ -29,7 +29,8 @@ def ours(h: dict[str, str]) -> float:
     """Weekly guarantee credit by node.rules for one table row."""
     partner_age = int(h["partner_age"]) if h["has_partner"] == "True" else None
     on_hb = h["on_hb"] == "True"
-    protected = rules.mixed_age_protected(on_hb, False, h["claim_start_date"], R)
+    older = max(int(h["claimant_age"]), partner_age or 0)
+    protected = rules.mixed_age_protected(on_hb, False, h["claim_start_date"], R, older_partner_age=older)
     pension_age = rules.is_pension_age(
         int(h["claimant_age"]), partner_age, on_hb, False, R.state_pension_age, protected
     )

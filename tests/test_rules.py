@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from node import rules
@@ -38,21 +40,69 @@ def test_mixed_age_couple_on_uc_is_not_pension_age():
 
 
 def test_mixed_age_couple_with_a_claim_from_before_may_2019_is_protected():
-    protected = rules.mixed_age_protected(True, False, "2019-05-14", R)
+    protected = rules.mixed_age_protected(True, False, "2019-05-14", R, older_partner_age=75)
     assert protected
-    assert rules.is_pension_age(70, 64, on_hb=True, on_uc=False, state_pension_age=66, protected=protected)
+    assert rules.is_pension_age(75, 64, on_hb=True, on_uc=False, state_pension_age=66, protected=protected)
 
 
 def test_mixed_age_couple_on_housing_benefit_without_protection_is_not_pension_age():
     # Changed in issue 12: HB alone is no evidence of protection; 66 with a 65-year-old partner claims UC.
-    assert not rules.mixed_age_protected(True, False, "2019-05-15", R)
-    assert not rules.mixed_age_protected(True, False, "", R)
+    assert not rules.mixed_age_protected(True, False, "2019-05-15", R, older_partner_age=75)
+    assert not rules.mixed_age_protected(True, False, "", R, older_partner_age=75)
     assert not rules.is_pension_age(66, 65, on_hb=True, on_uc=False, state_pension_age=66)
 
 
 def test_mixed_age_couple_on_pension_credit_since_before_2019_is_protected():
-    assert rules.mixed_age_protected(False, False, "2017-01-01", R, passported="pension_credit_guarantee")
-    assert not rules.mixed_age_protected(False, False, "2017-01-01", R)
+    assert rules.mixed_age_protected(
+        False, False, "2017-01-01", R, passported="pension_credit_guarantee", older_partner_age=75
+    )
+    assert not rules.mixed_age_protected(False, False, "2017-01-01", R, older_partner_age=75)
+
+
+def test_a_66_year_old_with_a_65_year_old_partner_and_a_2018_claim_is_not_protected():
+    # Issue 12: in May 2019 the older partner was 59 or 60, years short of Pension Credit qualifying age, so the
+    # couple could not have been entitled as a pension-age couple then, whatever the claim date.
+    protected = rules.mixed_age_protected(True, False, "2018-06-01", R, older_partner_age=66)
+    assert not protected
+    assert not rules.is_pension_age(66, 65, on_hb=True, on_uc=False, state_pension_age=66, protected=protected)
+
+
+def test_an_older_partner_surely_at_qualifying_age_in_may_2019_keeps_the_protection():
+    # 75 in April 2025: at least 69 in May 2019, past the qualifying age of about 65 years 3 months.
+    assert rules.older_partner_age_lower_bound_then(75, R) >= R.pc_mixed_age_qualifying_age
+    assert rules.mixed_age_protected(True, False, "2018-06-01", R, older_partner_age=75)
+
+
+def test_in_october_2025_the_youngest_older_partner_protected_is_72():
+    # 31 October 2025 is 6.46 years after 14 May 2019: 72 gives at least 65.54 then, 71 only 64.54.
+    october = rates_for_month("2025-10")
+    assert rules.mixed_age_protected(True, False, "2018-06-01", october, older_partner_age=72)
+    assert not rules.mixed_age_protected(True, False, "2018-06-01", october, older_partner_age=71)
+
+
+def _latest_birth_date(age: int, snapshot_day: date) -> date:
+    """The latest day someone aged ``age`` on ``snapshot_day`` can have been born."""
+    try:
+        return snapshot_day.replace(year=snapshot_day.year - age)
+    except ValueError:  # 29 February in a year without one
+        return date(snapshot_day.year - age, 2, 28)
+
+
+# On 14 May 2019 Pension Credit qualifying age had been reached by those born on or before 5 February 1954
+# (GOV.UK State Pension age timetable, Pensions Act 2011): the law's own boundary, in dates rather than years.
+QUALIFIED_BY_MAY_2019_IF_BORN_BY = date(1954, 2, 5)
+
+
+@given(st.integers(2019, 2040), st.integers(1, 12), st.integers(55, 110), st.sampled_from(["2010-01-31", "2019-05-14"]))
+def test_protection_is_never_granted_unless_the_older_partner_was_surely_of_qualifying_age(year, month, age, start):
+    snapshot = f"{year}-{month:02d}"
+    assume(snapshot >= "2019-06")
+    r = dataclasses.replace(R, month=snapshot)  # the qualifying date and age are the same in every rates year
+    # The youngest the older partner can be: born on the last possible day for their age at the month's end.
+    youngest_birth = _latest_birth_date(age, rules.snapshot_last_day(snapshot))
+    if rules.mixed_age_protected(True, False, start, r, older_partner_age=age):
+        assert youngest_birth <= QUALIFIED_BY_MAY_2019_IF_BORN_BY
+        assert rules.older_partner_age_lower_bound_then(age, r) >= r.pc_mixed_age_qualifying_age
 
 
 def test_older_partner_at_pension_age_makes_a_mixed_age_couple_too():

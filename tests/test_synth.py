@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from node import synth
+from node import rules, synth
 from node.derive import derive
 from node.loader import load_district
 from node.schema import SCHEMA
@@ -186,6 +186,18 @@ def test_mixed_age_couples_in_the_records_are_protected_ones():
     pensioner_mixed = mixed & (d["claimant_age"] >= 66) & ~d["on_uc"]
     assert pensioner_mixed.sum() > 0
     assert (d.loc[pensioner_mixed, "claim_start_date"] < "2019-05-15").all()
+
+
+def test_protected_couples_older_partner_was_surely_of_qualifying_age_in_may_2019_every_month(swale):
+    # Issue 12: the saving needs the older partner at Pension Credit qualifying age on 14 May 2019, judged on
+    # the least their whole-year age allows; the synthetic couples meet it in every month, not just the first.
+    for month, frame in swale.items():
+        r = rates_for_month(month)
+        mixed = frame["partner_age"].notna() & (frame["partner_age"] < 66) & (frame["claimant_age"] >= 66)
+        older = frame.loc[mixed & ~frame["on_uc"], "claimant_age"].astype(float)
+        assert len(older) > 0
+        least_then = older - rules.years_since_mixed_age_qualifying_date(r)
+        assert (least_then >= r.pc_mixed_age_qualifying_age).all(), month
 
 
 def test_some_pensioners_get_the_severe_disability_addition_conditions_in_the_data(derived):

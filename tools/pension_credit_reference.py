@@ -3,9 +3,10 @@
     python tools/pension_credit_reference.py [--source policyengine|hand] [--out PATH]
 
 The households are a fixed, varied grid (singles and couples, ages either side of State Pension age, mixed-age
-couples with and without a pre-May-2019 claim, incomes around the guarantee, earnings, capital, Attendance
-Allowance for one or both partners, non-dependants, paid and unpaid carers). For each the reference weekly
-Pension Credit guarantee credit is computed by:
+couples with and without a pre-May-2019 claim and with an older partner either side of Pension Credit qualifying
+age in May 2019, incomes around the guarantee, earnings, capital, Attendance Allowance for one or both partners,
+non-dependants, paid and unpaid carers). For each the reference weekly Pension Credit guarantee credit is
+computed by:
 
 - ``policyengine``: PolicyEngine UK 2.162.10 (``pip install policyengine-uk``, an optional development dependency,
   in its own virtual environment: ``python3.11 -m venv /tmp/pe-venv && /tmp/pe-venv/bin/pip install
@@ -25,9 +26,20 @@ import argparse
 import csv
 import itertools
 import math
+import tomllib
+from datetime import date
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "pension_credit_reference.csv"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "data" / "pension_credit_reference.csv"
+# The mixed-age couple saving's dates and qualifying age, from the rates file the test compares with.
+with (ROOT / "reference" / "rates" / "2025-26.toml").open("rb") as _f:
+    _PENSION = tomllib.load(_f)["pension"]
+PROTECTION_BEFORE = _PENSION["pc_mixed_age_protection_before"]
+QUALIFYING_DATE = date.fromisoformat(_PENSION["pc_mixed_age_qualifying_date"])
+QUALIFYING_AGE = _PENSION["pc_mixed_age_qualifying_age"]
+# The table's ages are read as at the last day of April 2025, the month load_rates("2025-26") describes.
+SNAPSHOT_DAY = date(2025, 4, 30)
 SPA = 66
 # GOV.UK "Pension Credit: what you'll get" and "Benefit and pension rates 2025 to 2026" (DWP).
 STANDARD = {False: 227.10, True: 346.60}
@@ -49,13 +61,25 @@ def savings_band(capital: float) -> str:
     return "under_6k" if capital < 6000 else ("6k_to_16k" if capital <= 16000 else "over_16k")
 
 
+def mixed_age_saving(h: dict) -> bool:
+    """Whether the record evidences the SI 2019/37 saving, as the law needs it and not from the claim date alone.
+
+    Entitled as a pension-age couple on 14 May 2019 and since: a Housing Benefit claim from before 15 May 2019,
+    and the older partner then at Pension Credit qualifying age. Ages are whole years at the snapshot, so only the
+    least the older partner's age can have been that day counts (no evidence, no saving).
+    """
+    if not (h["has_partner"] and h["on_hb"] and h["claim_start_date"] != ""):
+        return False
+    least_age_then = max(h["claimant_age"], h["partner_age"]) - (SNAPSHOT_DAY - QUALIFYING_DATE).days / 365.25
+    return h["claim_start_date"] < PROTECTION_BEFORE and least_age_then >= QUALIFYING_AGE
+
+
 def hand_reference(h: dict) -> float:
     """Weekly guarantee credit from GOV.UK guidance, independent of node.rules."""
     if h["has_partner"]:
         ages = (h["claimant_age"], h["partner_age"])
         both = min(ages) >= SPA
-        protected = h["on_hb"] and h["claim_start_date"] != "" and h["claim_start_date"] < "2019-05-15"
-        if max(ages) < SPA or not (both or protected):
+        if max(ages) < SPA or not (both or mixed_age_saving(h)):
             return 0.0  # a mixed-age couple without protection claims Universal Credit instead
     elif h["claimant_age"] < SPA:
         return 0.0
@@ -86,8 +110,9 @@ def _policyengine_situation(h: dict, key: str, year: int) -> tuple[dict, dict, d
       bar the severe disability addition (the table's incomes carry no Carer's Allowance).
     - Someone outside the home paid to care cares for the claimant (``is_cared_for_by_carer_benefit_recipient``;
       PolicyEngine sees only carers living in the household, so it is given directly).
-    - A mixed-age couple's claim on Housing Benefit begun before 15 May 2019 is the evidence of the SI 2019/37
-      saving (``has_mixed_age_couple_pension_credit_saving``), as node.rules.mixed_age_protected reads it.
+    - The SI 2019/37 saving (``has_mixed_age_couple_pension_credit_saving``) is an input to PolicyEngine, so it
+      is decided as the law has it (``mixed_age_saving``): a Housing Benefit claim begun before 15 May 2019 and
+      the older partner surely at Pension Credit qualifying age on 14 May 2019.
     - Incomes are each partner's own: a couple's State Pension is shared between the partners at State Pension
       age, and earnings and private pensions between both (the split node.rules.partner_taxable_incomes_annual
       assumes, since records hold only totals), so PolicyEngine's income tax sees what each partner is taxed on.
@@ -112,7 +137,7 @@ def _policyengine_situation(h: dict, key: str, year: int) -> tuple[dict, dict, d
         people[f"{key}c"]["is_cared_for_by_carer_benefit_recipient"] = {year: True}
     for k in range(h["n_non_dependants"]):
         people[f"{key}a{k}"] = {"age": {year: 40}}
-    saving = couple and h["on_hb"] and h["claim_start_date"] != "" and h["claim_start_date"] < "2019-05-15"
+    saving = mixed_age_saving(h)
     benunits = {f"{key}f": {"members": list(ages), "has_mixed_age_couple_pension_credit_saving": {year: saving}}}
     benunits.update({f"{key}n{k}": {"members": [f"{key}a{k}"]} for k in range(h["n_non_dependants"])})
     home = {f"{key}h": {"members": list(people), "savings": {year: h["capital"]}}}
@@ -154,7 +179,7 @@ def households() -> list[dict]:
     rows = []
     grid = itertools.product(
         [False, True],  # partner
-        [(70, 68), (80, 81), (66, 65), (66, 64), (64, 70)],  # claimant and partner ages
+        [(70, 68), (80, 81), (66, 65), (66, 64), (64, 74)],  # claimant and partner ages
         ["", "2016-03-01", "2021-07-01"],  # claim start
         [0.0, 30.0],  # earnings
         [150.0, 200.0, 226.0, 240.0, 330.0, 400.0],  # total pensions

@@ -18,9 +18,11 @@ from cli.errors import fail
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 def synth(out: Path, seed: int, scale: float, months: int, end_month: str, fmt: str) -> None:
     """Write synthetic household snapshots for every district of the geography pack (deterministic for a seed)."""
+    from cli.render import progress
     from node.synth import write_county
 
-    paths = write_county(out, seed=seed, scale=scale, months=months, end_month=end_month, fmt=fmt)
+    with progress(f"writing {months} months of synthetic snapshots (scale {scale:g})"):
+        paths = write_county(out, seed=seed, scale=scale, months=months, end_month=end_month, fmt=fmt)
     click.echo(f"wrote {len(paths)} snapshot files under {out}")
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
-from analysis.client import CoordinatorClient
+from analysis.client import CoordinatorClient, Endpoint
 from analysis.coverage import MonthCover
 from analysis.federated import with_purpose
 from cli.errors import OK, PARTIAL, finish, grpc_errors
-from cli.options import connection_options, endpoint, json_option
+from cli.options import connection_options, json_option
 from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from common.estimates import Estimate
 from reference.geography import county_name
@@ -43,12 +43,10 @@ def index() -> None:
 # ------------------------------------------------------------------------------------------- plumbing
 
 
-def connect(
-    address: str, pki_dir: Path | None, identity: str | None, server_name: str | None, plaintext: bool
-) -> CoordinatorClient:
+def connect(where: Endpoint) -> CoordinatorClient:
     """The coordinator at an address, over mutual TLS as the given identity."""
     try:
-        return CoordinatorClient.connect(endpoint(address, pki_dir, identity, server_name, plaintext))
+        return CoordinatorClient.connect(where)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -145,11 +143,7 @@ def index_refresh(
     purpose: str,
     yes: bool,
     as_json: bool,
-    address: str,
-    pki_dir: Path | None,
-    identity: str | None,
-    server_name: str | None,
-    plaintext: bool,
+    where: Endpoint,
 ) -> None:
     """Refresh one month's index inputs county-wide (7 queries by ward; a re-run replays at no cost)."""
     from analysis.index_refresh import INDEX_QUERIES, refresh_index_month
@@ -157,7 +151,7 @@ def index_refresh(
     from common.estimates import ratio
 
     confirm_spend(f"{loss_text(None, rho)} in all for {month}, split over 7 queries", yes)
-    c = connect(address, pki_dir, identity, server_name, plaintext)
+    c = connect(where)
     total = len(INDEX_QUERIES) * (2 if secure_county else 1)
     with progress(f"refreshing the index for {month}", total=total) as advance:
         inputs = refresh_index_month(
@@ -205,16 +199,12 @@ def index_show(
     base_month: str | None,
     district_code: str | None,
     as_json: bool,
-    address: str,
-    pki_dir: Path | None,
-    identity: str | None,
-    server_name: str | None,
-    plaintext: bool,
+    where: Endpoint,
 ) -> None:
     """The index from stored refreshes (spends nothing): the county, districts, or one district and its wards."""
     from analysis.index_refresh import stored_series
 
-    c = connect(address, pki_dir, identity, server_name, plaintext)
+    c = connect(where)
     months = c.months()
     first, last = from_month or months[0], to_month or months[-1]
     base = base_month or first
@@ -336,11 +326,7 @@ def benchmark_command(
     purpose: str,
     yes: bool,
     as_json: bool,
-    address: str,
-    pki_dir: Path | None,
-    identity: str | None,
-    server_name: str | None,
-    plaintext: bool,
+    where: Endpoint,
 ) -> None:
     """Districts per 1,000 dwellings (VOA 2025) with ranks, change on month and year, and the gap to the county."""
     from analysis.district_benchmarks import benchmark
@@ -350,7 +336,7 @@ def benchmark_command(
 
     if (epsilon is None) == (rho is None):
         raise click.ClickException("give exactly one of --epsilon or --rho")
-    c = connect(address, pki_dir, identity, server_name, plaintext)
+    c = connect(where)
     held = c.months()
     # One query over the month, the month before and a year before (those held): k months cost k times.
     asked = [m for m in (month, shift_month(month, -1), shift_month(month, -12)) if m in held]
@@ -433,18 +419,14 @@ def unclaimed_command(
     purpose: str,
     yes: bool,
     as_json: bool,
-    address: str,
-    pki_dir: Path | None,
-    identity: str | None,
-    server_name: str | None,
-    plaintext: bool,
+    where: Endpoint,
 ) -> None:
     """Households missing out on Pension Credit (and £ a year) and free school meals, by district or ward."""
     from analysis.unclaimed import unclaimed
     from cli.render import counted, progress
 
     confirm_spend(f"{loss_text(epsilon, None)} in all for {month}, split over 4 figures", yes)
-    c = connect(address, pki_dir, identity, server_name, plaintext)
+    c = connect(where)
     with progress(f"unclaimed support for {month}", total=4) as advance:
         t = unclaimed(counted(with_purpose(c.submit, purpose), advance), month, epsilon=epsilon, by_ward=by == "ward")
     if as_json:
@@ -496,11 +478,7 @@ def report_command(
     unclaimed_epsilon: float,
     campaign_epsilon: float,
     as_json: bool,
-    address: str,
-    pki_dir: Path | None,
-    identity: str | None,
-    server_name: str | None,
-    plaintext: bool,
+    where: Endpoint,
 ) -> None:
     """Write the county report as one self-contained HTML file from stored results only (spends nothing).
 
@@ -510,7 +488,7 @@ def report_command(
 
     with progress("reading stored results for the report"):
         path, gaps = write_report(
-            connect(address, pki_dir, identity, server_name, plaintext),
+            connect(where),
             out,
             month=month,
             base_month=base_month,

@@ -17,11 +17,11 @@ import click
 
 from analysis.campaigns import CAMPAIGN_INDICATORS as RESULT_INDICATORS
 from analysis.campaigns import campaign_figures, possible_campaign_figures
-from analysis.client import coordinator_stub
+from analysis.client import Endpoint, coordinator_stub
 from analysis.coverage import combined, coverage_of
 from cli.errors import OK, PARTIAL, REFUSED, UNREACHABLE, finish, grpc_errors
 from cli.geography_cmd import apply_geography
-from cli.options import connection_options, districts_option, endpoint, json_option
+from cli.options import connection_options, districts_option, json_option
 from cli.spend import confirm_spend, loss_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import county_name
@@ -288,11 +288,7 @@ def campaign_results_command(
     yes: bool,
     districts: tuple[str, ...],
     as_json: bool,
-    address: str,
-    pki_dir: Path | None,
-    identity: str | None,
-    server_name: str | None,
-    plaintext: bool,
+    where: Endpoint,
 ) -> None:
     """County view of a campaign: households targeted, contacted, claimed and £ gained, with 95% intervals."""
     from cli.render import to_json
@@ -303,7 +299,7 @@ def campaign_results_command(
     except CampaignError as exc:
         raise click.ClickException(str(exc)) from None
     confirm_spend(f"{loss_text(epsilon, None)} in all, split over {len(RESULT_INDICATORS)} figures", yes)
-    stub = coordinator_stub(endpoint(address, pki_dir, identity, server_name, plaintext))
+    stub = coordinator_stub(where)
     # The total epsilon, split across the figures.
     released = campaign_figures(lambda fq: stub.Submit(fq, timeout=120), name, epsilon, purpose, districts)
     results = possible_campaign_figures(released)

@@ -10,7 +10,7 @@ import click
 
 from analysis.client import coordinator_stub, node_stub
 from cli.errors import fail, grpc_errors
-from cli.options import connection_options, endpoint, json_option, node_district_option, node_endpoint
+from cli.options import connection_options, json_option, node_district_option, node_endpoint
 from cli.render import budget_table, spend_table, to_json
 from protos.lsi.v1 import coordinator_pb2, node_pb2
 
@@ -27,11 +27,9 @@ def budget() -> None:
 @click.option("--detail", is_flag=True, help="county-wide: also each node's spending by analyst and purpose")
 @json_option
 @grpc_errors
-def budget_show(
-    address, pki_dir, identity, server_name, plaintext, node_direct, node_district, detail, as_json
-) -> None:
+def budget_show(where, node_direct, node_district, detail, as_json) -> None:
     """Spent and left per node (county-wide through the coordinator, or one node with --district or --node)."""
-    target = node_endpoint(endpoint(address, pki_dir, identity, server_name, plaintext), node_district)
+    target = node_endpoint(where, node_district)
     if node_direct or node_district:
         status_msg = node_stub(target).Budget(node_pb2.BudgetRequest(), timeout=30)
         click.echo(to_json(status_msg) if as_json else budget_table([status_msg]) + "\n\n" + spend_table(status_msg))
@@ -60,9 +58,9 @@ def budget_show(
 @node_district_option
 @json_option
 @grpc_errors
-def budget_set(address, pki_dir, identity, server_name, plaintext, policy_path, node_district, as_json) -> None:
+def budget_set(where, policy_path, node_district, as_json) -> None:
     """Replace a node's policy (total, per-query and per-analyst caps, delta, minimum cell); audited."""
-    target = node_endpoint(endpoint(address, pki_dir, identity, server_name, plaintext), node_district)
+    target = node_endpoint(where, node_district)
     status_msg = node_stub(target).SetPolicy(node_pb2.SetPolicyRequest(policy_toml=policy_path.read_text()), timeout=30)
     click.echo(to_json(status_msg) if as_json else budget_table([status_msg]))
 
@@ -89,7 +87,7 @@ def audit() -> None:
 @node_district_option
 @json_option
 @grpc_errors
-def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, plaintext, node_district, as_json) -> None:
+def audit_verify(db_path, key_path, where, node_district, as_json) -> None:
     """Check the hash chain and every signature; name the first bad entry."""
     if db_path is not None:
         from privacy.audit import AuditSigner, verify_chain
@@ -99,7 +97,7 @@ def audit_verify(db_path, key_path, address, pki_dir, identity, server_name, pla
         report = verify_chain(db_path, AuditSigner.load_or_create(key_path).public_key)
         ok, entries, first_bad, reason = report.ok, report.entries, report.first_bad_seq, report.reason
     else:
-        target = node_endpoint(endpoint(address, pki_dir, identity, server_name, plaintext), node_district)
+        target = node_endpoint(where, node_district)
         r = node_stub(target).AuditVerify(node_pb2.AuditRequest(), timeout=60)
         ok, entries, first_bad, reason = r.ok, r.entries, r.first_bad_seq, r.reason
     if as_json:

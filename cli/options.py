@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,24 @@ plaintext_option = click.option(PLAINTEXT_FLAG, "plaintext", is_flag=True, help=
 
 
 def connection_options(default_server: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--address, --pki, --identity, --server-name and the plaintext flag, also read from LSI_* variables."""
+    """--address, --pki, --identity, --server-name and the plaintext flag, also read from LSI_* variables, handed
+    to the command as one `where: Endpoint`."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def command(
+            *args: Any,
+            address: str,
+            pki_dir: Path | None,
+            identity: str | None,
+            server_name: str | None,
+            plaintext: bool,
+            **kwargs: Any,
+        ) -> Any:
+            return fn(*args, where=endpoint(address, pki_dir, identity, server_name, plaintext), **kwargs)
+
         return with_options(
-            fn,
+            command,
             [
                 click.option(
                     "--address",

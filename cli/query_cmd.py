@@ -16,7 +16,6 @@ from cli.filters import FilterSyntaxError, parse_filter
 from cli.options import (
     connection_options,
     districts_option,
-    endpoint,
     json_option,
     node_district_option,
     node_endpoint,
@@ -208,11 +207,7 @@ def query() -> None:
 @secure_option
 @grpc_errors
 def query_count(
-    address,
-    pki_dir,
-    identity,
-    server_name,
-    plaintext,
+    where,
     wheres,
     by,
     months,
@@ -231,9 +226,7 @@ def query_count(
     q = query_from_options(
         measure_to_wire("count"), wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id
     )
-    submit_and_print(
-        endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes, secure=secure
-    )
+    submit_and_print(where, q, districts, as_json, yes=yes, secure=secure)
 
 
 def _bounded(kind: MeasureKind) -> Callable[..., Any]:
@@ -250,11 +243,7 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
         column,
         lower,
         upper,
-        address,
-        pki_dir,
-        identity,
-        server_name,
-        plaintext,
+        where,
         wheres,
         by,
         months,
@@ -271,9 +260,7 @@ def _bounded(kind: MeasureKind) -> Callable[..., Any]:
     ) -> None:
         measure = measure_to_wire(kind, column, lower, upper)
         q = query_from_options(measure, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
-        submit_and_print(
-            endpoint(address, pki_dir, identity, server_name, plaintext), q, districts, as_json, yes=yes, secure=secure
-        )
+        submit_and_print(where, q, districts, as_json, yes=yes, secure=secure)
 
     return command
 
@@ -295,11 +282,7 @@ query.command(
 @grpc_errors
 def query_indicator(
     name,
-    address,
-    pki_dir,
-    identity,
-    server_name,
-    plaintext,
+    where,
     wheres,
     by,
     months,
@@ -324,7 +307,7 @@ def query_indicator(
         fail(f"{name} is measured over a campaign: use `lsi campaign results --name NAME`")
     q = query_from_options(ind, wheres, by, months, epsilon, rho, accuracy, gaussian, purpose, query_id)
     submit_and_print(
-        endpoint(address, pki_dir, identity, server_name, plaintext),
+        where,
         q,
         districts,
         as_json,
@@ -370,7 +353,7 @@ def indicators(as_json: bool) -> None:
 @node_district_option
 @json_option
 @grpc_errors
-def status(address, pki_dir, identity, server_name, plaintext, node_direct, node_district, as_json) -> None:
+def status(where, node_direct, node_district, as_json) -> None:
     """Which district nodes the coordinator can reach, and what they hold (exit 5 when any is down).
 
     With --district (or --node), the district's IG officer also sees its data problems: files skipped and rows
@@ -378,7 +361,7 @@ def status(address, pki_dir, identity, server_name, plaintext, node_direct, node
     only to its own IG officer (or the county's)."""
     from cli.render import table
 
-    target = node_endpoint(endpoint(address, pki_dir, identity, server_name, plaintext), node_district)
+    target = node_endpoint(where, node_district)
     if node_direct or node_district:
         node_status(node_stub(target), as_json)
         return

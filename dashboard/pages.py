@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import accumulate
+from typing import Any
 
 from markupsafe import Markup
 
@@ -382,26 +383,8 @@ def budgets_page(reader: Reader, cfg: DashboardConfig, user: User) -> Page:
             for b in nodes
         ),
     )
-    analysts = DashTable(
-        "budget-analysts",
-        "Spending by analyst",
-        ("Node", "Analyst", "ρ spent", "ε spent", "Queries"),
-        tuple(
-            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
-            for b in nodes
-            for s in b.by_analyst
-        ),
-    )
-    purposes = DashTable(
-        "budget-purposes",
-        "Spending by purpose",
-        ("Node", "Purpose", "ρ spent", "ε spent", "Queries"),
-        tuple(
-            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
-            for b in nodes
-            for s in b.by_purpose
-        ),
-    )
+    analysts = _spending_table("budget-analysts", "Analyst", nodes, lambda b: b.by_analyst)
+    purposes = _spending_table("budget-purposes", "Purpose", nodes, lambda b: b.by_purpose)
     missing = tuple(Missing(u.district_code, u.district_name, u.error or "unreachable") for u in county.unreachable)
     cover = MonthCover(
         "", county_name(), len(nodes) + len(missing), tuple(b.district_code for b in nodes), missing, 0.0, True
@@ -443,6 +426,25 @@ def _history_table(rows: list[HistoryRow]) -> DashTable:
         "Spending by day, node, analyst and purpose (zCDP ρ)",
         ("Day", "Node", "Analyst", "Purpose", "ρ spent", "Queries"),
         tuple((day, node, analyst, purpose, figure(rho), str(n)) for day, node, analyst, purpose, rho, n in rows),
+    )
+
+
+def _spending_table(
+    table_id: str,
+    key: str,
+    nodes: Iterable[query_pb2.BudgetStatus],
+    breakdown: Callable[[query_pb2.BudgetStatus], Iterable[Any]],
+) -> DashTable:
+    """Each node's spending broken down by `key` (analyst or purpose)."""
+    return DashTable(
+        table_id,
+        f"Spending by {key.lower()}",
+        ("Node", key, "ρ spent", "ε spent", "Queries"),
+        tuple(
+            (b.district_name, s.key, figure(s.rho), figure(s.epsilon), str(s.queries))
+            for b in nodes
+            for s in breakdown(b)
+        ),
     )
 
 

@@ -90,9 +90,10 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         """The node's public facts: months held, schema, ward count (never data)."""
         peer = self._peer(context, Role.COORDINATOR, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER)
         e = self.engine
-        # An exact count of rows set aside is about households: it goes to this district's IG officer (or the
-        # county's), never to the coordinator or another district.
-        quarantined = sum(e.quarantined_by_month.values()) if sees_detail(peer, e.district.code) else 0
+        # An exact count of rows set aside is about households: it goes to this district's own IG officer only,
+        # never to the coordinator, the county or another district.
+        own_officer = peer.role is Role.IG_OFFICER and peer.district == e.district.code
+        quarantined = sum(e.quarantined_by_month.values()) if own_officer else 0
         return node_pb2.NodeDescription(
             district_code=e.district.code,
             district_name=e.district.name,
@@ -115,8 +116,11 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
     def DataProblems(
         self, request: node_pb2.DataProblemsRequest, context: grpc.ServicerContext
     ) -> node_pb2.DataProblemsReport:
-        """Files skipped and rows set aside at load, for this district's (or the county's) IG officer only."""
-        self._own_officer(context, Role.IG_OFFICER, Role.COUNTY_IG_OFFICER, what="see its data problems")
+        """Files skipped and rows set aside at load, for this district's own IG officer only.
+
+        Exact counts about the district's households: they stay with the district (the county IG officer, like the
+        coordinator, is outside the node boundary)."""
+        self._own_officer(context, Role.IG_OFFICER, what="see its data problems")
         e = self.engine
         return node_pb2.DataProblemsReport(
             skipped_files=list(e.skipped_files), quarantined=quarantine_to_wire(e.quarantined_by_month)
@@ -181,11 +185,6 @@ class NodeServicer(node_pb2_grpc.NodeServicer):
         return node_pb2.AuditReport(
             ok=report.ok, entries=report.entries, first_bad_seq=report.first_bad_seq or 0, reason=report.reason or ""
         )
-
-
-def sees_detail(peer: Peer, node_district: str) -> bool:
-    """Whether a caller may see this node's governance detail: its own district's IG officer or the county's."""
-    return peer.role is Role.COUNTY_IG_OFFICER or (peer.role is Role.IG_OFFICER and peer.district == node_district)
 
 
 def _label(code: str | None) -> str:

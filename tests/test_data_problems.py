@@ -57,8 +57,15 @@ def test_the_districts_ig_officer_sees_skipped_files_and_rows_set_aside(county: 
     assert quarantine_from_wire(report.quarantined) == {"2025-10": SET_ASIDE}
 
 
-def test_the_county_ig_officer_sees_them_too(county: RunningCounty) -> None:
-    assert quarantine_from_wire(problems(county, COUNTY_IG_OFFICER).quarantined) == {"2025-10": SET_ASIDE}
+def test_the_county_ig_officer_is_refused_the_exact_counts(county: RunningCounty) -> None:
+    assert refused(county, COUNTY_IG_OFFICER).code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_the_county_ig_officer_is_told_no_count_of_rows_set_aside(county: RunningCounty) -> None:
+    described = county.node_stub(ASHFORD.code, identity=COUNTY_IG_OFFICER).Describe(
+        node_pb2.DescribeRequest(), timeout=30
+    )
+    assert described.quarantined_rows == 0
 
 
 def test_another_districts_ig_officer_is_refused_naming_both_districts(county: RunningCounty) -> None:

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from analysis.coverage import Coverage, coverage_of
 from analysis.possible import possible_values
+from privacy.accountant import epsilon_figures
 from privacy.spend_text import spend_text
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
 from protos.serde import quarantine_from_wire
@@ -218,7 +219,10 @@ def epsilon_text(charge: query_pb2.Charge) -> str:
 
 def left_text(status: query_pb2.BudgetStatus) -> str:
     """A node's budget left this period, written as its refusals write what remains."""
-    return spend_text(status.remaining_rho, status.remaining_epsilon, status.delta)
+    left = status.remaining_epsilon
+    if status.rho_only:  # an answer's totals: the node leaves the epsilon conversion to the reader
+        left = epsilon_figures(status.total_rho, status.spent_rho, status.delta).remaining
+    return spend_text(status.remaining_rho, left, status.delta)
 
 
 def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:

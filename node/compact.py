@@ -92,17 +92,17 @@ def as_pennies(column: pd.Series) -> pd.Series | None:
 
 def pounds(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
     """The named columns with exact values: penny columns back to float64 pounds, the rest as held."""
-    held = set(frame.attrs.get(PENNIES, ()))
-    out: dict[str, pd.Series] = {}
-    for name in dict.fromkeys(names):
-        column = frame[name]
-        if name in held:
-            values = column.to_numpy(dtype=np.float64, na_value=np.nan) / 100
-            column = pd.Series(values, index=frame.index, name=name)
-        elif is_dictionary(column):
-            column = pd.Series(np.asarray(column.array, dtype=np.float64), index=frame.index, name=name)
-        out[name] = column
-    return pd.DataFrame(out, index=frame.index)
+    return pd.DataFrame({name: exact_values(frame, name) for name in dict.fromkeys(names)}, index=frame.index)
+
+
+def exact_values(frame: pd.DataFrame, name: str) -> pd.Series:
+    """One column with exact values: money held as pennies or dictionary codes back to float64 pounds."""
+    column = frame[name]
+    if name in frame.attrs.get(PENNIES, ()):
+        return pd.Series(column.to_numpy(dtype=np.float64, na_value=np.nan) / 100, index=frame.index, name=name)
+    if is_dictionary(column):
+        return pd.Series(np.asarray(column.array, dtype=np.float64), index=frame.index, name=name)
+    return column
 
 
 def is_dictionary(column: pd.Series) -> bool:

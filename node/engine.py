@@ -267,6 +267,13 @@ class NodeEngine:
             status.history.extend(spend_history_to_wire(rows))
         return status
 
+    def totals(self) -> query_pb2.BudgetStatus:
+        """The budget totals every answer carries: rho only (see BudgetStatus.rho_only), no breakdown."""
+        summary = self.store.spent(detail=False)
+        return budget_message(
+            summary, self.district.code, self.district.name, self.policy.per_query_rho, detail=False, epsilon=False
+        )
+
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:
         mechanism = vq.loss.mechanism
         k, cells = len(vq.months), exact.cells_per_contribution
@@ -360,7 +367,7 @@ class NodeEngine:
             )
         # Totals only: the breakdown names every analyst and purpose, grows with the ledger, and is for IG
         # officers (the Budget call), not for every analyst's every answer.
-        message.budget.CopyFrom(self.budget(detail=False))
+        message.budget.CopyFrom(self.totals())
         return message
 
 
@@ -538,9 +545,10 @@ def charge_message(charge: Charge) -> query_pb2.Charge:
 
 
 def budget_message(
-    summary: BudgetSummary, code: str, name: str, per_query_rho: float, *, detail: bool = True
+    summary: BudgetSummary, code: str, name: str, per_query_rho: float, *, detail: bool = True, epsilon: bool = True
 ) -> query_pb2.BudgetStatus:
-    """The ledger's summary as the wire message, with the per-analyst and per-purpose breakdown if `detail`."""
+    """The ledger's summary as the wire message, with the per-analyst and per-purpose breakdown if `detail` and
+    the epsilon figures if `epsilon` (else marked rho_only for the reader to convert)."""
 
     def spends(rho: Mapping[str, float], queries: Mapping[str, int]) -> list[query_pb2.Spend]:
         return [
@@ -550,7 +558,7 @@ def budget_message(
             for k, v in rho.items()
         ]
 
-    return query_pb2.BudgetStatus(
+    status = query_pb2.BudgetStatus(
         district_code=code,
         district_name=name,
         period_start=summary.period_start,
@@ -560,12 +568,15 @@ def budget_message(
         remaining_rho=summary.remaining_rho,
         per_query_rho=per_query_rho,
         delta=summary.delta,
-        total_epsilon=summary.total_epsilon,
-        spent_epsilon=summary.spent_epsilon,
-        remaining_epsilon=summary.remaining_epsilon,
         by_analyst=spends(summary.by_analyst, summary.queries_by_analyst) if detail else [],
         by_purpose=spends(summary.by_purpose, summary.queries_by_purpose) if detail else [],
         releases=summary.releases,
         replays=summary.replays,
         refusals=summary.refusals,
+        rho_only=not epsilon,
     )
+    if epsilon:
+        status.total_epsilon = summary.total_epsilon
+        status.spent_epsilon = summary.spent_epsilon
+        status.remaining_epsilon = summary.remaining_epsilon
+    return status

@@ -230,7 +230,7 @@ class SecureRounds:
         if stored.replayed:
             reply.replayed = True
             reply.charge.CopyFrom(query_pb2.Charge(delta=reply.charge.delta, mechanism=reply.charge.mechanism))
-        reply.budget.CopyFrom(self.engine.budget(detail=False))
+        reply.budget.CopyFrom(self.engine.totals())
         return reply
 
     # -- round 2 ------------------------------------------------------------------------------------

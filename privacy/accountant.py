@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import opendp.combinators as dpc
 import opendp.domains as dpd
@@ -80,6 +81,20 @@ def rho_to_epsilon(rho: float, delta: float) -> float:
         # OpenDP's exact conversion overflows for very large rho (a budget nobody should publish, but a report
         # must still print); the classic bound (Bun & Steinke 2016, Prop. 1.3) is larger, so never understates.
         return rho + 2 * math.sqrt(rho * math.log(1 / delta))
+
+
+class EpsilonFigures(NamedTuple):
+    """A rho budget's total, spent and remaining epsilon at one delta."""
+
+    total: float
+    spent: float
+    remaining: float
+
+
+def epsilon_figures(total_rho: float, spent_rho: float, delta: float) -> EpsilonFigures:
+    """Total and spent rho as epsilon at delta; remaining is total minus spent epsilon, as every budget reports it."""
+    total, spent = rho_to_epsilon(total_rho, delta), rho_to_epsilon(spent_rho, delta)
+    return EpsilonFigures(total, spent, max(total - spent, 0.0))
 
 
 @lru_cache(maxsize=256)

@@ -38,7 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from privacy.accountant import Charge, rho_to_epsilon
+from privacy.accountant import Charge, epsilon_figures, rho_to_epsilon
 from privacy.audit import AuditSigner, append_entry, migrate_audit, utc_now
 from privacy.draw import Draw, charge_of, run
 from privacy.migrations import Migration, has_column, migrate
@@ -276,7 +276,10 @@ class StoredRelease:
 
 @dataclass(frozen=True)
 class BudgetSummary:
-    """Budget for one period: rho, and epsilon at delta (remaining_epsilon = total - spent epsilon)."""
+    """Budget for one period: rho, and epsilon at delta (remaining_epsilon = total - spent epsilon).
+
+    The epsilon figures are converted only when read: OpenDP's conversion is a search of a few milliseconds
+    for every new spent total, and an answer's budget totals carry rho only."""
 
     period_start: str
     period_end: str
@@ -284,9 +287,6 @@ class BudgetSummary:
     total_rho: float
     spent_rho: float
     remaining_rho: float
-    total_epsilon: float
-    spent_epsilon: float
-    remaining_epsilon: float
     releases: int
     by_analyst: dict[str, float]
     by_purpose: dict[str, float]
@@ -294,6 +294,21 @@ class BudgetSummary:
     queries_by_purpose: dict[str, int]
     replays: int
     refusals: int
+
+    @property
+    def total_epsilon(self) -> float:
+        """The period's budget as epsilon at delta."""
+        return epsilon_figures(self.total_rho, self.spent_rho, self.delta).total
+
+    @property
+    def spent_epsilon(self) -> float:
+        """Spent so far as epsilon at delta."""
+        return epsilon_figures(self.total_rho, self.spent_rho, self.delta).spent
+
+    @property
+    def remaining_epsilon(self) -> float:
+        """Total minus spent epsilon (not the epsilon of the remaining rho)."""
+        return epsilon_figures(self.total_rho, self.spent_rho, self.delta).remaining
 
 
 def charge_units(rho: float) -> int:
@@ -720,8 +735,6 @@ class PrivacyStore:
             )
         limit = limit_units(policy.total_rho)
         remaining = max(limit - total_units, 0)
-        total_eps = rho_to_epsilon(_rho(limit), policy.delta)
-        spent_eps = rho_to_epsilon(_rho(total_units), policy.delta)
         return BudgetSummary(
             period_start=start,
             period_end=end,
@@ -729,9 +742,6 @@ class PrivacyStore:
             total_rho=_rho(limit),
             spent_rho=_rho(total_units),
             remaining_rho=_rho(remaining),
-            total_epsilon=total_eps,
-            spent_epsilon=spent_eps,
-            remaining_epsilon=max(total_eps - spent_eps, 0.0),
             releases=count,
             by_analyst=by_analyst,
             by_purpose=by_purpose,

@@ -1,5 +1,6 @@
-"""What the throughput work keeps true: cached certificate checks still see a replaced CA and a revocation, and
-the coordinator's per-query receipt read stays an index lookup however many receipts it has kept."""
+"""What the throughput work keeps true: cached certificate checks still see a replaced CA and a revocation, the
+coordinator's per-query receipt read stays an index lookup however many receipts it has kept, and an answer's
+budget totals (rho only, no per-answer epsilon search) read the same as the IG officer's Budget call."""
 
 from __future__ import annotations
 
@@ -11,10 +12,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import privacy.accountant as accountant_module
+from cli.render import left_text
 from coordinator.receipts import LATEST_SEQ, ReceiptBook
+from node.engine import Caller, NodeEngine
+from node.loader import load_district
+from node.synth import _write_district
+from privacy.audit import AuditSigner
+from privacy.ledger import PrivacyStore
+from protos.lsi.v1 import query_pb2
+from reference.geography import districts
 from security import pki
 from security.testing import ANALYST, make_test_pki
 from security.tls import AccessDenied, caller_from_context
+from tests.county import policy_with
 
 CODES = ["E07000105", "E07000110", "E07000113"]
 
@@ -65,3 +76,46 @@ def test_the_latest_seq_of_a_node_is_read_off_the_index_not_by_scanning_every_re
     with book.db.transaction(write=False) as conn:
         plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {LATEST_SEQ}", (CODES[0],)))
     assert "SEARCH" in plan and "SCAN" not in plan
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> NodeEngine:
+    district = districts()[0]
+    root = tmp_path_factory.mktemp("totals")
+    _write_district((district.code, root / "data", 7, 0.05, 1, "2025-10", "csv"))
+    store = PrivacyStore(
+        root / "state.db", policy_with(total_rho=100.0, per_query_rho=10.0)(district), AuditSigner.generate()
+    )
+    return NodeEngine(district.code, load_district(root / "data" / district.code, district.code), store)
+
+
+def count_query(qid: str, rho: float) -> query_pb2.Query:
+    return query_pb2.Query(
+        query_id=qid,
+        measure=query_pb2.Measure(kind=query_pb2.Measure.COUNT),
+        months=["2025-10"],
+        privacy=query_pb2.PrivacyRequest(rho=rho),
+        purpose="totals test",
+    )
+
+
+def test_an_answer_runs_no_epsilon_conversion_for_its_budget_totals(engine, monkeypatch):
+    engine.answer(count_query("warm", 0.5), Caller("alice", "analyst"))  # plans and caches this loss's charge
+    converted: list[float] = []
+    real = accountant_module.rho_to_epsilon
+
+    def spy(rho: float, delta: float) -> float:
+        converted.append(rho)
+        return real(rho, delta)
+
+    monkeypatch.setattr(accountant_module, "rho_to_epsilon", spy)
+    release = engine.answer(count_query("no-search", 0.5), Caller("alice", "analyst"))
+    assert release.budget.rho_only and release.budget.spent_epsilon == 0.0
+    assert converted == []
+
+
+def test_an_answers_budget_left_reads_as_the_budget_call_says(engine):
+    release = engine.answer(count_query("left", 0.25), Caller("alice", "analyst"))
+    status = engine.budget()
+    assert not status.rho_only and release.budget.spent_rho == status.spent_rho
+    assert left_text(release.budget) == left_text(status)

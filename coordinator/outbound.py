@@ -135,6 +135,11 @@ class StreamLink:
                 self._session = None
         session.close()
 
+    @property
+    def session(self) -> Session | None:
+        """The node's current stream, if it has one open."""
+        return self._session
+
     def vet(self) -> LinkError | None:
         """Why the node must not be asked now: no stream open, or its certificate revoked or expired since."""
         session = self._session

@@ -50,10 +50,12 @@ def hang(county: RunningCounty, code: str, release: threading.Event) -> object:
     """Replace a district's node with one that never answers, reached the same way (dialled or outbound)."""
     tls = county.local.tls(node_name(district(code)))
     if code in county.links:
+        link = county.pool.links[code]  # type: ignore[attr-defined]
+        healthy = link.session
         county.links.pop(code).stop()
         stuck = OutboundLink(HungNode(release), county.local.coordinator_address, COORDINATOR, tls).start()
-        link = county.pool.links[code]  # type: ignore[attr-defined]
-        while link.vet() is not None:
+        # The coordinator may not have noticed the healthy stream end yet: wait for the stuck node's own stream.
+        while link.session is None or link.session is healthy or link.vet() is not None:
             release.wait(0.02)
         return stuck
     county.stop_node(code)

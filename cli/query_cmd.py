@@ -21,7 +21,7 @@ from cli.options import (
     node_endpoint,
     with_options,
 )
-from cli.render import charges_table, number, progress, result_table, to_json
+from cli.render import budgets_with_epsilon, charges_table, number, progress, result_table, to_json
 from cli.spend import confirm_spend, loss_text, months_text, purpose_option, yes_option
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
 from protos.serde import MeasureKind, Mechanism, measure_to_wire
@@ -160,7 +160,7 @@ def submit_and_print(
     asked = coordinator_pb2.FederatedQuery(query=query, districts=list(districts), secure=secure)
     with progress(f"asking the districts ({'secure aggregate' if secure else 'query'})"):
         result = stub.Submit(asked, timeout=120)
-    shown = possible_values(result)
+    shown = budgets_with_epsilon(possible_values(result))
     if as_json:
         click.echo(to_json(shown))
     else:

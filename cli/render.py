@@ -219,10 +219,29 @@ def epsilon_text(charge: query_pb2.Charge) -> str:
 
 def left_text(status: query_pb2.BudgetStatus) -> str:
     """A node's budget left this period, written as its refusals write what remains."""
-    left = status.remaining_epsilon
-    if status.rho_only:  # an answer's totals: the node leaves the epsilon conversion to the reader
-        left = epsilon_figures(status.total_rho, status.spent_rho, status.delta).remaining
-    return spend_text(status.remaining_rho, left, status.delta)
+    return spend_text(status.remaining_rho, with_epsilon(status).remaining_epsilon, status.delta)
+
+
+def with_epsilon(status: query_pb2.BudgetStatus) -> query_pb2.BudgetStatus:
+    """The budget with its epsilon figures filled in: an answer's totals carry rho only (BudgetStatus.rho_only)."""
+    if not status.rho_only:
+        return status
+    filled = query_pb2.BudgetStatus()
+    filled.CopyFrom(status)
+    figures = epsilon_figures(status.total_rho, status.spent_rho, status.delta)
+    filled.total_epsilon, filled.spent_epsilon, filled.remaining_epsilon = figures
+    filled.rho_only = False
+    return filled
+
+
+def budgets_with_epsilon(result: coordinator_pb2.FederatedResult) -> coordinator_pb2.FederatedResult:
+    """The result with every district's budget in epsilon too, for printing and --json."""
+    out = coordinator_pb2.FederatedResult()
+    out.CopyFrom(result)
+    for outcome in out.districts:
+        if outcome.HasField("budget"):
+            outcome.budget.CopyFrom(with_epsilon(outcome.budget))
+    return out
 
 
 def budget_table(statuses: Sequence[query_pb2.BudgetStatus]) -> str:

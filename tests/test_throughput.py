@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import privacy.accountant as accountant_module
-from cli.render import left_text
+from cli.render import budgets_with_epsilon, left_text
 from coordinator.receipts import LATEST_SEQ, ReceiptBook
 from node.engine import Caller, NodeEngine
 from node.loader import load_district
 from node.synth import _write_district
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
-from protos.lsi.v1 import query_pb2
+from protos.lsi.v1 import coordinator_pb2, query_pb2
 from reference.geography import districts
 from security import pki
 from security.testing import ANALYST, make_test_pki
@@ -119,3 +119,18 @@ def test_an_answers_budget_left_reads_as_the_budget_call_says(engine):
     status = engine.budget()
     assert not status.rho_only and release.budget.spent_rho == status.spent_rho
     assert left_text(release.budget) == left_text(status)
+
+
+def test_printed_and_json_results_carry_epsilon_for_every_answers_budget(engine):
+    release = engine.answer(count_query("json", 0.25), Caller("alice", "analyst"))
+    result = coordinator_pb2.FederatedResult(
+        districts=[coordinator_pb2.DistrictOutcome(district_code="x", answered=True, budget=release.budget)]
+    )
+    shown = budgets_with_epsilon(result).districts[0].budget
+    status = engine.budget()
+    assert not shown.rho_only
+    assert (shown.total_epsilon, shown.spent_epsilon, shown.remaining_epsilon) == (
+        status.total_epsilon,
+        status.spent_epsilon,
+        status.remaining_epsilon,
+    )

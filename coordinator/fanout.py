@@ -151,6 +151,11 @@ class NodePool:
             kind: ThreadPoolExecutor(max_workers=4 * max(1, len(nodes)), thread_name_prefix=f"vet-{kind}")
             for kind in ("query", "status")
         }
+        # At most one check per node and pool is under way; every query that needs it shares it. Were each query to
+        # queue its own, a node whose handshakes hang (a frozen process still accepts connections) would fill the
+        # pool with checks waiting on it, and the other districts' checks would queue behind them past the deadline.
+        self._checking: dict[tuple[str, str], Future] = {}
+        self._checking_lock = threading.Lock()
 
     def call(
         self,
@@ -168,11 +173,14 @@ class NodePool:
         # A node whose last check still holds is asked at once, from this thread: handing each of 300 cached
         # verdicts to the vetting pool and back costs two thread switches, each up to the interpreter's 5 ms
         # switch interval when the process is busy.
-        checking = {code: self._vetters[kind].submit(self._vet, code) for code in codes if not self._vetted(code)}
+        checking = {code: self._check(code, kind) for code in codes if self._needs_handshake(code)}
         started: dict[str, Future | NodeReply] = {}
         for code in codes:
             try:
-                problem = checking[code].result(timeout=max(0.0, end - time.monotonic())) if code in checking else None
+                if code in checking:
+                    problem = checking[code].result(timeout=max(0.0, end - time.monotonic()))
+                else:
+                    problem = self._vet_held(code)
             except FutureTimeout:
                 # A handshake that hangs (a frozen process still accepts connections) costs no more than the
                 # deadline; the check goes on in the background and its result is cached for next time.
@@ -191,13 +199,34 @@ class NodePool:
             on_start([f for f in started.values() if isinstance(f, Future)])
         return [self._collect(code, started[code], deadline, end) for code in codes]
 
-    def _vetted(self, code: str) -> bool:
+    def _needs_handshake(self, code: str) -> bool:
+        """Whether the node must be checked over a fresh handshake (a dialled node whose last check has lapsed)."""
         link = self.links[code]
-        return isinstance(link, DialledLink) and link.vetted()
+        return isinstance(link, DialledLink) and not link.vetted()
 
-    def _vet(self, code: str) -> LinkError | None:
+    def _vet_held(self, code: str) -> LinkError | None:
+        """The check that needs no network: an outbound node's open stream (its certificate, already verified in
+        the handshake, against the CRL now); a dialled node whose check still holds passes."""
         link = self.links[code]
-        return link.vet()
+        return link.vet() if isinstance(link, StreamLink) else None
+
+    def _check(self, code: str, kind: str) -> Future:
+        """The node's handshake check under way in this pool, started if none is."""
+        key = (kind, code)
+        with self._checking_lock:
+            running = self._checking.get(key)
+            if running is not None:
+                return running
+            future = self._vetters[kind].submit(self.links[code].vet)
+            self._checking[key] = future
+
+        def finished(f: Future) -> None:
+            with self._checking_lock:
+                if self._checking.get(key) is f:
+                    del self._checking[key]
+
+        future.add_done_callback(finished)
+        return future
 
     def _collect(self, code: str, started: Future | NodeReply, deadline: float, end: float) -> NodeReply:
         if isinstance(started, NodeReply):

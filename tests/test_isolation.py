@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -13,7 +13,9 @@ import pytest
 
 from cli.local_county import COORDINATOR, COUNTY_IG_OFFICER, node_name
 from coordinator.admission import RETRY_AFTER_KEY, Admission, Refused
-from coordinator.config import AnalystLimits
+from coordinator.config import AnalystLimits, NodeEntry
+from coordinator.fanout import DialledLink, NodePool
+from coordinator.link import LinkError
 from node.config import load_node_config
 from node.outbound import OutboundLink
 from node.server import build_server as build_node
@@ -201,3 +203,62 @@ def test_queries_in_flight_are_capped_per_analyst() -> None:
             pass
     with admission.admit("a"):
         pass
+
+
+class HungHandshake(DialledLink):
+    """A dialled node whose certificate check hangs (a frozen process still accepts TCP connections)."""
+
+    def __init__(self, entry: NodeEntry, release: threading.Event) -> None:
+        self.entry, self.release, self.checks = entry, release, 0
+
+    def vetted(self) -> bool:
+        return False
+
+    def vet(self) -> LinkError | None:
+        self.checks += 1
+        self.release.wait(10)
+        return LinkError("UNAVAILABLE", "released")
+
+    def close(self) -> None:
+        pass
+
+
+class Answers(DialledLink):
+    """A healthy dialled node whose last check has lapsed: checked (at once) on every query, then answers."""
+
+    def __init__(self, entry: NodeEntry) -> None:
+        self.entry = entry
+
+    def vetted(self) -> bool:
+        return False
+
+    def vet(self) -> LinkError | None:
+        return None
+
+    def start(self, method: str, request: object, timeout: float, metadata: object) -> Future:
+        out: Future = Future()
+        out.set_result(request)
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_district_whose_handshakes_hang_does_not_starve_the_other_districts_checks() -> None:
+    entries = [NodeEntry(code, f"127.0.0.1:{9 + i}", f"node-{code}") for i, code in enumerate(CODES * 3)]
+    codes = [f"{e.district_code}-{i}" for i, e in enumerate(entries)]
+    entries = [NodeEntry(c, e.address, e.certificate_name) for c, e in zip(codes, entries, strict=True)]
+    pool = NodePool(entries, tls=None)
+    release = threading.Event()
+    hung = HungHandshake(entries[0], release)
+    pool.links = {codes[0]: hung, **{c: Answers(e) for c, e in zip(codes[1:], entries[1:], strict=True)}}
+    try:
+        # Far more concurrent county queries than the checking pool has threads (4 per node).
+        with ThreadPoolExecutor(max_workers=200) as queries:
+            replies = list(queries.map(lambda _: pool.call(codes, "Query", query_pb2.Query(), 3.0), range(200)))
+    finally:
+        release.set()
+        pool.close()
+    for reply in replies:
+        assert [r.entry.district_code for r in reply if r.message is None] == [codes[0]]
+    assert hung.checks <= 2  # one check under way at a time, shared by every query waiting on it

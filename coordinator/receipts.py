@@ -86,7 +86,7 @@ class ReceiptBook:
             for i, (code, receipt) in enumerate(receipts):
                 if reasons[i] is not None:
                     continue
-                reasons[i] = _pin(conn, code, receipt) or _extends(conn, code, receipt)
+                reasons[i] = _pin(conn, code, receipt) or extension_problem(conn, code, receipt)
                 if reasons[i] is None:
                     conn.execute(
                         "INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
@@ -152,7 +152,8 @@ def _pin(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str
     return None
 
 
-def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
+def extension_problem(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
+    """Why a node's receipt does not extend the receipts kept from it (reset, rewrite or edit), or None."""
     latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
     if latest is None:
         return None
@@ -165,15 +166,30 @@ def _extends(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) ->
     ):
         basis = known or latest
         return f"ledger does not extend the receipt of {basis.issued_at} (seq {basis.seq}): possible reset; {RECOVER}"
-    same = _seen(conn, code, "seq = ?", receipt.seq)
+    same: Seen | None
+    before: Seen | None
+    after: Seen | None
+    if receipt.seq > latest.seq:
+        # The usual case, a receipt newer than any kept: nothing at its seq or after it, and the latest is before it.
+        same, before, after = None, latest, None
+    else:
+        same = _seen(conn, code, "seq = ?", receipt.seq)
+        before = _seen(
+            conn,
+            code,
+            "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ? AND seq < ?)",
+            code,
+            receipt.seq,
+        )
+        after = _seen(
+            conn,
+            code,
+            "seq = (SELECT MIN(seq) FROM node_receipts WHERE district_code = ? AND seq > ?)",
+            code,
+            receipt.seq,
+        )
     if same is not None and (same.head_hash != receipt.head_hash or same.spent_units != receipt.spent_units):
         return f"ledger rewrote entry {receipt.seq} since the receipt of {same.issued_at}: {RECOVER}"
-    before = _seen(
-        conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ? AND seq < ?)", code, receipt.seq
-    )
-    after = _seen(
-        conn, code, "seq = (SELECT MIN(seq) FROM node_receipts WHERE district_code = ? AND seq > ?)", code, receipt.seq
-    )
     if (before and receipt.spent_units < before.spent_units) or (after and receipt.spent_units > after.spent_units):
         edited = before if before and receipt.spent_units < before.spent_units else after
         assert edited is not None

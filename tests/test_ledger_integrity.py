@@ -14,7 +14,7 @@ import pytest
 
 from cli.demo import DEMO_TOTAL_RHO, demo_planned_rho, demo_policy
 from coordinator.config import load_coordinator_config
-from coordinator.receipts import ReceiptBook
+from coordinator.receipts import ReceiptBook, extension_problem
 from coordinator.results import ResultStore
 from node.engine import open_store
 from privacy.audit import AuditSigner, verify_chain
@@ -253,3 +253,36 @@ def test_an_edited_daily_running_total_is_detected(tmp_path):
     spend(store, 2)
     sql(store, "UPDATE daily_totals SET units = 0")  # would hide the spend from every limit check
     assert any("daily_totals" in p for p in ledger_problems(store.path, signer))
+
+
+def _book_with(tmp_path, rows: list[tuple[int, str, int]]) -> ReceiptBook:
+    """A receipt book that has kept these (seq, head hash, spent units) receipts from CODE."""
+    book = ReceiptBook(tmp_path / "receipts.sqlite")
+    with book.db.transaction() as conn:
+        conn.executemany("INSERT INTO node_receipts VALUES (?, ?, ?, ?, 't')", [(CODE, *row) for row in rows])
+    return book
+
+
+def _problem(book: ReceiptBook, seq: int, head: str, spent: int) -> str | None:
+    receipt = query_pb2.Receipt(seq=seq, head_hash=head, spent_units=spent)
+    with book.db.transaction() as conn:
+        return extension_problem(conn, CODE, receipt)
+
+
+def test_a_newer_receipt_that_spent_less_than_the_latest_kept_is_an_edit(tmp_path):
+    book = _book_with(tmp_path, [(1, "a", 10), (2, "b", 20)])
+    assert _problem(book, 3, "c", 25) is None
+    assert "possible edit" in (_problem(book, 3, "c", 15) or "")
+
+
+def test_a_receipt_at_a_kept_seq_with_another_head_is_a_rewrite(tmp_path):
+    book = _book_with(tmp_path, [(1, "a", 10), (2, "b", 20)])
+    assert _problem(book, 2, "b", 20) is None
+    assert "rewrote entry 2" in (_problem(book, 2, "x", 20) or "")
+
+
+def test_an_older_receipt_arriving_late_must_fit_between_its_kept_neighbours(tmp_path):
+    book = _book_with(tmp_path, [(1, "a", 10), (5, "e", 50)])
+    assert _problem(book, 3, "c", 30) is None
+    assert "possible edit" in (_problem(book, 3, "c", 60) or "")
+    assert "possible edit" in (_problem(book, 3, "c", 5) or "")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from analysis.queries import build_query
 from bench import index_allocation
-from bench.common import RESULTS, bench_policy, write_results
+from bench.common import PEER_PYTHON, RESULTS, bench_policy, write_results
 from common.estimates import Estimate
 from coordinator.postprocess import reconcile
 from node.engine import Caller, NodeEngine
@@ -178,9 +178,6 @@ def history(root: Path, n_before: int, n: int) -> dict[str, float]:
         n,
     )
     return {"releases_before": n_before, "full_ms": full_s * 1e3, "empty_ms": empty_s * 1e3, "ratio": full_s / empty_s}
-
-
-PEER_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peer" / "bin" / "python"
 
 
 def peer(engine: NodeEngine, root: Path, epsilon: float, batches: int = 3, reps: int = 10) -> dict[str, float] | None:

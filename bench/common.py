@@ -16,6 +16,8 @@ from reference.geography import ENV_VAR, districts, use_pack
 from reference.pack_generate import generate_pack
 
 RESULTS = Path(__file__).parent / "results"
+# The peer's interpreter (SmartNoise SQL in its own environment, `make bench-peer`); benches skip it when absent.
+PEER_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peer" / "bin" / "python"
 # Handshake and GOAWAY chatter from gRPC's core is noise in a benchmark's output.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from analysis.federated import Areas
@@ -21,7 +21,7 @@ from common.estimates import Estimate
 from node.engine import NodeEngine
 from node.executor import ExactAggregate, exact_aggregate
 from node.loader import load_district
-from node.query import validate
+from node.query import ValidatedQuery, validate
 from node.synth import generate_district
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
@@ -60,9 +60,19 @@ def _ward_cells(release: query_pb2.Release, exact: bool = False) -> dict[str, Es
     return out
 
 
-def _inputs(month: str, wards: Mapping[str, dict[str, Estimate]]) -> IndexInputs:
+def inputs(month: str, wards: Mapping[str, dict[str, Estimate]]) -> IndexInputs:
+    """One month's index inputs from each query's ward cells, by indicator name."""
     areas = {name: Areas(None, {}, cells) for name, cells in wards.items()}
     return IndexInputs(month, areas["households"], {n: a for n, a in areas.items() if n != "households"})
+
+
+def aggregates(
+    engine: NodeEngine, month: str, rho: float, even: bool
+) -> Iterator[tuple[str, ValidatedQuery, ExactAggregate]]:
+    """Each index query of a month, validated, with its exact aggregate: (indicator name, query, aggregate)."""
+    for q in _queries(month, rho, even):
+        vq = validate(q, columns=engine.columns, months=engine.months)
+        yield q.indicator, vq, exact_aggregate(engine.frames, vq, engine.columns, engine.wards)
 
 
 def ward_index(engine: NodeEngine, rho: float, even: bool, exact: bool = False) -> dict[str, Estimate]:
@@ -70,20 +80,18 @@ def ward_index(engine: NodeEngine, rho: float, even: bool, exact: bool = False) 
     by_month = {}
     for month in (BASE, MONTH):
         wards = {}
-        for q in _queries(month, rho, even):
-            vq = validate(q, columns=engine.columns, months=engine.months)
-            agg = exact_aggregate(engine.frames, vq, engine.columns, engine.wards)
+        for name, vq, agg in aggregates(engine, month, rho, even):
             if exact:
-                wards[q.indicator] = _exact_cells(vq.measure, agg)
+                wards[name] = exact_cells(vq.measure, agg)
             else:
                 release = engine._draw_unledgered(vq, agg, engine._plan(vq, agg))
-                wards[q.indicator] = _ward_cells(query_pb2.Release.FromString(release))
-        by_month[month] = _inputs(month, wards)
+                wards[name] = _ward_cells(query_pb2.Release.FromString(release))
+        by_month[month] = inputs(month, wards)
     series = index_series(by_month, BASE)
     return {w: s[MONTH] for w, s in series.wards.items()}
 
 
-def _exact_cells(measure: str, agg: ExactAggregate) -> dict[str, Estimate]:
+def exact_cells(measure: str, agg: ExactAggregate) -> dict[str, Estimate]:
     """Each ward's exact value: its count, its sum, or for a mean its sum over its count."""
     out = {}
     for i, key in enumerate(agg.keys):

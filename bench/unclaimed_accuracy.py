@@ -19,6 +19,7 @@ from analysis.unclaimed import PC_VALUE_UPPER, unclaimed_queries
 from bench.common import county_engines, write_results
 from cli.demo import END_MONTH, MONTHS, UNCLAIMED_EPSILON
 from coordinator.combine import combine
+from node.compact import exact_values
 from node.engine import NodeEngine
 from node.executor import exact_aggregate
 from node.query import validate
@@ -83,10 +84,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         county = engines(Path(tmp))
         frames = [e.frames[END_MONTH] for e in county.values()]
-        pc = [f[f["pc_unclaimed"]] for f in frames]
+        # Money is held compactly (node/compact.py): read it back as the exact pounds.
+        pc = [exact_values(f, "pc_unclaimed_annual")[f["pc_unclaimed"].to_numpy(dtype=bool)] for f in frames]
         households = float(sum(len(p) for p in pc))
-        value = float(sum(p["pc_unclaimed_annual"].sum() for p in pc))
-        over = sum(int((p["pc_unclaimed_annual"] > PC_VALUE_UPPER).sum()) for p in pc)
+        value = float(sum(p.sum() for p in pc))
+        over = sum(int((p > PC_VALUE_UPPER).sum()) for p in pc)
         wide = copy.deepcopy(queries["pc_unclaimed_value"])
         wide.measure.upper = 12000
         hh = measure(county, queries["pc_unclaimed_households"], "households", households)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from analysis.federated import Areas
@@ -33,10 +33,11 @@ BASE, MONTH = "2025-09", "2025-10"
 Z95 = 1.959963984540054
 
 
-def _engine(root: Path, scale: float) -> NodeEngine:
+def _engine(root: Path, scale: float, months: int = 2) -> NodeEngine:
+    """A node engine over the synthetic district's `months` months ending MONTH (two: the base month and MONTH)."""
     folder = root / "index-data"
     folder.mkdir(parents=True, exist_ok=True)
-    for month, frame in generate_district(CODE, scale=scale, months=2, end_month=MONTH).items():
+    for month, frame in generate_district(CODE, scale=scale, months=months, end_month=MONTH).items():
         frame.to_csv(folder / f"{month}.csv", index=False)
     # No minimum cell, a budget no run can exhaust: the draws here are never charged anyway.
     store = PrivacyStore(root / "index.sqlite", bench_policy(CODE), AuditSigner.generate())
@@ -75,10 +76,13 @@ def aggregates(
         yield q.indicator, vq, exact_aggregate(engine.frames, vq, engine.columns, engine.wards)
 
 
-def ward_index(engine: NodeEngine, rho: float, even: bool, exact: bool = False) -> dict[str, Estimate]:
-    """The current month's LSI in every ward, from one draw of each query (or from the exact aggregates)."""
+def ward_series(
+    engine: NodeEngine, rho: float, months: Sequence[str], even: bool = False, exact: bool = False
+) -> dict[str, dict[str, Estimate]]:
+    """Every ward's LSI in each of `months` after the first, against the first (the base month), from one draw of
+    each month's queries at rho (or from the exact aggregates): {ward: {month: LSI}}."""
     by_month = {}
-    for month in (BASE, MONTH):
+    for month in months:
         wards = {}
         for name, vq, agg in aggregates(engine, month, rho, even):
             if exact:
@@ -87,8 +91,13 @@ def ward_index(engine: NodeEngine, rho: float, even: bool, exact: bool = False) 
                 release = engine._draw_unledgered(vq, agg, engine._plan(vq, agg))
                 wards[name] = _ward_cells(query_pb2.Release.FromString(release))
         by_month[month] = inputs(month, wards)
-    series = index_series(by_month, BASE)
-    return {w: s[MONTH] for w, s in series.wards.items()}
+    series = index_series(by_month, months[0])
+    return {w: {m: v for m, v in s.items() if m != months[0]} for w, s in series.wards.items()}
+
+
+def ward_index(engine: NodeEngine, rho: float, even: bool, exact: bool = False) -> dict[str, Estimate]:
+    """The current month's LSI in every ward, from one draw of each query (or from the exact aggregates)."""
+    return {w: s[MONTH] for w, s in ward_series(engine, rho, (BASE, MONTH), even, exact).items()}
 
 
 def exact_cells(measure: str, agg: ExactAggregate) -> dict[str, Estimate]:

@@ -390,10 +390,24 @@ def index_lines(index: dict[str, float], versus: dict[str, Any] | None) -> str:
         f"{index_peer.verdict(p, total, versus['target'])})"
         for m, p in versus["peer"].items()
     )
-    return lines + (
+    lines += (
         f"Node (least-variance split) ÷ SmartNoise SQL ward LSI RMSE, measured at the same total loss (ε "
         f"{versus['epsilon_total']:.2f}, δ {versus['delta']:g} over both months; {versus['reps']} repetitions; "
         f"`index_peer.md`; target <= {versus['target']:g}), on the wards SmartNoise published: {ratios}.\n"
+    )
+    year = versus.get("year")
+    if not year:
+        return lines
+    asked = year["indexes_per_rep"] * year["reps"]
+    series = "; ".join(
+        f"{index_peer.LABELS[m]} {'—' if p['ratio'] is None else format(p['ratio'], '.2f')} "
+        f"({index_peer.verdict(p, asked, year['target'])})"
+        for m, p in year["peer"].items()
+    )
+    return lines + (
+        f"The year's series ({len(year['months'])} months, {year['months'][0]} the base month, every later month's "
+        f"ward LSI pooled; ε {year['epsilon_total']:.2f}, δ {year['delta']:g} in all, converted once from rho "
+        f"{year['rho_total']:g}; {year['reps']} repetitions; `index_peer.md`): node ÷ SmartNoise SQL {series}.\n"
     )
 
 

@@ -12,20 +12,29 @@ import pytest
 
 from analysis.index_refresh import INDEX_QUERIES
 from analysis.indicators import FilterSpec, indicator
-from bench.index_allocation import BASE, MONTH, _engine
+from bench.index_allocation import BASE, CODE, MONTH, _engine, ward_series
 from bench.index_peer import (
     SUM_UNIT,
+    YEAR_MONTHS,
+    _rmse,
     check_exact,
     interval,
+    months_ending,
     peer_cells,
     peer_frame,
+    peer_series,
     peer_spec,
     peer_variance,
     peer_ward_index,
+    series_loss,
     sql_condition,
+    squared_errors,
     verdict,
 )
 from bench.peer_index import even_loss, metadata, select_sql
+from common.estimates import Estimate
+from node.synth import generate_district
+from privacy.accountant import rho_to_epsilon
 
 LAPLACE = {"kind": "laplace", "scale": 2.0}
 GAUSSIAN = {"kind": "gaussian", "scale": 3.0}
@@ -158,3 +167,73 @@ def test_a_ratio_on_censored_wards_is_not_judged_against_the_target() -> None:
     assert verdict({**published, "ratio": 0.6}, 10, 0.5) == "not met"
     assert verdict({**published, "ward_indexes_published": 4}, 10, 0.5).startswith("not comparable")
     assert verdict({"ratio": None, "ward_indexes_published": 0}, 10, 0.5) == "no ward index published"
+
+
+def test_the_years_months_end_with_the_current_month_across_a_calendar_year() -> None:
+    months = months_ending(MONTH, YEAR_MONTHS)
+    assert months[0] == "2024-10" and months[-1] == MONTH and len(months) == 13
+    assert months_ending("2025-01", 3) == ("2024-11", "2024-12", "2025-01")
+    assert months_ending(MONTH, 2) == (BASE, MONTH)
+    with pytest.raises(ValueError):
+        months_ending(MONTH, 0)
+
+
+def test_the_synthetic_district_has_exactly_the_years_months() -> None:
+    frames = generate_district(CODE, scale=0.01, months=4, end_month=MONTH)
+    assert tuple(frames) == months_ending(MONTH, 4)
+
+
+def test_the_series_loss_adds_rho_and_converts_once() -> None:
+    rho, eps = series_loss(0.5, 2, 1e-7)
+    assert (rho, eps) == (1.0, rho_to_epsilon(1.0, 1e-7))
+    rho, eps = series_loss(0.5, 13, 1e-7)
+    assert rho == 6.5 and eps == rho_to_epsilon(6.5, 1e-7)
+    # Converted once, epsilon grows more slowly than the months (13/2 times the rho, not 13/2 times the epsilon).
+    two = series_loss(0.5, 2, 1e-7)[1]
+    assert math.sqrt(13 / 2) * two < eps < 13 / 2 * two
+
+
+def test_the_years_spec_asks_every_input_every_month_in_104_measured_columns() -> None:
+    months = months_ending(MONTH, YEAR_MONTHS)
+    spec = peer_spec(months)
+    assert [(q["month"], q["name"]) for q in spec["queries"]] == [(m, n) for m in months for n in INDEX_QUERIES]
+    # Each query's measured columns as SmartNoise sees them with censoring off: a count one, a mean SUM and COUNT(*).
+    columns = [select_sql(q).count(" AS ") for q in spec["queries"]]
+    assert sum(columns) == 13 * 8 == 104
+
+    def basic(eps: float, delta: float, pattern: Sequence[bool]) -> tuple[float, float]:
+        return eps * len(pattern), delta * sum(pattern)
+
+    _, total = series_loss(0.5, YEAR_MONTHS, 1e-7)
+    eps, delta = even_loss([True] * sum(columns), total, 1e-7, basic)
+    assert eps == pytest.approx(total / 104, rel=1e-9) and delta == pytest.approx(1e-7 / 104, rel=1e-6)
+
+
+def test_squared_errors_pool_every_month_and_ward_and_skip_what_was_not_published() -> None:
+    truth = {"W1": {"m2": 100.0, "m3": 110.0}, "W2": {"m2": 90.0, "m3": 95.0}}
+    got = {"W1": {"m2": Estimate(101.0, 1.0), "m3": Estimate(107.0, 1.0)}, "W2": {"m3": Estimate(95.0, 1.0)}}
+    errors = squared_errors(got, truth)
+    assert errors == {"m2 W1": 1.0, "m3 W1": 9.0, "m3 W2": 0.0}
+    assert squared_errors(got, truth, months={"m3"}) == {"m3 W1": 9.0, "m3 W2": 0.0}
+    assert _rmse([errors, {"m2 W1": 4.0}]) == pytest.approx(math.sqrt(14.0 / 4))
+
+
+def test_peer_series_gives_every_later_month_against_the_base() -> None:
+    noise = {m: {n: {"n": LAPLACE, "s": LAPLACE} for n in INDEX_QUERIES} for m in ("2025-08", BASE, MONTH)}
+    middle = _cells(500, 0.1, 100.0)
+    cells = {"2025-08": _cells(500, 0.2, 100.0), BASE: middle, MONTH: _cells(500, 0.2, 100.0)}
+    series = peer_series(cells, noise, "2025-08")
+    assert set(series["W1"]) == {BASE, MONTH}
+    assert series["W1"][BASE].value == pytest.approx(100.0 * (1 + 0.85 * 0.125))
+    assert series["W1"][MONTH].value == pytest.approx(100.0)
+    del middle["food_poverty"]["W1"]  # an input missing in one month drops that month only
+    assert set(peer_series(cells, noise, "2025-08")["W1"]) == {MONTH}
+
+
+def test_the_nodes_series_and_the_peers_rows_over_several_months(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, 0.02, 3)
+    months = months_ending(MONTH, 3)
+    exact = ward_series(engine, 0.5, months, exact=True)
+    assert all(set(s) == set(months[1:]) for s in exact.values()) and exact
+    frame = peer_frame(engine, peer_spec(months), months)
+    assert sorted(frame["snapshot_month"].unique()) == list(months)

@@ -505,14 +505,16 @@ def verdict(p: Mapping[str, Any], total: int, target: float) -> str:
     return "met" if p["ratio"] <= target else "not met"
 
 
+def ratio(p: Mapping[str, Any]) -> str:
+    """A node ÷ peer ratio in bold, with its bootstrap interval when there is one."""
+    low_high = p["ratio_interval"]
+    ci = "" if low_high is None else f" ({low_high[0]:.2f}–{low_high[1]:.2f})"
+    return f"**{_f(p['ratio'], '.2f')}**{ci}"
+
+
 def report(r: Mapping[str, Any]) -> str:
     """The results as markdown."""
     node, peer, total = r["node"], r["peer"], r["wards"] * r["reps"]
-
-    def ratio(p: Mapping[str, Any]) -> str:
-        low_high = p["ratio_interval"]
-        ci = "" if low_high is None else f" ({low_high[0]:.2f}–{low_high[1]:.2f})"
-        return f"**{_f(p['ratio'], '.2f')}**{ci}"
 
     headline = "\n".join(
         f"| {LABELS[m]} | {p['ward_indexes_published'] / total:.1%} | {_f(p['node_rmse_same_wards'])} | "
@@ -598,11 +600,6 @@ def year_report(two: Mapping[str, Any], y: Mapping[str, Any]) -> str:
     total = y["indexes_per_rep"] * y["reps"]
     first, last, base = y["months"][1], y["months"][-1], y["months"][0]
     n = len(y["months"])
-
-    def ratio(p: Mapping[str, Any]) -> str:
-        low_high = p["ratio_interval"]
-        ci = "" if low_high is None else f" ({low_high[0]:.2f}–{low_high[1]:.2f})"
-        return f"**{_f(p['ratio'], '.2f')}**{ci}"
 
     side = "\n".join(
         f"| {LABELS[m]} | {ratio(two['peer'][m])} | {verdict(two['peer'][m], two['wards'] * two['reps'], TARGET)} | "

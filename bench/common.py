@@ -12,6 +12,8 @@ from node.synth import write_county
 from privacy.audit import AuditSigner
 from privacy.ledger import PrivacyStore
 from privacy.policy import Policy
+from protos.lsi.v1 import query_pb2
+from protos.serde import filter_to_wire
 from reference.geography import ENV_VAR, districts, use_pack
 from reference.pack_generate import generate_pack
 
@@ -20,6 +22,15 @@ RESULTS = Path(__file__).parent / "results"
 PEER_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peer" / "bin" / "python"
 # Handshake and GOAWAY chatter from gRPC's core is noise in a benchmark's output.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def distinct_filter(i: int) -> query_pb2.Filter:
+    """A filter that makes question i differ from every other: weekly earnings up to £4,000 plus i pence.
+
+    A node answers an identical question (same filters, loss and data) from the stored release, at no charge and
+    without drawing noise, whatever its query id; a benchmark of answers must ask distinct questions, and this one
+    keeps nearly every household and the same noise plan."""
+    return filter_to_wire("earnings_weekly", "le", 4000.0 + i / 100)
 
 
 def bench_policy(code: str, *, total_rho: float = 1e9, per_query_rho: float = 1e3) -> Policy:

@@ -17,7 +17,7 @@ from typing import Any
 
 from analysis.queries import build_query
 from bench import index_allocation, index_peer
-from bench.common import PEER_PYTHON, RESULTS, bench_policy, write_results
+from bench.common import PEER_PYTHON, RESULTS, bench_policy, distinct_filter, write_results
 from common.estimates import Estimate
 from coordinator.postprocess import reconcile
 from node.engine import Caller, NodeEngine
@@ -71,9 +71,11 @@ def engine_at(root: Path, scale: float, name: str = "node") -> NodeEngine:
     return NodeEngine(CODE, load_district(folder, CODE), store)
 
 
-def by_ward(loss: dict[str, float], qid: str = "bench") -> query_pb2.Query:
+def by_ward(loss: dict[str, float], qid: str = "bench", distinct: int | None = None) -> query_pb2.Query:
+    """A by-ward count; `distinct` makes it a question of its own (answered afresh, never replayed)."""
     return build_query(
         measure_to_wire("count"),
+        filters=[] if distinct is None else [distinct_filter(distinct)],
         group_by=["ward_code"],
         months=[MONTH],
         query_id=qid,
@@ -158,7 +160,8 @@ def node_vs_pandas(engine: NodeEngine, n: int) -> dict[str, float]:
     caller = Caller("bench", "analyst")
 
     def answer() -> None:
-        engine.answer(by_ward({"rho": 0.01}, f"q{next(counter)}"), caller)
+        i = next(counter)
+        engine.answer(by_ward({"rho": 0.01}, f"q{i}", distinct=i), caller)
 
     def floor() -> None:
         frame.groupby("ward_code", observed=True).size()
@@ -174,8 +177,8 @@ def history(root: Path, n_before: int, n: int) -> dict[str, float]:
     seed_history(full.store.path, n_before)
     counter = iter(range(10**9))
     full_s, empty_s = interleaved(
-        lambda: full.answer(by_ward({"rho": 1e-4}, f"f{next(counter)}"), caller),
-        lambda: empty.answer(by_ward({"rho": 1e-4}, f"e{next(counter)}"), caller),
+        lambda: full.answer(by_ward({"rho": 1e-4}, f"f{(i := next(counter))}", distinct=i), caller),
+        lambda: empty.answer(by_ward({"rho": 1e-4}, f"e{(i := next(counter))}", distinct=i), caller),
         n,
     )
     return {"releases_before": n_before, "full_ms": full_s * 1e3, "empty_ms": empty_s * 1e3, "ratio": full_s / empty_s}
@@ -188,8 +191,6 @@ def peer(engine: NodeEngine, root: Path, epsilon: float, batches: int = 3, reps:
         return None
     csv = root / "peer.csv"
     engine.frames[MONTH][["ward_code"]].to_csv(csv, index=False)
-    vq = validate(by_ward({"epsilon": epsilon}), columns=engine.columns, months=engine.months)
-    exact = exact_aggregate(engine.frames, vq, engine.columns, engine.wards)
     caller = Caller("bench", "analyst")
     counter = iter(range(10**9))
     peer_s, node_s, peer_rmse, node_err = [], [], [], []
@@ -204,11 +205,19 @@ def peer(engine: NodeEngine, root: Path, epsilon: float, batches: int = 3, reps:
         peer_s.append(figures["seconds"])
         peer_rmse.append(figures["ward_rmse"])
         for _ in range(reps):
+            i = next(counter)
+            query = by_ward({"epsilon": epsilon}, f"peer{i}", distinct=i)  # a fresh draw each time, not a replay
             start = time.perf_counter()
-            release = engine.answer(by_ward({"epsilon": epsilon}, f"peer{next(counter)}"), caller)
+            release = engine.answer(query, caller)
             node_s.append(time.perf_counter() - start)
+            truth = exact_aggregate(
+                engine.frames,
+                validate(query, columns=engine.columns, months=engine.months),
+                engine.columns,
+                engine.wards,
+            )
             wards = [c.value for c in release.cells if c.level == query_pb2.Cell.GROUP]
-            node_err += [(a - b) ** 2 for a, b in zip(wards, exact.counts[:-1], strict=True)]
+            node_err += [(a - b) ** 2 for a, b in zip(wards, truth.counts[:-1], strict=True)]
     node_rmse = math.sqrt(statistics.fmean(node_err))
     return {
         "peer_over_node_time": statistics.median(peer_s) / statistics.median(node_s),

@@ -15,7 +15,7 @@ from io import StringIO
 from pathlib import Path
 
 from bench.common import write_results
-from bench.load import ANALYSTS, burst, cpu_seconds, start_and_warm
+from bench.load import ANALYSTS, HEALTHY, burst, cpu_seconds, start_and_warm
 from cli.local_county import LocalCounty
 from node.synth import write_county
 from reference.geography import districts
@@ -97,7 +97,7 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0) -> None:
         try:
             start_and_warm(county, deadline)
             before = {name: cpu_seconds(p.pid) for name, p in county.processes.items()}
-            figures = burst(county, n, deadline, None)
+            figures = burst(county, n, deadline, None, first=HEALTHY)
             cpu = {name: cpu_seconds(p.pid) - before[name] for name, p in county.processes.items()}
         finally:
             county.stop()

@@ -63,6 +63,16 @@ def public_categories(column: Column, wards: Sequence[str]) -> tuple[str, ...]:
     return tuple(column.categories)
 
 
+NUMPY_COMPARE = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
+
+
 def filter_mask(frame: pd.DataFrame, clauses: Sequence[FilterClause]) -> np.ndarray:
     """Rows meeting every clause; a missing value meets no comparison but 'not equal'."""
     mask = np.ones(len(frame), dtype=bool)
@@ -74,6 +84,11 @@ def filter_mask(frame: pd.DataFrame, clauses: Sequence[FilterClause]) -> np.ndar
         if col.dtype == bool and c.op in ("eq", "ne"):
             # The commonest filter (on_cts = true) on a plain bool column: no missing values, so numpy alone.
             mask &= (col.to_numpy() == c.value) == (c.op == "eq")
+            continue
+        if col.dtype == np.float64 and not isinstance(c.value, str | bool):
+            # Money and other float columns: numpy compares as pandas does for float64 (a missing value, NaN,
+            # meets no comparison but 'not equal'), without building a Series per clause.
+            mask &= NUMPY_COMPARE[c.op](col.to_numpy(), c.value)
             continue
         compare = {
             "eq": col.__eq__,

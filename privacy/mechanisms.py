@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
+from functools import lru_cache
 
 import opendp.combinators as dpc
 import opendp.domains as dpd
@@ -54,6 +55,13 @@ def build_measurement(mechanism: Mechanism, scale: float, sens: Sensitivity) -> 
     mechanism = Mechanism(mechanism)
     scale = _check_scale(scale)
     d_in(mechanism, sens)  # fail early on a nonsensical sensitivity
+    return _measurement(mechanism, scale)
+
+
+@lru_cache(maxsize=1024)
+def _measurement(mechanism: Mechanism, scale: float) -> Measurement:
+    # Building one costs about as much as drawing from it, and analysts ask with a few usual losses; a measurement
+    # is immutable (its draws come from OpenDP's own generator on every call), so one per scale serves them all.
     domain = dpd.vector_domain(dpd.atom_domain(T="i64"))
     if mechanism is Mechanism.DISCRETE_LAPLACE:
         return dpm.make_laplace(domain, dpmet.l1_distance(T="f64"), scale=scale)

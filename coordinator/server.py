@@ -129,9 +129,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         deadline = self._deadline(request.deadline_seconds, context)
         query = query_pb2.Query()
         query.CopyFrom(request.query)
+        asked_id = bool(query.query_id)
         query.query_id = query.query_id or str(uuid.uuid4())
         query.analyst = analyst
-        stored = self.results.get(query.query_id)
+        # Only an id the analyst chose can have been used before (a retry); a fresh one needs no store read.
+        stored = self.results.get(query.query_id) if asked_id else None
         if stored is not None and (not same_question(as_asked(stored), query) or stored.secure != request.secure):
             context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,

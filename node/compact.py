@@ -10,13 +10,11 @@ smallest of three exact forms:
   with few distinct amounts (benefit rates, council tax by band, modelled bills), derived or not;
 - float64 as it was (a computed income with a distinct value in nearly every household).
 
-The frame lists its penny columns in ``frame.attrs["pennies"]`` (which Parquet keeps), so `pounds` never guesses
+The frame lists its penny columns in ``frame.attrs["pennies"]`` (which Parquet keeps), so `exact_values` never guesses
 from a dtype; a dictionary column is a categorical with numeric categories, which no schema category is.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -88,11 +86,6 @@ def as_pennies(column: pd.Series) -> pd.Series | None:
     if present.all():
         return pd.Series(whole, index=column.index, name=column.name)
     return pd.Series(pd.arrays.IntegerArray(whole, ~present), index=column.index, name=column.name)
-
-
-def pounds(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
-    """The named columns with exact values: penny columns back to float64 pounds, the rest as held."""
-    return pd.DataFrame({name: exact_values(frame, name) for name in dict.fromkeys(names)}, index=frame.index)
 
 
 def exact_values(frame: pd.DataFrame, name: str) -> pd.Series:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -63,13 +64,14 @@ def public_categories(column: Column, wards: Sequence[str]) -> tuple[str, ...]:
     return tuple(column.categories)
 
 
-NUMPY_COMPARE = {
-    "eq": np.equal,
-    "ne": np.not_equal,
-    "lt": np.less,
-    "le": np.less_equal,
-    "gt": np.greater,
-    "ge": np.greater_equal,
+# One comparison per operator, for numpy arrays and pandas Series alike.
+COMPARE = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
 }
 
 
@@ -88,17 +90,9 @@ def filter_mask(frame: pd.DataFrame, clauses: Sequence[FilterClause]) -> np.ndar
         if col.dtype == np.float64 and not isinstance(c.value, str | bool):
             # Money and other float columns: numpy compares as pandas does for float64 (a missing value, NaN,
             # meets no comparison but 'not equal'), without building a Series per clause.
-            mask &= NUMPY_COMPARE[c.op](col.to_numpy(), c.value)
+            mask &= COMPARE[c.op](col.to_numpy(), c.value)
             continue
-        compare = {
-            "eq": col.__eq__,
-            "ne": col.__ne__,
-            "lt": col.__lt__,
-            "le": col.__le__,
-            "gt": col.__gt__,
-            "ge": col.__ge__,
-        }[c.op]
-        mask &= compare(c.value).fillna(c.op == "ne").to_numpy(dtype=bool)
+        mask &= COMPARE[c.op](col, c.value).fillna(c.op == "ne").to_numpy(dtype=bool)
     return mask
 
 

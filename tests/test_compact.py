@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.compact import PENNIES, compact, pounds
+from node.compact import PENNIES, compact, exact_values
 from node.executor import PandasExecutor
 from node.query import FilterClause, LossRequest, ValidatedQuery
 from node.schema import queryable_columns
@@ -33,7 +33,7 @@ PENNY_AMOUNTS = st.lists(st.one_of(st.none(), st.integers(-(10**9), 10**9).map(l
 
 
 def exact(frame: pd.DataFrame, name: str) -> np.ndarray:
-    return pounds(frame, [name])[name].to_numpy(dtype=np.float64)
+    return exact_values(frame, name).to_numpy(dtype=np.float64)
 
 
 @given(PENNY_AMOUNTS)

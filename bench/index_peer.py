@@ -102,6 +102,12 @@ def months_ending(end: str, n: int) -> tuple[str, ...]:
     return tuple(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - n + 1, index + 1))
 
 
+def batched(reps: int, batches: int) -> tuple[int, int]:
+    """(repetitions per batch, repetitions in all): at least one per batch, the same number in each."""
+    per_batch = max(1, reps // batches)
+    return per_batch, per_batch * batches
+
+
 def series_loss(rho_per_month: float, months: int, delta: float) -> tuple[float, float]:
     """(rho, epsilon) of a series: rho a month adds up over the months (zCDP), converted to epsilon once at delta,
     the only way to give SmartNoise the same total loss (converting each month and adding epsilons is far dearer)."""
@@ -322,14 +328,12 @@ def measure(rho: float = 0.5, reps: int = REPS, scale: float = 1.0, batches: int
     if not PEER_PYTHON.exists():
         return None
     start = time.perf_counter()
-    per_batch = max(1, reps // batches)
-    reps = per_batch * batches
+    per_batch, reps = batched(reps, batches)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         engine = _engine(root, scale)
         delta = engine.policy.delta
-        rho_total = len(MONTHS) * rho  # the node spends rho in each month; rho adds up (zCDP)
-        epsilon = rho_to_epsilon(rho_total, delta)  # converted once, for both months together
+        rho_total, epsilon = series_loss(rho, len(MONTHS), delta)
         spec = peer_spec()
         peer_frame(engine, spec).to_csv(root / "peer.csv", index=False)
         truth = {w: e.value for w, e in ward_index(engine, rho, even=False, exact=True).items()}
@@ -414,8 +418,7 @@ def measure_year(
     if not PEER_PYTHON.exists():
         return None
     start = time.perf_counter()
-    per_batch = max(1, reps // batches)
-    reps = per_batch * batches
+    per_batch, reps = batched(reps, batches)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         engine = _engine(root, scale, months)

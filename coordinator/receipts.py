@@ -11,15 +11,17 @@ county IT's decision, and is recorded in the same database.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from coordinator.fanout import NodePool, NodeReply
 from privacy.audit import utc_now
 from privacy.migrations import Migration, migrate
 from privacy.receipt import signature_ok
-from privacy.statedb import state_at
+from privacy.statedb import SqliteState, state_at
 from protos.lsi.v1 import query_pb2
 
 METADATA_KEY = "lsi-receipt-seq"
@@ -53,6 +55,24 @@ class Seen:
     issued_at: str
 
 
+@dataclass
+class _Held:
+    """Each node's pinned key and latest accepted receipt as the database holds them, read once and then kept.
+
+    A county query checks twelve receipts; reading the key and the latest head of each from SQLite was most of
+    the check's statements. The copy is valid for one connection while no other connection has committed (SQLite's
+    data_version): `lsi coordinator accept-node` in another process, or a reopened file, empties it."""
+
+    connection: sqlite3.Connection | None = None
+    version: int = -1
+    keys: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    latest: dict[str, Seen | None] = field(default_factory=dict)
+
+
+# One copy per state database (every ReceiptBook on a file shares its SqliteState, and so this).
+_HELD: weakref.WeakKeyDictionary[SqliteState, _Held] = weakref.WeakKeyDictionary()
+
+
 class ReceiptBook:
     """Pinned audit keys and accepted receipt heads per node, in the coordinator's state database."""
 
@@ -61,19 +81,48 @@ class ReceiptBook:
         self.db = state_at(self.path)  # owner-only, WAL; shared with the result store on the same file
         with self.db.transaction() as conn:
             migrate(conn, "receipts", MIGRATIONS, str(self.path))
+        self._held = _HELD.setdefault(self.db, _Held())
+
+    @contextmanager
+    def _transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction in which the kept copy is current; the copy is dropped if the transaction fails."""
+        try:
+            with self.db.transaction(write=write) as conn:
+                version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+                held = self._held
+                if held.connection is not conn or held.version != version:
+                    held.connection, held.version = conn, version
+                    held.keys.clear()
+                    held.latest.clear()
+                yield conn
+        except BaseException:
+            self._forget()
+            raise
+
+    def _forget(self) -> None:
+        self._held.keys.clear()
+        self._held.latest.clear()
+        self._held.connection = None
+
+    def _latest(self, conn: sqlite3.Connection, code: str) -> Seen | None:
+        held = self._held.latest
+        if code not in held:
+            held[code] = _newest(conn, code)
+        return held[code]
 
     def known_seq(self, code: str) -> int:
         """The highest seq accepted from a node (0 before its first receipt): sent with the next query."""
-        with self.db.transaction(write=False) as conn:
-            row = conn.execute(LATEST_SEQ, (code,)).fetchone()
-        return int(row[0] or 0)
+        return self.known_seqs([code])[code]
 
     def known_seqs(self, codes: list[str]) -> dict[str, int]:
         """known_seq for several nodes in one read."""
-        # One indexed MAX per node (SQLite reads it off the primary key), not a GROUP BY over every receipt kept:
-        # that scan grew with the coordinator's age, twelve rows a county query.
-        with self.db.transaction(write=False) as conn:
-            return {code: int(conn.execute(LATEST_SEQ, (code,)).fetchone()[0] or 0) for code in codes}
+        # One indexed MAX per node (SQLite reads it off the primary key), and only for a node not read before.
+        with self._transaction(write=False) as conn:
+            out = {}
+            for code in codes:
+                latest = self._latest(conn, code)
+                out[code] = 0 if latest is None else latest.seq
+            return out
 
     def check(self, code: str, receipt: query_pb2.Receipt) -> str | None:
         """Record a node's receipt if its ledger extends what was seen before; else the reason to refuse it."""
@@ -82,24 +131,50 @@ class ReceiptBook:
     def check_all(self, receipts: list[tuple[str, query_pb2.Receipt]]) -> list[str | None]:
         """check() for the receipts of one county query, in one transaction (one commit, not one per district)."""
         reasons: list[str | None] = [_unsigned(code, receipt) for code, receipt in receipts]
-        with self.db.transaction() as conn:
+        with self._transaction() as conn:
             for i, (code, receipt) in enumerate(receipts):
                 if reasons[i] is not None:
                     continue
-                reasons[i] = _pin(conn, code, receipt) or extension_problem(conn, code, receipt)
+                latest = self._latest(conn, code)
+                reasons[i] = self._pin(conn, code, receipt) or extension_problem(conn, code, receipt, latest)
                 if reasons[i] is None:
                     conn.execute(
                         "INSERT OR IGNORE INTO node_receipts VALUES (?, ?, ?, ?, ?)",
                         (code, receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at),
                     )
+                    if latest is None or receipt.seq > latest.seq:
+                        self._held.latest[code] = Seen(
+                            receipt.seq, receipt.head_hash, receipt.spent_units, receipt.issued_at
+                        )
         return reasons
+
+    def _pin(self, conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
+        """Pin the node's audit key on first sight; afterwards, why a receipt signed by another key is refused."""
+        held = self._held.keys
+        if code not in held:
+            row = conn.execute(
+                "SELECT public_key, pinned_at FROM node_keys WHERE district_code = ?", (code,)
+            ).fetchone()
+            if row is None:
+                pinned_at = utc_now()
+                conn.execute("INSERT INTO node_keys VALUES (?, ?, ?)", (code, receipt.public_key, pinned_at))
+                row = (receipt.public_key, pinned_at)
+            held[code] = (bytes(row[0]), str(row[1]))
+        key, pinned_at = held[code]
+        if key != receipt.public_key:
+            return (
+                f"its ledger is signed by a different audit key from the one first seen on {pinned_at}: possible "
+                f"reset or replaced key; {RECOVER}"
+            )
+        return None
 
     def accept_node(self, code: str, actor: str, reason: str) -> None:
         """Forget a node's pinned key and receipts after a recovery, recording who accepted it and why."""
         if not actor.strip() or not reason.strip():
             raise ValueError("accepting a recovered node needs who accepts it (--by) and why (--reason)")
-        with self.db.transaction() as conn:
-            latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
+        with self._transaction() as conn:
+            self._forget()  # shared by every book on this database: none may keep the forgotten key or heads
+            latest = _newest(conn, code)
             was = (
                 f"last receipt seq {latest.seq}, spent {latest.spent_units} units, {latest.issued_at}"
                 if latest
@@ -139,28 +214,31 @@ def _seen(conn: sqlite3.Connection, code: str, where: str, *args: object) -> See
     return Seen(*row) if row else None
 
 
-def _pin(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
-    row = conn.execute("SELECT public_key, pinned_at FROM node_keys WHERE district_code = ?", (code,)).fetchone()
-    if row is None:
-        conn.execute("INSERT INTO node_keys VALUES (?, ?, ?)", (code, receipt.public_key, utc_now()))
-        return None
-    if bytes(row[0]) != receipt.public_key:
-        return (
-            f"its ledger is signed by a different audit key from the one first seen on {row[1]}: possible reset "
-            f"or replaced key; {RECOVER}"
-        )
-    return None
+def _newest(conn: sqlite3.Connection, code: str) -> Seen | None:
+    """The newest receipt kept from a node, read off the primary key (LATEST_SEQ)."""
+    return _seen(conn, code, f"seq = ({LATEST_SEQ})", code)
 
 
-def extension_problem(conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt) -> str | None:
-    """Why a node's receipt does not extend the receipts kept from it (reset, rewrite or edit), or None."""
-    latest = _seen(conn, code, "seq = (SELECT MAX(seq) FROM node_receipts WHERE district_code = ?)", code)
+_UNREAD = Seen(-1, "", -1, "")
+
+
+def extension_problem(
+    conn: sqlite3.Connection, code: str, receipt: query_pb2.Receipt, latest: Seen | None = _UNREAD
+) -> str | None:
+    """Why a node's receipt does not extend the receipts kept from it (reset, rewrite or edit), or None.
+
+    `latest` is the newest receipt kept from the node, if the caller has already read it."""
+    if latest is _UNREAD:
+        latest = _newest(conn, code)
     if latest is None:
         return None
     # known_seq 0 means the query left before any receipt from this node was on record (concurrent first queries):
     # there is no anchor to check, but it must still fit between its neighbours below.
     first_contact = receipt.known_seq == 0
-    known = _seen(conn, code, "seq = ?", receipt.known_seq) if receipt.known_seq > 0 else None
+    if receipt.known_seq == latest.seq:
+        known: Seen | None = latest  # the usual case: the node answers the seq most recently accepted from it
+    else:
+        known = _seen(conn, code, "seq = ?", receipt.known_seq) if receipt.known_seq > 0 else None
     if not first_contact and (
         known is None or receipt.known_hash != known.head_hash or receipt.seq < receipt.known_seq
     ):

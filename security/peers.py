@@ -9,6 +9,7 @@ every call, so a node that comes back (or is reissued a certificate) is used aga
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import socket
 import ssl
@@ -112,7 +113,7 @@ _Stamp = tuple[tuple[int, int, int], ...]
 
 def _stamp(*paths: Path | str) -> _Stamp:
     """Inode, mtime and size of each file: a replaced or rewritten file (a reissued certificate) changes it."""
-    stats = [Path(p).stat() for p in paths]
+    stats = [os.stat(p) for p in paths]
     return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for s in stats)
 
 

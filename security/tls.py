@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -129,11 +130,14 @@ class _CrlCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[Path, Path], tuple[_Stamp, x509.CertificateRevocationList]] = {}
+        self._entries: dict[tuple[str, str], tuple[_Stamp, x509.CertificateRevocationList]] = {}
 
     def get(self, crl_path: Path, ca_path: Path) -> x509.CertificateRevocationList:
+        # Keyed by the paths' text and stat'ed through os: this runs on every call a server takes, and pathlib's
+        # parsing and hashing cost more than the stat itself.
+        crl, ca = os.fspath(crl_path), os.fspath(ca_path)
         try:
-            stat = crl_path.stat()
+            stat = os.stat(crl)
         except FileNotFoundError:
             raise PkiError(
                 f"The revocation list {crl_path} is configured but missing; copy crl.pem from the county "
@@ -142,15 +146,15 @@ class _CrlCache:
         # Inode and size as well as mtime: revoke() replaces the file, and two writes inside one mtime tick
         # would otherwise look unchanged.
         stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-        key = (crl_path, ca_path)
+        key = (crl, ca)
         with self._lock:
             cached = self._entries.get(key)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        crl = pki.load_crl(crl_path, _read(ca_path, "CA certificate"))
+        loaded = pki.load_crl(Path(crl), _read(Path(ca), "CA certificate"))
         with self._lock:
-            self._entries[key] = (stamp, crl)
-        return crl
+            self._entries[key] = (stamp, loaded)
+        return loaded
 
 
 _crl_cache = _CrlCache()
@@ -158,7 +162,7 @@ _crl_cache = _CrlCache()
 
 def current_crl(files: TlsFiles) -> x509.CertificateRevocationList | None:
     """The verified CRL these files name (re-read when the file changes), or None if they name none."""
-    return None if files.crl is None else _crl_cache.get(Path(files.crl), Path(files.ca))
+    return None if files.crl is None else _crl_cache.get(files.crl, files.ca)
 
 
 _unchecked_warned = threading.Event()
@@ -186,10 +190,11 @@ class _VerifiedCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[bytes, Path, _Stamp], _Verified] = {}
+        self._entries: dict[tuple[bytes, str, _Stamp], _Verified] = {}
 
     def get(self, cert_pem: bytes, ca_path: Path | None) -> _Verified:
-        key = (cert_pem, ca_path or Path(), _stamp(ca_path) if ca_path is not None else (0, 0, 0))
+        ca = "" if ca_path is None else os.fspath(ca_path)
+        key = (cert_pem, ca, _stamp(ca) if ca else (0, 0, 0))
         with self._lock:
             hit = self._entries.get(key)
         if hit is not None:
@@ -202,9 +207,9 @@ class _VerifiedCache:
         return verified
 
 
-def _stamp(path: Path) -> _Stamp:
+def _stamp(path: str) -> _Stamp:
     try:
-        stat = Path(path).stat()
+        stat = os.stat(path)
     except OSError:
         return (0, 0, 0)  # a missing CA file is reported by _verify's read, never cached as verified
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -262,7 +267,7 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
             "only callers with a county-issued certificate may use this service."
         )
     cert_pem = pems[0]
-    verified = _verified_cache.get(cert_pem, Path(files.ca) if files is not None else None)
+    verified = _verified_cache.get(cert_pem, files.ca if files is not None else None)
     name, role, district = verified.name, verified.role, verified.district
     # The handshake already refuses an expired certificate; checking again here keeps that true even if the
     # TLS library's time check is ever switched off or a call outlives the certificate.
@@ -281,7 +286,7 @@ def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None
             )
     else:
         try:
-            crl = _crl_cache.get(Path(files.crl), Path(files.ca))
+            crl = _crl_cache.get(files.crl, files.ca)
         except PkiError as exc:
             # Fail closed: if we cannot tell whether the caller is revoked, we must not let it in.
             logger.error("refusing %s (%s): %s", name, role.value, exc)

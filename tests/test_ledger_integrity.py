@@ -286,3 +286,17 @@ def test_an_older_receipt_arriving_late_must_fit_between_its_kept_neighbours(tmp
     assert _problem(book, 3, "c", 30) is None
     assert "possible edit" in (_problem(book, 3, "c", 60) or "")
     assert "possible edit" in (_problem(book, 3, "c", 5) or "")
+
+
+def test_a_node_accepted_by_another_process_is_checked_afresh_by_the_running_coordinator(node_files, tmp_path):
+    store, _, _ = node_files
+    book = ReceiptBook(tmp_path / "coordinator.sqlite")
+    assert book.check(CODE, sign_receipt(CODE, store.head(book.known_seq(CODE)), store.signer)) is None
+    # `lsi coordinator accept-node` runs in its own process: another connection to the file forgets the node.
+    other = sqlite3.connect(tmp_path / "coordinator.sqlite")
+    other.execute("DELETE FROM node_keys WHERE district_code = ?", (CODE,))
+    other.execute("DELETE FROM node_receipts WHERE district_code = ?", (CODE,))
+    other.commit()
+    other.close()
+    assert book.known_seq(CODE) == 0
+    assert book.check(CODE, sign_receipt(CODE, store.head(), AuditSigner.generate())) is None

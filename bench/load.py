@@ -23,7 +23,7 @@ from pathlib import Path
 import grpc
 
 from analysis.queries import build_query
-from bench.common import RESULTS, distinct_filter, write_results
+from bench.common import RESULTS, distinct_filter, reference_loop_ms, write_results
 from cli.local_county import ANALYST, COORDINATOR, LocalCounty, node_name
 from node.engine import Caller, NodeEngine
 from node.loader import load_district
@@ -228,8 +228,10 @@ def main(n: int = 200, scale: float = 0.05, deadline: float = 45.0, reps: int = 
                 os.kill(county.processes[frozen].pid, signal.SIGCONT)
         finally:
             county.stop()
-    write_results("load.md", report(n, scale, deadline, reps, runs, ratio))
-    (RESULTS / "load.json").write_text(json.dumps({"runs": runs, "twelve_node": ratio, "cores": CORES}, indent=2))
+    speed = reference_loop_ms()
+    write_results("load.md", report(n, scale, deadline, reps, runs, ratio, speed))
+    figures = {"runs": runs, "twelve_node": ratio, "cores": CORES, "reference_loop_ms": speed}
+    (RESULTS / "load.json").write_text(json.dumps(figures, indent=2))
     print((RESULTS / "load.md").read_text())  # noqa: T201
 
 
@@ -251,7 +253,13 @@ HEADER = (
 
 
 def report(
-    n: int, scale: float, deadline: float, reps: int, runs: dict[str, dict[str, float]], ratio: dict[str, float]
+    n: int,
+    scale: float,
+    deadline: float,
+    reps: int,
+    runs: dict[str, dict[str, float]],
+    ratio: dict[str, float],
+    speed: float,
 ) -> str:
     """load.md: the runs' table and the 12-node ratio."""
     floor = ratio["floor"]
@@ -274,11 +282,12 @@ def report(
 Command: `python -m bench.load` ({n} county queries sent at once from {len(ANALYSTS)} analysts; 12 node processes,
 6 dialled by the coordinator and 6 dialling out to it, and a coordinator process, all on this machine over mutual
 TLS on loopback; synthetic scale {scale}; per-node deadline {deadline:g} s; every query charged, released through
-OpenDP, audited and stored; os.cpu_count() = {CORES}). Every query is a question of its own (a distinct earnings
-bound, keeping nearly every household): an identical question would be answered from the nodes' stores at no
-charge, and the "replayed answers" column shows none was. "Usual losses": analysts ask with epsilon
-{", ".join(f"{e:g}" for e in USUAL_EPSILONS)} in turn; "every loss new": no two queries share a loss, so every
-node plans every query afresh (the worst case).
+OpenDP, audited and stored; os.cpu_count() = {CORES}; this machine runs the reference loop,
+`bench.common.reference_loop_ms`, in {speed:.0f} ms: absolute times scale with it, the ratios do not). Every query
+is a question of its own (a distinct earnings bound, keeping nearly every household): an identical question would
+be answered from the nodes' stores at no charge, and the "replayed answers" column shows none was. "Usual losses":
+analysts ask with epsilon {", ".join(f"{e:g}" for e in USUAL_EPSILONS)} in turn; "every loss new": no two queries
+share a loss, so every node plans every query afresh (the worst case).
 
 {HEADER}
 {rows}

@@ -19,7 +19,7 @@ from common.limits import bounded
 from coordinator.config import NodeEntry
 from coordinator.link import LinkError, Metadata
 from protos.lsi.v1 import coordinator_pb2, node_pb2, query_pb2
-from security.tls import AccessDenied, TlsFiles, caller_from_context
+from security.tls import AccessDenied, TlsFiles, caller_from_certificate, peer_certificate
 
 log = logging.getLogger(__name__)
 # The reply type of each Node method a node answers over its stream (only what the coordinator itself calls).
@@ -43,6 +43,9 @@ class Session:
     def __init__(self, context: object, tls: TlsFiles | None) -> None:
         self.context = context
         self.tls = tls
+        # The node's certificate is fixed for the stream's life (it was verified in the handshake); it is read once,
+        # and checked again (expiry, the CRL) before every call.
+        self.peer_pem = peer_certificate(context) if tls is not None else None
         self.outgoing: queue.Queue[coordinator_pb2.CoordinatorMessage | None] = queue.Queue()
         self._pending: dict[int, tuple[str, Future]] = {}
         self._ids = itertools.count(1)
@@ -151,7 +154,7 @@ class StreamLink:
         if self.tls is None:
             return None
         try:
-            caller_from_context(session.context, files=self.tls)
+            caller_from_certificate(session.peer_pem, files=self.tls)
         except AccessDenied as exc:
             return _error(UNTRUSTED, f"not asked: {exc}")
         return None

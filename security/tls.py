@@ -256,17 +256,25 @@ class _RevocationVerdicts:
 _revocations = _RevocationVerdicts()
 
 
+def peer_certificate(context: grpc.ServicerContext) -> bytes | None:
+    """The client certificate gRPC verified in the handshake (PEM), or None if the caller presented none."""
+    # Only the certificate gRPC verified during the handshake counts: metadata is whatever the client typed.
+    pems = context.auth_context().get("x509_pem_cert") or []
+    return pems[0] if pems else None
+
+
 def caller_from_context(context: grpc.ServicerContext, *, files: TlsFiles | None = None) -> Caller:
     """The caller's name and role from its verified client certificate; AccessDenied if unusable/revoked."""
-    # Only the certificate gRPC verified during the handshake counts: metadata is whatever the client typed.
-    auth = context.auth_context()
-    pems = auth.get("x509_pem_cert") or []
-    if not pems:
+    return caller_from_certificate(peer_certificate(context), files=files)
+
+
+def caller_from_certificate(cert_pem: bytes | None, *, files: TlsFiles | None = None) -> Caller:
+    """caller_from_context for a certificate already taken from a handshake (an open stream's peer)."""
+    if not cert_pem:
         raise AccessDenied(
             "The caller presented no client certificate (is the server running in plaintext mode?); "
             "only callers with a county-issued certificate may use this service."
         )
-    cert_pem = pems[0]
     verified = _verified_cache.get(cert_pem, files.ca if files is not None else None)
     name, role, district = verified.name, verified.role, verified.district
     # The handshake already refuses an expired certificate; checking again here keeps that true even if the

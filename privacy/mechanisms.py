@@ -20,7 +20,7 @@ import opendp.combinators as dpc
 import opendp.domains as dpd
 import opendp.measurements as dpm
 import opendp.metrics as dpmet
-from opendp.mod import Domain, Measurement, enable_features
+from opendp.mod import Domain, Measurement, Metric, enable_features
 
 from privacy.sensitivity import Sensitivity
 
@@ -62,8 +62,14 @@ def build_measurement(mechanism: Mechanism, scale: float, sens: Sensitivity) -> 
 
 @lru_cache(maxsize=1)
 def _domain() -> Domain:
-    # Building the domain costs more than building the measurement on it (about 0.2 ms), and it never changes.
+    # Building the domain or a metric costs more than building the measurement on them (about 0.2 ms each through
+    # OpenDP's bindings), and neither ever changes.
     return dpd.vector_domain(dpd.atom_domain(T="i64"))
+
+
+@lru_cache(maxsize=2)
+def _metric(mechanism: Mechanism) -> Metric:
+    return dpmet.l1_distance(T="f64") if mechanism is Mechanism.DISCRETE_LAPLACE else dpmet.l2_distance(T="f64")
 
 
 @lru_cache(maxsize=1024)
@@ -71,8 +77,8 @@ def _measurement(mechanism: Mechanism, scale: float) -> Measurement:
     # Building one costs about as much as drawing from it, and analysts ask with a few usual losses; a measurement
     # is immutable (its draws come from OpenDP's own generator on every call), so one per scale serves them all.
     if mechanism is Mechanism.DISCRETE_LAPLACE:
-        return dpm.make_laplace(_domain(), dpmet.l1_distance(T="f64"), scale=scale)
-    return dpm.make_gaussian(_domain(), dpmet.l2_distance(T="f64"), scale=scale)
+        return dpm.make_laplace(_domain(), _metric(mechanism), scale=scale)
+    return dpm.make_gaussian(_domain(), _metric(mechanism), scale=scale)
 
 
 @lru_cache(maxsize=4096)

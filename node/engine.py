@@ -226,7 +226,8 @@ class NodeEngine:
 
     def _source(self, dataset: str) -> Source:
         """The household snapshots, or one campaign's targeted households (one row each) as they stand now."""
-        name = campaign_of(dataset, self.campaigns.names())
+        # The household snapshots need no read of the campaigns table (one transaction fewer on every answer).
+        name = campaign_of(dataset, self.campaigns.names()) if dataset else None
         if name is None:
             return Source(self.frames, self.columns, self.digests, self.versions, self.executor)
         state = self.campaigns.state(name)
@@ -254,13 +255,8 @@ class NodeEngine:
     def budget(self, *, detail: bool = True) -> query_pb2.BudgetStatus:
         """The node's budget as the ledger has it now; `detail` adds spending by analyst and by purpose, and
         the daily history of both (the last HISTORY_DAYS days, at most MAX_HISTORY_ROWS rows)."""
-        status = budget_message(
-            self.store.spent(detail=detail),
-            self.district.code,
-            self.district.name,
-            self.policy.per_query_rho,
-            detail=detail,
-        )
+        summary = self.store.spent(detail=detail)  # read with the policy in force, in one transaction
+        status = budget_message(summary, self.district.code, self.district.name, summary.per_query_rho, detail=detail)
         if detail:
             since = (datetime.now(UTC).date() - timedelta(days=HISTORY_DAYS)).isoformat()
             rows = [DaySpend(*row) for row in self.store.history(since, MAX_HISTORY_ROWS)]
@@ -269,9 +265,9 @@ class NodeEngine:
 
     def totals(self) -> query_pb2.BudgetStatus:
         """The budget totals every answer carries: rho only (see BudgetStatus.rho_only), no breakdown."""
-        summary = self.store.spent(detail=False)
+        summary = self.store.spent(detail=False)  # read with the policy in force, in one transaction
         return budget_message(
-            summary, self.district.code, self.district.name, self.policy.per_query_rho, detail=False, epsilon=False
+            summary, self.district.code, self.district.name, summary.per_query_rho, detail=False, epsilon=False
         )
 
     def _plan(self, vq: ValidatedQuery, exact: ExactAggregate) -> list[Plan]:

@@ -294,6 +294,7 @@ class BudgetSummary:
     queries_by_purpose: dict[str, int]
     replays: int
     refusals: int
+    per_query_rho: float = 0.0  # the policy's cap on one query, read with the rest (0 in a summary built elsewhere)
 
     @property
     def total_epsilon(self) -> float:
@@ -749,6 +750,7 @@ class PrivacyStore:
             queries_by_purpose=queries_by_purpose,
             replays=actions.get("replay", 0),
             refusals=actions.get("refused", 0),
+            per_query_rho=policy.per_query_rho,
         )
 
     def history(self, since: str, limit: int) -> list[tuple[str, str, str, float, int]]:

@@ -26,11 +26,11 @@ from node.engine import Caller
 from privacy.accountant import plan_release
 from privacy.mechanisms import Mechanism
 from privacy.sensitivity import Sensitivity
+from reference.geography import districts
 
 UNIT = Sensitivity(l1=1, l2=1.0)
 DELTA = 1e-7
 ROUNDS = 5
-CODE = "E07000105"
 
 
 def fresh_loss(j: int) -> float:
@@ -46,11 +46,11 @@ def cpu_ms_per_call(calls: int, call: Callable[[int], object], first: int) -> fl
     return (time.process_time() - start) / calls * 1e3
 
 
-def laplace(j: int) -> object:
+def by_epsilon(j: int) -> object:
     return plan_release(Mechanism.DISCRETE_LAPLACE, UNIT, epsilon=fresh_loss(j), delta=DELTA)
 
 
-def gaussian(j: int) -> object:
+def by_rho(j: int) -> object:
     return plan_release(Mechanism.DISCRETE_GAUSSIAN, UNIT, rho=fresh_loss(j), delta=DELTA)
 
 
@@ -59,17 +59,20 @@ def known(j: int) -> object:
 
 
 def main() -> None:
-    figures: dict[str, list[float]] = {k: [] for k in ("laplace", "gaussian", "known", "answer_new", "answer_usual")}
+    figures: dict[str, list[float]] = {
+        k: [] for k in ("plan_epsilon", "plan_rho", "known", "answer_new", "answer_usual")
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        engine = county_engines(Path(tmp), seed=7, scale=0.05, months=1, end_month="2025-10")[CODE]
+        code = districts()[0].code
+        engine = county_engines(Path(tmp), seed=7, scale=0.05, months=1, end_month="2025-10")[code]
         caller = Caller("county-coordinator", "coordinator")
         for i in range(20):
             engine.answer(question(i, 0.5), caller)  # warm: frames, caches, the ledger's first pages
         for r in range(ROUNDS):
             base = 1_000_000 * (r + 1)  # every round's losses and questions are new
-            figures["laplace"].append(cpu_ms_per_call(200, laplace, base))
+            figures["plan_epsilon"].append(cpu_ms_per_call(200, by_epsilon, base))
             figures["known"].append(cpu_ms_per_call(200, known, base))
-            figures["gaussian"].append(cpu_ms_per_call(20, gaussian, base))
+            figures["plan_rho"].append(cpu_ms_per_call(20, by_rho, base))
             q = 1000 + r * 400  # distinct earnings bounds below £5,000 (bench.common.distinct_filter)
             new_losses = base + 500_000  # none planned by the series above
 
@@ -85,21 +88,21 @@ def main() -> None:
     (RESULTS / "planning.json").write_text(
         json.dumps({"rounds": figures, "median_ms": medians, "reference_loop_ms": speed}, indent=2)
     )
-    write_results("planning.md", report(medians, speed))
+    write_results("planning.md", report(medians, speed, code))
 
 
-def report(m: dict[str, float], speed: float) -> str:
+def report(m: dict[str, float], speed: float, code: str) -> str:
     """planning.md: the medians over the rounds."""
     return f"""# Planning a new loss
 
 Command: `python -m bench.planning` (CPU per call, this process, {ROUNDS} interleaved rounds, medians; this machine
-runs `bench.common.reference_loop_ms` in {speed:.0f} ms). A node answering {CODE} (synthetic scale 0.05): every
+runs `bench.common.reference_loop_ms` in {speed:.0f} ms). A node answering {code} (synthetic scale 0.05): every
 question distinct, so each answer is planned, charged, drawn and stored.
 
 | work | CPU ms per call |
 |---|---|
-| plan a Laplace release at a new epsilon | {m["laplace"]:.3f} |
-| plan a Gaussian release at a new rho (most of it: OpenDP's conversion to the charge's epsilon) | {m["gaussian"]:.3f} |
+| plan a Laplace release at a new epsilon | {m["plan_epsilon"]:.3f} |
+| plan a Gaussian release at a new rho (most of it: OpenDP's conversion to the charge's epsilon) | {m["plan_rho"]:.3f} |
 | plan at a loss already planned (kept) | {m["known"]:.4f} |
 | node answer at a new loss | {m["answer_new"]:.2f} |
 | node answer at the usual losses | {m["answer_usual"]:.2f} |

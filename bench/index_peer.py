@@ -322,6 +322,21 @@ def interval(
     return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
 
 
+def loss_figures(
+    rho: float, months: Sequence[str], rho_total: float, delta: float, epsilon: float, reps: int, batches: int
+) -> dict[str, Any]:
+    """The figures both measures report first: the loss each side spent, over which months, and how often."""
+    return {
+        "rho_per_month": rho,
+        "months": list(months),
+        "rho_total": rho_total,
+        "delta": delta,
+        "epsilon_total": epsilon,
+        "reps": reps,
+        "batches": batches,
+    }
+
+
 def measure(rho: float = 0.5, reps: int = REPS, scale: float = 1.0, batches: int = 3) -> dict[str, Any] | None:
     """Ward LSI RMSE of the node (least-variance and even split) and of SmartNoise SQL (each mechanism) at the same
     total loss, `reps` repetitions of each, in `batches` alternating node and peer; None without `.venv-peer`."""
@@ -363,13 +378,7 @@ def measure(rho: float = 0.5, reps: int = REPS, scale: float = 1.0, batches: int
     optimal = _rmse(errors["optimal"])
     even = _rmse(errors["even"])
     out: dict[str, Any] = {
-        "rho_per_month": rho,
-        "months": list(MONTHS),
-        "rho_total": rho_total,
-        "delta": delta,
-        "epsilon_total": epsilon,
-        "reps": reps,
-        "batches": batches,
+        **loss_figures(rho, MONTHS, rho_total, delta, epsilon, reps, batches),
         "wards": wards,
         "target": TARGET,
         "node": {
@@ -451,13 +460,7 @@ def measure_year(
     wards = len(truth)
     node = _rmse(errors["node"])
     out: dict[str, Any] = {
-        "rho_per_month": rho,
-        "months": list(ms),
-        "rho_total": rho_total,
-        "delta": delta,
-        "epsilon_total": epsilon,
-        "reps": reps,
-        "batches": batches,
+        **loss_figures(rho, ms, rho_total, delta, epsilon, reps, batches),
         "scale": scale,
         "wards": wards,
         "indexes_per_rep": wards * (months - 1),

@@ -121,9 +121,9 @@ def burst(
         )
         stubs[name] = coordinator_pb2_grpc.CoordinatorStub(channel)
 
-    # Every query is started from this one thread as a gRPC future and timed by its completion callback: 200
-    # threads each blocked on a call cost the analysts' side (this process, on the same 2 cores as the county)
-    # about 9 ms of CPU a query in thread switching, which a real analyst's machine would not take from the county.
+    # Every query is started from this one thread as a gRPC future and timed by its completion callback, rather
+    # than from 200 threads each blocked on a call: this process (the analysts' side) shares the 2 cores with the
+    # county, and a real analyst's machine would not. Its CPU is reported below ("client_cpu_ms").
     outcomes: list[tuple[float, int, int]] = [(0.0, 0, 0)] * n
     finished = threading.Semaphore(0)
 

@@ -294,7 +294,7 @@ class BudgetSummary:
     queries_by_purpose: dict[str, int]
     replays: int
     refusals: int
-    per_query_rho: float = 0.0  # the policy's cap on one query, read with the rest (0 in a summary built elsewhere)
+    per_query_rho: float  # the policy's cap on one query, read with the rest
 
     @property
     def total_epsilon(self) -> float:
